@@ -1,0 +1,33 @@
+"""Domain exceptions. Only the shells (CLI, web) turn them into exit codes and statuses."""
+
+
+class MedsearchError(Exception):
+    """Base class for every error medsearch reports to a user."""
+
+
+class ExtractionError(MedsearchError):
+    """A page could not be read or parsed into a record."""
+
+
+class NotAnArticle(ExtractionError):
+    """A page holds no article (no title, or neither abstract nor keywords)."""
+
+
+class IndexMissing(MedsearchError):
+    """There is no index where one was expected."""
+
+
+class IndexLocked(MedsearchError):
+    """Another build or update holds the index."""
+
+
+class BuildFailed(MedsearchError):
+    """A build could not produce a verified index; the live one is untouched."""
+
+
+class QueryError(MedsearchError):
+    """A search request has a bad parameter."""
+
+
+class ArticleNotFound(MedsearchError):
+    """No article has that PMID."""
