@@ -1,0 +1,7 @@
+"""`python -m indexer` runs the medsearch command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

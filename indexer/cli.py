@@ -1,0 +1,183 @@
+"""The `medsearch` command: a thin shell over the core.
+
+Each command mirrors one function of the library and turns its exceptions
+into a one-line message and an exit status (0 ok, 1 failed, 2 usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import build as build_module
+from .errors import ExtractionError, MedsearchError
+from .extract import extract_file
+from .search import SORTS, open_index
+
+
+def default_seeds() -> str:
+    return os.environ.get("MEDSEARCH_SEEDS", "seeds")
+
+
+def default_index() -> str:
+    return os.environ.get("MEDSEARCH_INDEX", "index")
+
+
+def progress_bar(stream=sys.stderr):
+    """A progress callback drawing a bar on a terminal; None elsewhere."""
+    if not stream.isatty():
+        return None
+
+    def draw(done: int, total: int) -> None:
+        if done % 20 and done != total:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        stream.write(f"\r[{'#' * filled}{' ' * (width - filled)}] {done}/{total} pages")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return draw
+
+
+def print_report(report, out=sys.stdout) -> None:
+    """The build summary: counts, skipped pages with reasons, time."""
+    print(f"pages read:      {report.pages}", file=out)
+    print(f"records indexed: {report.indexed}", file=out)
+    print(f"duplicates:      {report.duplicates}", file=out)
+    print(f"pages skipped:   {len(report.skipped)}", file=out)
+    for source, reason in report.skipped:
+        print(f"  {source}: {reason}", file=out)
+    print(f"time:            {report.seconds:.1f} s", file=out)
+
+
+# --- commands ----------------------------------------------------------------
+
+def cmd_build(args) -> int:
+    report = build_module.build(args.seeds, args.index, procs=args.procs,
+                                progress=progress_bar())
+    print_report(report)
+    return 0
+
+
+def cmd_extract(args) -> int:
+    failed = False
+    for path in args.paths:
+        try:
+            record = extract_file(path)
+        except ExtractionError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        if args.json:
+            print(json.dumps(record.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{path}: {record.pmid} {record.title}")
+    return 1 if failed else 0
+
+
+def cmd_search(args) -> int:
+    index = open_index(args.index)
+    results = index.search(
+        args.query, page=args.page, per_page=args.limit, sort=args.sort,
+        year_from=args.year_from, year_to=args.year_to,
+        journal=args.journal, mesh=args.mesh,
+    )
+    if args.json:
+        print(json.dumps(results.to_dict(), ensure_ascii=False, indent=1))
+        return 0
+    if not results.total:
+        print(f"no results for {args.query!r}")
+    first = (results.page - 1) * results.per_page
+    for rank, hit in enumerate(results.hits, first + 1):
+        year = hit.year or "----"
+        print(f"{rank:>3}. [{hit.score:7.3f}] {year}  {hit.title}")
+        if hit.url:
+            print(f"     {hit.url}")
+    if results.total:
+        shown = f"{first + 1}-{first + len(results.hits)}" if results.hits else "none"
+        print(f"{results.total} results ({shown} shown) in {results.took * 1000:.0f} ms")
+    if results.suggestion:
+        print(f"did you mean: {results.suggestion}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    # The web UI is a shell of its own; the CLI only starts it.
+    from webui.server import serve
+
+    if build_module.current_generation(Path(args.index)) is None:
+        print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
+        print_report(build_module.build(args.seeds, args.index, procs=args.procs,
+                                        progress=progress_bar()), out=sys.stderr)
+    serve(args.index, host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
+# --- the parser ----------------------------------------------------------------
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medsearch", description="Full-text search over medical abstracts.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_index(sub):
+        sub.add_argument("--index", default=default_index(),
+                         help="index folder (default: $MEDSEARCH_INDEX or index/)")
+        return sub
+
+    sub = with_index(commands.add_parser("build", help="build the index from the seeds folder"))
+    sub.add_argument("--seeds", default=default_seeds(),
+                     help="folder of pages (default: $MEDSEARCH_SEEDS or seeds/)")
+    sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
+                     help="processes for extraction and indexing (default: up to 2)")
+    sub.set_defaults(func=cmd_build)
+
+    sub = with_index(commands.add_parser(
+        "serve", help="serve the search site (builds the index first if there is none)"))
+    sub.add_argument("--seeds", default=default_seeds(),
+                     help="folder of pages to build from when there is no index")
+    sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
+                     help=argparse.SUPPRESS)
+    sub.add_argument("--host", default="127.0.0.1")
+    sub.add_argument("--port", type=int, default=8000)
+    sub.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    sub.set_defaults(func=cmd_serve)
+
+    sub = commands.add_parser("extract", help="print the record extracted from each page")
+    sub.add_argument("paths", nargs="+", metavar="PATH")
+    sub.add_argument("--json", action="store_true", help="one JSON object per line")
+    sub.set_defaults(func=cmd_extract)
+
+    sub = with_index(commands.add_parser("search", help="search the index"))
+    sub.add_argument("query")
+    sub.add_argument("--limit", type=int, default=10, help="results per page (default 10)")
+    sub.add_argument("--page", type=int, default=1)
+    sub.add_argument("--sort", choices=SORTS, default="relevance")
+    sub.add_argument("--year-from", type=int)
+    sub.add_argument("--year-to", type=int)
+    sub.add_argument("--journal")
+    sub.add_argument("--mesh")
+    sub.add_argument("--json", action="store_true", help="the API's fields as JSON")
+    sub.set_defaults(func=cmd_search)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except MedsearchError as exc:
+        print(f"medsearch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("medsearch: interrupted; the live index was left as it was", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""From what a person types to a Whoosh query.
+
+Plain words are OR-ed with a bonus for matching more of them (no strict AND,
+so one stray word never empties the list); quotes, AND/OR/NOT, parentheses
+and field prefixes work as in PubMed-style search boxes.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from whoosh import query as wq
+from whoosh.qparser import FieldAliasPlugin, MultifieldParser, OrGroup
+
+from .errors import QueryError
+from .schema import FIELD_BOOSTS, TEXT_FIELDS, schema
+
+MAX_QUERY_CHARS = 1000
+
+# What a user may put before a colon, and the field it searches.
+PREFIXES = {
+    "title": "title",
+    "abstract": "abstract",
+    "keywords": "keywords",
+    "mesh": "keywords",
+    "author": "authors",
+    "authors": "authors",
+    "journal": "journal",
+    "year": "year",
+    "pmid": "pmid",
+}
+
+_PREFIX = re.compile(r"(?<![\w:])(\w+):")
+_YEAR_RANGE = re.compile(r"\byear:(\d{4})\s*(?:-|\.\.|to)\s*(\d{4})\b", re.IGNORECASE)
+_YEAR_OPEN = re.compile(r"\byear:([<>]=?)(\d{4})\b", re.IGNORECASE)
+
+
+def clean(text: str) -> str:
+    """The query text without control characters, folded to NFC, bounded."""
+    text = unicodedata.normalize("NFC", text)
+    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
+    text = " ".join(text.split())
+    if len(text) > MAX_QUERY_CHARS:
+        cut = text.rfind(" ", 0, MAX_QUERY_CHARS)
+        text = text[: cut if cut > 0 else MAX_QUERY_CHARS]
+    return text
+
+
+def rewrite(text: str) -> str:
+    """Map prefix aliases to fields, unknown prefixes to words, year ranges to Whoosh's."""
+    text = _YEAR_RANGE.sub(lambda m: f"year:[{m[1]} TO {m[2]}]", text)
+    text = _YEAR_OPEN.sub(_open_year_range, text)
+
+    def prefix(match: re.Match) -> str:
+        field = PREFIXES.get(match[1].lower())
+        # An unknown prefix ("foo:bar", "http://") is just words.
+        return f"{field}:" if field else f"{match[1]} "
+
+    return _PREFIX.sub(prefix, text)
+
+
+def _open_year_range(match: re.Match) -> str:
+    op, year = match[1], int(match[2])
+    if op == ">":
+        return f"year:[{year + 1} TO]"
+    if op == ">=":
+        return f"year:[{year} TO]"
+    return f"year:[TO {year - 1 if op == '<' else year}]"
+
+
+def _make_parser() -> MultifieldParser:
+    parser = MultifieldParser(
+        list(TEXT_FIELDS), schema, fieldboosts=FIELD_BOOSTS,
+        group=OrGroup.factory(0.9),
+    )
+    # PREFIXES already maps aliases; this keeps `mesh:` meaning keywords for
+    # callers that hand a raw query to the parser.
+    parser.add_plugin(FieldAliasPlugin({"keywords": ["mesh"], "authors": ["author"]}))
+    return parser
+
+
+# Building a parser compiles its plugins' regexes: do it once.
+_parser = _make_parser()
+
+
+def parse(text: str) -> wq.Query:
+    """The Whoosh query for a user's query string; every document when blank."""
+    text = rewrite(clean(text))
+    if not text:
+        return wq.Every()
+    try:
+        return _parser.parse(text)
+    except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
+        raise QueryError(f"could not understand the query: {exc}") from None
+
+
+def filters(
+    year_from: int | None = None,
+    year_to: int | None = None,
+    journal: str | None = None,
+    mesh: str | None = None,
+) -> wq.Query | None:
+    """The filter for the keyword arguments of a search, or None."""
+    parts: list[wq.Query] = []
+    if year_from is not None or year_to is not None:
+        if year_from is not None and year_to is not None and year_from > year_to:
+            raise QueryError(f"year_from ({year_from}) is after year_to ({year_to})")
+        parts.append(wq.NumericRange("year", year_from, year_to))
+    if journal:
+        parts.append(wq.Term("journal_name", journal))
+    if mesh:
+        parts.append(wq.Term("mesh_term", mesh))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else wq.And(parts)

@@ -1,0 +1,295 @@
+"""The search API: the one entry point for the CLI, the web UI and code.
+
+    from indexer import open_index
+    idx = open_index("index")
+    res = idx.search("epidural blood patch", page=1, per_page=10)
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from html import escape
+from pathlib import Path
+
+from whoosh import highlight
+from whoosh import index as whoosh_index
+from whoosh.scoring import BM25F
+
+from . import query as q
+from .build import current_generation, read_build_info
+from .errors import ArticleNotFound, IndexMissing, QueryError
+from .records import Record
+from .schema import from_stored
+
+SORTS = ("relevance", "newest", "oldest")
+MAX_PER_PAGE = 100
+FACET_LIMIT = 10
+SNIPPET_WORDS = 40
+
+
+@dataclass
+class Hit:
+    """One ranked result, with what a results page shows."""
+
+    pmid: str
+    title: str
+    score: float
+    year: int | None
+    journal: str | None
+    authors: list[str]
+    keywords: list[str]
+    url: str | None
+    published: str | None
+    snippet: str  # HTML: escaped text with the matched words in <mark>
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Results:
+    """One page of ranked hits, with facet counts for the whole result set."""
+
+    query: str
+    total: int
+    page: int
+    per_page: int
+    sort: str
+    hits: list[Hit]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    suggestion: str | None = None
+    took: float = 0.0
+
+    @property
+    def pages(self) -> int:
+        """How many pages the results fill."""
+        return max(1, -(-self.total // self.per_page))
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "total": self.total,
+            "page": self.page,
+            "per_page": self.per_page,
+            "pages": self.pages,
+            "sort": self.sort,
+            "took": round(self.took, 4),
+            "hits": [h.to_dict() for h in self.hits],
+            "facets": {name: [{"value": v, "count": c} for v, c in counts]
+                       for name, counts in self.facets.items()},
+            "suggestion": self.suggestion,
+        }
+
+
+class MarkFormatter(highlight.Formatter):
+    """Marks matched words with <mark>, escaping all text around them."""
+
+    between = " … "
+
+    def format_token(self, text, token, replace=False):
+        return "<mark>" + escape(highlight.get_text(text, token, replace)) + "</mark>"
+
+    def _text(self, text):
+        return escape(text)
+
+
+def _first_words(text: str, count: int = SNIPPET_WORDS) -> str:
+    words = text.split()
+    return escape(" ".join(words[:count]) + (" …" if len(words) > count else ""))
+
+
+class Index:
+    """A searchable medsearch index; follows rebuilds without reopening."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._lock = threading.Lock()
+        self._generation: Path | None = None
+        self._ix = None
+        self._local = threading.local()
+        self._open_current()
+
+    # --- generations -----------------------------------------------------
+
+    def _open_current(self) -> None:
+        generation = current_generation(self.root)
+        if generation is None:
+            raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
+        if generation != self._generation:
+            self._ix = whoosh_index.open_dir(str(generation))
+            self._generation = generation
+
+    def _searcher(self):
+        """This thread's searcher on the live generation, reopened after a swap."""
+        with self._lock:
+            if current_generation(self.root) != self._generation:
+                self._open_current()
+            ix, generation = self._ix, self._generation
+        local = self._local
+        if getattr(local, "generation", None) != generation:
+            if getattr(local, "searcher", None) is not None:
+                local.searcher.close()
+            local.searcher = ix.searcher(weighting=BM25F())
+            local.generation = generation
+        return local.searcher
+
+    @property
+    def info(self) -> dict:
+        """What the last build saved: counts, time, seeds folder, skipped pages."""
+        self._searcher()
+        return read_build_info(self._generation)
+
+    def __len__(self) -> int:
+        return self._searcher().doc_count()
+
+    # --- searching ------------------------------------------------------------
+
+    def search(
+        self,
+        text: str,
+        page: int = 1,
+        per_page: int = 10,
+        sort: str = "relevance",
+        year_from: int | None = None,
+        year_to: int | None = None,
+        journal: str | None = None,
+        mesh: str | None = None,
+    ) -> Results:
+        """Ranked results for `text`, one page of them, with facets and a suggestion."""
+        started = time.perf_counter()
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        if page < 1:
+            raise QueryError(f"page must be 1 or more, not {page}")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
+        user_query = q.parse(text)
+        restrict = q.filters(year_from, year_to, journal, mesh)
+        searcher = self._searcher()
+        sortedby = None if sort == "relevance" else "year"
+        results = searcher.search(
+            user_query,
+            filter=restrict,
+            limit=page * per_page,
+            sortedby=sortedby,
+            reverse=(sort == "newest"),
+            terms=True,
+        )
+        total = len(results)
+        results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
+        results.formatter = MarkFormatter()
+        hits = [self._hit(h) for h in results[(page - 1) * per_page: page * per_page]]
+        facets = self._facets(searcher, user_query, restrict) if total else {}
+        suggestion = self._suggest(searcher, text) if total < 3 else None
+        return Results(
+            query=text, total=total, page=page, per_page=per_page, sort=sort,
+            hits=hits, facets=facets, suggestion=suggestion,
+            took=time.perf_counter() - started,
+        )
+
+    def _hit(self, hit) -> Hit:
+        stored = hit.fields()
+        record = from_stored(stored)
+        snippet = hit.highlights("abstract", top=2) if record.abstract else ""
+        if not snippet and record.abstract:
+            snippet = _first_words(record.abstract)
+        return Hit(
+            pmid=record.pmid, title=record.title, score=round(hit.score or 0.0, 4),
+            year=record.year, journal=record.journal, authors=record.authors,
+            keywords=record.keywords, url=record.url, published=record.published,
+            snippet=snippet,
+        )
+
+    def _facets(self, searcher, user_query, restrict) -> dict:
+        """Counts of year, journal and MeSH keyword over every match."""
+        matches = searcher.search(user_query, filter=restrict, limit=None, scored=False)
+        years: dict[int, int] = {}
+        journals: dict[str, int] = {}
+        mesh: dict[str, int] = {}
+        reader = searcher.reader()
+        year_column = reader.column_reader("year")
+        journal_column = reader.column_reader("journal_name")
+        for docnum in matches.docs():
+            year = year_column[docnum]
+            if year:
+                years[year] = years.get(year, 0) + 1
+            journal = journal_column[docnum]
+            if journal:
+                journals[journal] = journals.get(journal, 0) + 1
+            if reader.has_vector(docnum, "mesh_term"):
+                for term in reader.vector_as("weight", docnum, "mesh_term"):
+                    mesh[term[0]] = mesh.get(term[0], 0) + 1
+
+        def top(counts: dict) -> list:
+            return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:FACET_LIMIT]
+
+        return {
+            "year": sorted(years.items(), reverse=True),
+            "journal": top(journals),
+            "mesh": top(mesh),
+        }
+
+    def _suggest(self, searcher, text: str) -> str | None:
+        """The query with unknown words replaced by the closest index words."""
+        words = text.split()
+        changed = False
+        corrected = []
+        for word in words:
+            bare = word.strip("\"'()").lower()
+            if not bare.isalpha() or len(bare) < 4 or ":" in word or self._known(searcher, bare):
+                corrected.append(word)
+                continue
+            options = searcher.suggest("abstract", bare, limit=1, maxdist=2)
+            options = options or searcher.suggest("title", bare, limit=1, maxdist=2)
+            if options and options[0] != bare:
+                corrected.append(options[0])
+                changed = True
+            else:
+                corrected.append(word)
+        return " ".join(corrected) if changed else None
+
+    @staticmethod
+    def _known(searcher, word: str) -> bool:
+        reader = searcher.reader()
+        return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
+                   if f"spell_{f}" in searcher.schema)
+
+    # --- articles ---------------------------------------------------------------
+
+    def article(self, pmid: str) -> Record:
+        """The full record of one article."""
+        stored = self._searcher().document(pmid=str(pmid))
+        if stored is None:
+            raise ArticleNotFound(f"no article with PMID {pmid}")
+        return from_stored(stored)
+
+    def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
+        """Articles like this one (Whoosh's more-like-this over the abstract)."""
+        searcher = self._searcher()
+        docnum = searcher.document_number(pmid=str(pmid))
+        if docnum is None:
+            raise ArticleNotFound(f"no article with PMID {pmid}")
+        results = searcher.more_like(docnum, "abstract", top=limit,
+                                     filter=None, numterms=20)
+        if not len(results):
+            results = searcher.more_like(docnum, "title", top=limit, numterms=10)
+        results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
+        results.formatter = MarkFormatter()
+        return [self._hit(h) for h in results]
+
+    def close(self) -> None:
+        if getattr(self._local, "searcher", None) is not None:
+            self._local.searcher.close()
+        if self._ix is not None:
+            self._ix.close()
+
+
+def open_index(root: str | os.PathLike = "index") -> Index:
+    """Open the index at `root`; IndexMissing says to run `medsearch build`."""
+    return Index(root)
+
+
+__all__ = ["Hit", "Index", "Results", "open_index"]
