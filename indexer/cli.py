@@ -26,8 +26,9 @@ def default_index() -> str:
     return os.environ.get("MEDSEARCH_INDEX", "index")
 
 
-def progress_bar(stream=sys.stderr):
+def progress_bar(stream=None):
     """A progress callback drawing a bar on a terminal; None elsewhere."""
+    stream = stream or sys.stderr
     if not stream.isatty():
         return None
 
@@ -44,8 +45,9 @@ def progress_bar(stream=sys.stderr):
     return draw
 
 
-def print_report(report, out=sys.stdout) -> None:
+def print_report(report, out=None) -> None:
     """The build summary: counts, skipped pages with reasons, time."""
+    out = out or sys.stdout
     print(f"pages read:      {report.pages}", file=out)
     print(f"records indexed: {report.indexed}", file=out)
     print(f"duplicates:      {report.duplicates}", file=out)

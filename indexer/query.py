@@ -7,6 +7,7 @@ and field prefixes work as in PubMed-style search boxes.
 
 from __future__ import annotations
 
+import copy
 import re
 import unicodedata
 
@@ -69,10 +70,15 @@ def _open_year_range(match: re.Match) -> str:
     return f"year:[TO {year - 1 if op == '<' else year}]"
 
 
-def _make_parser() -> MultifieldParser:
+# The OR group's coordination factor (Whoosh's SQR bonus for matching more words).
+COORDINATION = 0.9
+
+
+def _make_parser(fieldboosts: dict | None = None,
+                 coordination: float = COORDINATION) -> MultifieldParser:
     parser = MultifieldParser(
-        list(TEXT_FIELDS), schema, fieldboosts=FIELD_BOOSTS,
-        group=OrGroup.factory(0.9),
+        list(TEXT_FIELDS), schema, fieldboosts=fieldboosts or FIELD_BOOSTS,
+        group=OrGroup.factory(coordination),
     )
     # PREFIXES already maps aliases; this keeps `mesh:` meaning keywords for
     # callers that hand a raw query to the parser.
@@ -82,17 +88,50 @@ def _make_parser() -> MultifieldParser:
 
 # Building a parser compiles its plugins' regexes: do it once.
 _parser = _make_parser()
+_parsers: dict[tuple, MultifieldParser] = {}
+# A lone "?" or "*" (as in "are organic foods safer ?") is punctuation, not a
+# wildcard matching every one-letter term.
+_LONE_WILDCARD = re.compile(r"(?<!\S)[?*]+(?!\S)")
 
 
-def parse(text: str) -> wq.Query:
+def parser_for(fieldboosts: dict, coordination: float) -> MultifieldParser:
+    """A parser with other field weights or coordination (relevance tuning)."""
+    key = (tuple(sorted(fieldboosts.items())), coordination)
+    if key not in _parsers:
+        _parsers[key] = _make_parser(dict(fieldboosts), coordination)
+    return _parsers[key]
+
+
+def parse(text: str, parser: MultifieldParser | None = None) -> wq.Query:
     """The Whoosh query for a user's query string; every document when blank."""
-    text = rewrite(clean(text))
+    text = rewrite(_LONE_WILDCARD.sub(" ", clean(text)).strip())
     if not text:
         return wq.Every()
     try:
-        return _parser.parse(text)
+        return _not_excludes((parser or _parser).parse(text))
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
         raise QueryError(f"could not understand the query: {exc}") from None
+
+
+def _not_excludes(query: wq.Query) -> wq.Query:
+    """Make `a NOT b` mean a but not b, as in PubMed.
+
+    In an OR group Whoosh reads it as `a OR (NOT b)`, which matches nearly
+    every document.
+    """
+    if not isinstance(query, wq.compound.CompoundQuery):
+        return query
+    rewritten = copy.copy(query)
+    rewritten.subqueries = [_not_excludes(sub) for sub in query.subqueries]
+    if isinstance(query, wq.Or):
+        excluded = [sub.query for sub in rewritten.subqueries if isinstance(sub, wq.Not)]
+        kept = [sub for sub in rewritten.subqueries if not isinstance(sub, wq.Not)]
+        if excluded and kept:
+            rewritten.subqueries = kept
+            # And+Not rather than AndNot: whoosh3 3.54's AndNot lets documents
+            # through when its right side is an OR (tests/test_search.py).
+            return wq.And([rewritten, wq.Not(wq.Or(excluded))])
+    return rewritten
 
 
 def filters(
