@@ -1,0 +1,79 @@
+"""medsearch's web UI: a Flask app over the core's search API.
+
+    from webui import create_app
+    app = create_app({"INDEX": "index"})
+
+Views are thin: they parse the request, call `indexer.search.Index` and
+render. Only the core touches the index (no Whoosh import here).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from flask import Flask, current_app
+
+from indexer.search import Index, open_index
+
+_INDEX_KEY = "medsearch.index"
+_index_lock = threading.Lock()
+
+# Every response, errors and static files included. No inline script or
+# style anywhere, so 'self' is all the page needs; searches are about
+# health, so no referrer leaves the site.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """The app; the index folder comes from `INDEX`, else $MEDSEARCH_INDEX, else `index`."""
+    app = Flask(__name__)
+    app.config.from_mapping(
+        INDEX=os.environ.get("MEDSEARCH_INDEX", "index"),
+    )
+    if test_config:
+        app.config.update(test_config)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
+
+    from . import errors, views
+
+    app.register_blueprint(views.bp)
+    errors.register(app)
+
+    @app.after_request
+    def add_security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app
+
+
+def get_index() -> Index:
+    """This app's Index, opened on first use.
+
+    One Index per app (per worker process): it follows rebuilds itself and
+    keeps a searcher per thread. When there is no index yet, IndexMissing
+    propagates and the next request tries again, so a site started before
+    `medsearch build` works as soon as the build finishes.
+    """
+    extensions = current_app.extensions
+    index = extensions.get(_INDEX_KEY)
+    if index is None:
+        with _index_lock:
+            index = extensions.get(_INDEX_KEY)
+            if index is None:
+                index = extensions[_INDEX_KEY] = open_index(current_app.config["INDEX"])
+    return index
+
+
+__all__ = ["create_app", "get_index"]

@@ -1,0 +1,63 @@
+"""Serve the web UI under gunicorn, started from Python (`medsearch serve`).
+
+Why gunicorn: searching is CPU-bound Python (parsing, BM25F scoring, facet
+counts, highlighting). A single waitress process runs all of it under one
+GIL, so it uses one core however many threads it has; gunicorn runs several
+worker processes, each with its own interpreter, so concurrent searches use
+every core. Workers are `gthread` ones, so a slow or keep-alive client ties
+up a thread, not a whole worker. The app is not preloaded: each worker opens
+the index itself after the fork, so no Whoosh file handles or searchers are
+shared between processes, and each follows rebuilds on its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gunicorn.app.base import BaseApplication
+
+from . import create_app
+
+THREADS_PER_WORKER = 4
+
+
+class MedsearchServer(BaseApplication):
+    """A gunicorn application whose settings come from arguments, not argv."""
+
+    def __init__(self, index_root: str | os.PathLike, options: dict):
+        self.index_root = str(index_root)
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        # Runs in each worker (preload is off).
+        app = create_app({"INDEX": self.index_root})
+        app.config["DEBUG"] = False  # never the debugger on a served site
+        app.debug = False
+        return app
+
+
+def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
+          workers: int = 2) -> None:
+    """Serve the site over `index_root` at http://host:port/ until interrupted."""
+    if workers < 1:
+        raise ValueError("workers must be 1 or more")
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": THREADS_PER_WORKER,
+        "preload_app": False,
+        "timeout": 30,
+        "graceful_timeout": 10,
+        "accesslog": "-",
+        "errorlog": "-",
+        "proc_name": "medsearch",
+    }
+    print(f"medsearch: serving {index_root} at http://{host}:{port}/ "
+          f"({workers} workers; Ctrl-C stops)", flush=True)
+    MedsearchServer(index_root, options).run()

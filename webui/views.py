@@ -1,0 +1,99 @@
+"""The routes: thin shells that parse the request, call the core, render."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
+
+from indexer.errors import ArticleNotFound
+
+from . import get_index, present
+from .params import SearchParams
+
+bp = Blueprint("web", __name__)
+
+_PMID = re.compile(r"\d{1,9}")
+# The search page runs a search when any of these is in the URL; else it is
+# the front page with just the search box.
+_SEARCH_ARGS = {"q", "page", "per_page", "sort", "year_from", "year_to", "journal", "mesh"}
+
+
+bp.add_app_template_global(present, "present")
+
+
+@bp.app_template_global()
+def search_url(params: SearchParams, **changes) -> str:
+    """The URL of `params` with `changes` (page 1 unless `page` is one of them)."""
+    return url_for("web.search", **params.args(**changes))
+
+
+@bp.route("/")
+def search():
+    """The front page, or results when the URL holds a search."""
+    index = get_index()
+    if not _SEARCH_ARGS & set(request.args):
+        return render_template("home.html", count=len(index))
+    params = SearchParams.from_args(request.args)
+    results = index.search(params.q, **params.search_kwargs())
+    broader = _broader_searches(index, params) if not results.total else []
+    return render_template("results.html", params=params, results=results, broader=broader)
+
+
+def _broader_searches(index, params: SearchParams) -> list[tuple[str, SearchParams, int]]:
+    """Searches that do find something when this one found nothing: fewer
+    constraints first (the plain words OR-ed, then without filters)."""
+    words = present.plain_words(params.q)
+    candidates = [
+        ("Any of the words", params.but(q=words)),
+        ("Without filters", params.but(year_from=None, year_to=None, journal=None, mesh=None)),
+        ("Any of the words, without filters",
+         params.but(q=words, year_from=None, year_to=None, journal=None, mesh=None)),
+    ]
+    seen, found = {params}, []
+    for label, candidate in candidates:
+        if candidate in seen or (params.q and not candidate.q):
+            continue
+        seen.add(candidate)
+        kwargs = candidate.search_kwargs() | {"per_page": 1}
+        total = index.search(candidate.q, **kwargs).total
+        if total:
+            found.append((label, candidate, total))
+    return found[:2]
+
+
+@bp.route("/article/<pmid>")
+def article(pmid: str):
+    """One article in full, with similar articles."""
+    if not _PMID.fullmatch(pmid):
+        raise ArticleNotFound(f"no article with PMID {pmid}")
+    index = get_index()
+    record = index.article(pmid)
+    return render_template("article.html", record=record, similar=index.similar(pmid),
+                           sections=present.abstract_sections(record.abstract))
+
+
+@bp.route("/api/search")
+def api_search():
+    """Results.to_dict() as JSON; a bad parameter is a 400 with {"error": ...}."""
+    params = SearchParams.from_args(request.args)
+    return jsonify(get_index().search(params.q, **params.search_kwargs()).to_dict())
+
+
+@bp.route("/api/article/<pmid>")
+def api_article(pmid: str):
+    """One record as JSON (without `source`, a path on this server)."""
+    if not _PMID.fullmatch(pmid):
+        raise ArticleNotFound(f"no article with PMID {pmid}")
+    record = get_index().article(pmid).to_dict()
+    record.pop("source", None)
+    return jsonify(record)
+
+
+@bp.route("/opensearch.xml")
+def opensearch():
+    """Lets browsers add the site as a search engine."""
+    xml = render_template("opensearch.xml", search=url_for("web.search", _external=True),
+                          api=url_for("web.api_search", _external=True),
+                          icon=url_for("static", filename="favicon.svg", _external=True))
+    return Response(xml, mimetype="application/opensearchdescription+xml")
