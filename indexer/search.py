@@ -23,6 +23,7 @@ from .build import current_generation, read_build_info
 from .errors import ArticleNotFound, IndexMissing, QueryError
 from .records import Record
 from .schema import from_stored
+from .suggest import Vocabulary
 
 SORTS = ("relevance", "newest", "oldest")
 MAX_PER_PAGE = 100
@@ -110,6 +111,9 @@ class Index:
         self._generation: Path | None = None
         self._ix = None
         self._local = threading.local()
+        # Suggest-as-you-type words, read once per generation: (generation, Vocabulary).
+        self._vocabulary: tuple[Path, Vocabulary] | None = None
+        self._vocabulary_lock = threading.Lock()
         self._open_current()
 
     # --- generations -----------------------------------------------------
@@ -256,6 +260,33 @@ class Index:
         reader = searcher.reader()
         return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
                    if f"spell_{f}" in searcher.schema)
+
+    # --- export and suggestions -------------------------------------------------
+
+    def records(self, text: str, limit: int = 1000, sort: str = "relevance",
+                year_from: int | None = None, year_to: int | None = None,
+                journal: str | None = None, mesh: str | None = None) -> list[Record]:
+        """The full records of the first `limit` results, in result order (for export)."""
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        restrict = q.filters(year_from, year_to, journal, mesh)
+        results = self._searcher().search(
+            q.parse(text), filter=restrict, limit=max(1, limit),
+            sortedby=None if sort == "relevance" else "year", reverse=(sort == "newest"))
+        return [from_stored(hit.fields()) for hit in results][:limit]
+
+    def suggest(self, prefix: str, limit: int = 8) -> list[str]:
+        """Completions of the word being typed, most frequent first (see indexer.suggest)."""
+        searcher = self._searcher()
+        generation = self._local.generation
+        cached = self._vocabulary
+        if cached is None or cached[0] != generation:
+            with self._vocabulary_lock:  # one thread reads the words, the others wait
+                cached = self._vocabulary
+                if cached is None or cached[0] != generation:
+                    cached = self._vocabulary = (generation,
+                                                 Vocabulary.from_reader(searcher.reader()))
+        return cached[1].suggest(prefix, limit)
 
     # --- articles ---------------------------------------------------------------
 

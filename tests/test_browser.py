@@ -234,6 +234,48 @@ def test_slash_focuses_the_search_box(site, page):
     assert page.evaluate("document.activeElement.id") == "q"
 
 
+def open_suggestions(page, site: str, prefix: str) -> list[str]:
+    """Type `prefix` in the front page's box; the completions the list shows."""
+    page.goto(site + "/")
+    page.keyboard.type(prefix, delay=30)
+    box = page.locator("input#q")
+    page.wait_for_selector("input#q[aria-expanded=true]")
+    listbox = page.locator("#" + box.get_attribute("aria-controls"))
+    assert box.get_attribute("role") == "combobox"
+    assert listbox.get_attribute("role") == "listbox" and listbox.is_visible()
+    return [o.strip() for o in listbox.get_by_role("option").all_inner_texts()]
+
+
+def test_suggestions_from_the_keyboard(site, page):
+    shown = open_suggestions(page, site, "vert")
+    expected = api(site, "/api/suggest?q=vert")
+    assert shown == expected[1] and len(shown) >= 2
+    box = page.locator("input#q")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
+    active = box.get_attribute("aria-activedescendant")
+    option = page.locator("#" + active)
+    assert option.inner_text().strip() == shown[0]
+    assert option.get_attribute("aria-selected") == "true"
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/\?q=" + re.escape(quote(shown[0])) + "$"))
+    assert titles(page) == [h["title"] for h in api(site, "/api/search?q=" + quote(shown[0]))["hits"]]
+
+
+def test_escape_closes_the_suggestions(site, page):
+    open_suggestions(page, site, "cement lea")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Escape")
+    box = page.locator("input#q")
+    assert box.get_attribute("aria-expanded") == "false"
+    assert box.get_attribute("aria-activedescendant") is None
+    assert not page.locator("#" + box.get_attribute("aria-controls")).is_visible()
+    assert box.input_value() == "cement lea" and page.url == site + "/"
+    page.keyboard.press("Enter")  # no option chosen: searches what is typed
+    page.wait_for_url(re.compile(r"/\?q=cement\+lea$"))
+
+
 def test_works_without_javascript(site, browser):
     context = browser.new_context(java_script_enabled=False)
     try:

@@ -448,7 +448,7 @@ def test_abstract_sections():
 # --- escaping ---------------------------------------------------------------------------------
 
 def assert_no_injected_markup(doc: BeautifulSoup):
-    assert [s.get("src") for s in doc.find_all("script")] == ["/static/app.js"]
+    assert [s.get("src") for s in doc.find_all("script")] == ["/static/app.js", "/static/suggest.js"]
     assert doc.find_all("img") == []
     assert not any(attr.startswith("on") for tag in doc.find_all(True) for attr in tag.attrs)
 
@@ -607,7 +607,8 @@ def test_opensearch_description(client):
     assert root.find("os:ShortName", ns).text == "medsearch"
     urls = {u.get("type"): u.get("template") for u in root.findall("os:Url", ns)}
     assert urls == {"text/html": "http://localhost/?q={searchTerms}",
-                    "application/json": "http://localhost/api/search?q={searchTerms}&page={startPage?}"}
+                    "application/json": "http://localhost/api/search?q={searchTerms}&page={startPage?}",
+                    "application/x-suggestions+json": "http://localhost/api/suggest?q={searchTerms}"}
 
 
 @pytest.mark.parametrize("url", ["/", "/?q=spine", "/?q=zzzyqx", "/article/21349964",

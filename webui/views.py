@@ -8,7 +8,7 @@ from flask import Blueprint, Response, jsonify, render_template, request, url_fo
 
 from indexer.errors import ArticleNotFound
 
-from . import get_index, present
+from . import downloads, get_index, present
 from .params import SearchParams
 
 bp = Blueprint("web", __name__)
@@ -20,12 +20,22 @@ _SEARCH_ARGS = {"q", "page", "per_page", "sort", "year_from", "year_to", "journa
 
 
 bp.add_app_template_global(present, "present")
+bp.add_app_template_global(downloads.EXPORT_LIMIT, "export_limit")
 
 
 @bp.app_template_global()
 def search_url(params: SearchParams, **changes) -> str:
     """The URL of `params` with `changes` (page 1 unless `page` is one of them)."""
     return url_for("web.search", **params.args(**changes))
+
+
+@bp.app_template_global()
+def export_url(params: SearchParams, format: str, scope: str = "page") -> str:
+    """The download of this search's results (`scope` "page" or "all")."""
+    args = params.args()
+    if scope == "all":
+        args.pop("page", None)
+    return url_for("web.api_export", format=format, scope=scope, **args)
 
 
 @bp.route("/")
@@ -90,10 +100,42 @@ def api_article(pmid: str):
     return jsonify(record)
 
 
+@bp.route("/api/export")
+def api_export():
+    """This page of results, or all up to EXPORT_LIMIT, as RIS, MEDLINE (.nbib) or CSV."""
+    params = SearchParams.from_args(request.args)
+    export_format = downloads.export_format(request.args)
+    filters = params.search_kwargs()
+    del filters["page"], filters["per_page"]
+    if downloads.export_scope(request.args) == "all":
+        records = get_index().records(params.q, limit=downloads.EXPORT_LIMIT, **filters)
+    else:
+        first = (params.page - 1) * params.per_page
+        records = get_index().records(params.q, limit=first + params.per_page, **filters)[first:]
+    return downloads.download(records, export_format, params.q)
+
+
+@bp.route("/api/article/<pmid>/export")
+def api_article_export(pmid: str):
+    """One article as RIS, MEDLINE (.nbib) or CSV."""
+    if not _PMID.fullmatch(pmid):
+        raise ArticleNotFound(f"no article with PMID {pmid}")
+    export_format = downloads.export_format(request.args)
+    return downloads.download([get_index().article(pmid)], export_format, pmid)
+
+
+@bp.route("/api/suggest")
+def api_suggest():
+    """Completions of what is typed, in the OpenSearch suggestions format; [] when none."""
+    text = request.args.get("q", "")
+    return downloads.suggestions(text, get_index().suggest(text, downloads.SUGGEST_LIMIT))
+
+
 @bp.route("/opensearch.xml")
 def opensearch():
     """Lets browsers add the site as a search engine."""
     xml = render_template("opensearch.xml", search=url_for("web.search", _external=True),
                           api=url_for("web.api_search", _external=True),
+                          suggest=url_for("web.api_suggest", _external=True),
                           icon=url_for("static", filename="favicon.svg", _external=True))
     return Response(xml, mimetype="application/opensearchdescription+xml")
