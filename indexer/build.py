@@ -1,54 +1,47 @@
-"""Building the index: pages in, a verified Whoosh index swapped in atomically.
+"""Building the index: every page in, a verified Whoosh index swapped in atomically.
 
-The index folder holds generations side by side:
-
-    index/
-      current -> gen-20261126T120000-1234   (a symlink, replaced atomically)
-      gen-20261126T120000-1234/              (a complete, verified Whoosh index)
-      .tmp-.../                              (a build in progress)
-      .lock                                  (held by the one writer)
-
-A build writes a new generation into a temporary folder, verifies it, renames
-it and then points `current` at it with one atomic rename. Readers therefore
-see the old index or the new one, never a half-built one, and a build that
-dies at any moment leaves the live index untouched.
+The folder layout and the swap are in indexer.generations, the one-writer
+lock in indexer.lock, scanning and extracting pages in indexer.pages; the
+incremental `update` in indexer.update.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC
 from whoosh.qparser import QueryParser
 
-from .errors import BuildFailed, ExtractionError, IndexLocked
-from .extract import extract_file
+from .errors import BuildFailed
+from .generations import (  # noqa: F401 - re-exported: search.py and cli.py use them
+    BUILD_INFO, CURRENT, GEN_PREFIX, MANIFEST, TMP_PREFIX, _swap_in, clear_stale,
+    current_generation, new_temp, publish, read_build_info,
+)
+from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
+from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
-from .schema import schema, to_document
+from .schema import from_stored, schema, to_document
 
-CURRENT = "current"
-LOCK = ".lock"
-BUILD_INFO = "build.json"
-TMP_PREFIX = ".tmp-"
-GEN_PREFIX = "gen-"
-
-Progress = Callable[[int, int], None]
+# Below this many records one process writes the index faster than two.
+PARALLEL_WRITE_MIN = 400
+# Records per segment: an update rewrites the segments holding changed pages.
+SLICE = 1000
+WRITER_MB = 256
 
 
 @dataclass
 class BuildReport:
-    """What a build did: the summary the CLI prints and `stats` shows."""
+    """What a build or update did: the summary the CLI prints and `stats` shows."""
 
     seeds: str
+    command: str = "build"
     pages: int = 0
     indexed: int = 0
     duplicates: int = 0
@@ -56,10 +49,17 @@ class BuildReport:
     seconds: float = 0.0
     built_at: str = ""
     generation: str = ""
+    # Only for `update`: how the pages compare with the previous generation.
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    note: str = ""
 
     def to_dict(self) -> dict:
-        return {
+        data = {
             "seeds": self.seeds,
+            "command": self.command,
             "pages": self.pages,
             "indexed": self.indexed,
             "duplicates": self.duplicates,
@@ -68,51 +68,13 @@ class BuildReport:
             "built_at": self.built_at,
             "generation": self.generation,
         }
+        if self.command == "update":
+            data.update(added=self.added, changed=self.changed, removed=self.removed,
+                        unchanged=self.unchanged, note=self.note)
+        return data
 
 
-# --- the seeds folder -------------------------------------------------------
-
-def iter_pages(seeds: Path) -> Iterator[Path]:
-    """Every non-hidden file under `seeds`, in a stable order.
-
-    Directory symlinks are not followed, so a symlink loop cannot trap the walk.
-    """
-    for folder, dirs, files in os.walk(seeds, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield Path(folder) / name
-
-
-def _extract_one(path: str) -> tuple[str, Record | None, str | None]:
-    """Extract one page; errors come back as a reason, never raised."""
-    try:
-        return path, extract_file(path), None
-    except ExtractionError as exc:
-        return path, None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - one broken page must not abort a build
-        return path, None, f"unexpected error: {type(exc).__name__}: {exc}"
-
-
-def extract_pages(
-    paths: list[Path], procs: int = 1, progress: Progress | None = None
-) -> Iterator[tuple[str, Record | None, str | None]]:
-    """Extract `paths`, in a process pool when `procs` > 1, in input order."""
-    names = [str(p) for p in paths]
-    if procs > 1 and len(names) > 1:
-        with ProcessPoolExecutor(procs) as pool:
-            results = pool.map(_extract_one, names, chunksize=32)
-            for done, result in enumerate(results, 1):
-                if progress:
-                    progress(done, len(names))
-                yield result
-    else:
-        for done, name in enumerate(names, 1):
-            result = _extract_one(name)
-            if progress:
-                progress(done, len(names))
-            yield result
-
+# --- records ----------------------------------------------------------------------
 
 def richness(record: Record) -> tuple:
     """How complete a record is: of two copies of one PMID the richer one wins."""
@@ -130,172 +92,132 @@ def record_key(record: Record) -> str:
     return record.pmid or f"source:{record.source}"
 
 
+def pick(records: Iterable[Record]) -> Record | None:
+    """Of the copies of one article, in page order, the first of the richest."""
+    best = None
+    for record in records:
+        if best is None or richness(record) > richness(best):
+            best = record
+    return best
+
+
+def manifest_entry(page: PageFile, sha1: str | None, record: Record | None,
+                   reason: str | None) -> dict:
+    """What the manifest remembers of one page."""
+    return {"size": page.size, "mtime_ns": page.mtime_ns, "sha1": sha1,
+            "key": record_key(record) if record else None, "skip": reason}
+
+
+def new_manifest(seeds: Path, pages: dict[str, dict], scanned_ns: int) -> dict:
+    return {"seeds": str(seeds), "code": code_version(), "scanned_ns": scanned_ns,
+            "pages": pages}
+
+
+def count_duplicates(entries: Iterable[dict]) -> int:
+    """Pages whose article another page already gave."""
+    keys = [e["key"] for e in entries if e["key"]]
+    return len(keys) - len(set(keys))
+
+
 def collect_records(
-    seeds: Path, procs: int = 1, progress: Progress | None = None
-) -> tuple[dict[str, Record], BuildReport]:
-    """Extract every page under `seeds`, one record per PMID."""
-    report = BuildReport(seeds=str(seeds))
+    seeds: Path, workers: Workers, progress: Progress | None = None
+) -> tuple[dict[str, Record], dict, BuildReport]:
+    """Extract every page under `seeds`: one record per key, the manifest, the report."""
+    seeds = Path(seeds)
     if not seeds.is_dir():
         raise BuildFailed(f"no seeds folder at {seeds}: pass --seeds DIR or set MEDSEARCH_SEEDS")
-    paths = list(iter_pages(seeds))
-    report.pages = len(paths)
-    records: dict[str, Record] = {}
-    for source, record, reason in extract_pages(paths, procs, progress):
+    scanned_ns = time.time_ns()
+    pages, skipped = scan(seeds)
+    report = BuildReport(seeds=str(seeds), pages=len(pages) + len(skipped), skipped=skipped)
+    copies: dict[str, list[Record]] = {}
+    entries: dict[str, dict] = {}
+    jobs = ((page.path, None) for page in pages)
+    for page, (sha1, record, reason) in zip(
+            pages, workers.map(process_page, jobs, progress=progress, total=len(pages))):
+        entries[page.rel] = manifest_entry(page, sha1, record, reason)
         if record is None:
-            report.skipped.append((source, reason or "unknown reason"))
-            continue
-        key = record_key(record)
-        if key in records:
-            report.duplicates += 1
-            if richness(record) <= richness(records[key]):
-                continue
-        records[key] = record
-    return records, report
-
-
-# --- the lock -----------------------------------------------------------------
-
-class WriterLock:
-    """One writer at a time, held with flock.
-
-    The kernel drops an flock when its process dies, however it dies, so a
-    killed build never leaves a lock that blocks the next one.
-    """
-
-    def __init__(self, root: Path, command: str = "build"):
-        self.path = root / LOCK
-        self.command = command
-        self._file = None
-
-    def __enter__(self) -> WriterLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip()
-            handle.close()
-            raise IndexLocked(
-                f"the index at {self.path.parent} is being written by another process "
-                f"({_describe_holder(holder)}): wait for it to finish, then try again"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "command": self.command,
-                                 "since": _now()}))
-        handle.flush()
-        self._file = handle
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._file:
-            self._file.truncate(0)
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
-
-
-def _describe_holder(holder: str) -> str:
-    try:
-        info = json.loads(holder)
-        return f"pid {info['pid']}, `medsearch {info['command']}` since {info['since']}"
-    except (ValueError, KeyError, TypeError):
-        return "holder unknown"
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- generations ----------------------------------------------------------------
-
-def current_generation(root: Path) -> Path | None:
-    """The live generation's folder, or None when nothing was ever built."""
-    link = root / CURRENT
-    try:
-        target = os.readlink(link)
-    except OSError:
-        return None
-    path = root / target
-    return path if path.is_dir() else None
-
-
-def read_build_info(generation: Path) -> dict:
-    """The build report saved beside a generation."""
-    try:
-        return json.loads((generation / BUILD_INFO).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _swap_in(root: Path, generation: Path) -> None:
-    """Point `current` at `generation` with one atomic rename."""
-    tmp_link = root / f"{TMP_PREFIX}link-{os.getpid()}"
-    if tmp_link.is_symlink():
-        tmp_link.unlink()
-    os.symlink(generation.name, tmp_link)
-    os.replace(tmp_link, root / CURRENT)
-
-
-def _clear_stale(root: Path) -> None:
-    """Remove what dead builds left. Called only while holding the lock."""
-    for path in root.glob(TMP_PREFIX + "*"):
-        if path.is_symlink() or path.is_file():
-            path.unlink()
+            report.skipped.append((page.path, reason or "unknown reason"))
         else:
-            shutil.rmtree(path, ignore_errors=True)
+            copies.setdefault(record_key(record), []).append(record)
+    report.skipped.sort()
+    report.duplicates = count_duplicates(entries.values())
+    records = {key: pick(found) for key, found in copies.items()}
+    return records, new_manifest(seeds, entries, scanned_ns), report
 
 
-def _retire_old(root: Path, keep: set[str]) -> None:
-    """Delete generations other than `keep`.
+# --- writing ------------------------------------------------------------------------
 
-    The one swapped out just now is kept too: a reader may still be in the
-    middle of a search on it, and it is retired by the next build instead.
-    """
-    for path in root.glob(GEN_PREFIX + "*"):
-        if path.name not in keep:
-            shutil.rmtree(path, ignore_errors=True)
-
-
-# --- writing ----------------------------------------------------------------------
-
-def write_index(folder: Path, records: list[Record], procs: int = 1) -> None:
-    """Create a Whoosh index of `records` in `folder`, merged to one segment."""
-    folder.mkdir(parents=True)
-    ix = whoosh_index.create_in(str(folder), schema)
-    writer_args = {"limitmb": 256}
-    if procs > 1 and len(records) > 2000:
-        writer_args.update(procs=procs, multisegment=False)
-    writer = ix.writer(**writer_args)
-    try:
-        for record in records:
-            writer.add_document(**to_document(record))
-    except BaseException:
-        writer.cancel()
-        raise
-    writer.commit(optimize=True)
+def _write_part(job: tuple[str, list[Record]]) -> None:
+    """Index `records` as a Whoosh index of its own in `folder` (in a worker)."""
+    folder, records = job
+    os.mkdir(folder)
+    ix = whoosh_index.create_in(folder, schema)
+    writer = ix.writer(limitmb=WRITER_MB)
+    for record in records:
+        writer.add_document(**to_document(record))
+    writer.commit()
     ix.close()
 
 
-def verify_index(folder: Path, records: list[Record]) -> None:
-    """Check a fresh index before it goes live: document count and a search."""
+def _adopt_segments(part: Path, folder: Path) -> list:
+    """Move a part index's segment files into `folder`; its segments, in order."""
+    segments = TOC.read(FileStorage(str(part)), "MAIN").segments
+    for entry in os.scandir(part):
+        if not entry.name.startswith("_") and not entry.name.endswith("_WRITELOCK"):
+            os.rename(entry.path, folder / entry.name)
+    shutil.rmtree(part)
+    return segments
+
+
+def write_index(folder: Path, records: list[Record], workers: Workers | None = None) -> None:
+    """Create a Whoosh index of `records`, in their order, in `folder`.
+
+    The records are cut into contiguous slices of at most SLICE, at least one
+    per worker for a large corpus; each slice is indexed (by a worker when
+    there are several) into a segment of its own, and one TOC lists the
+    segments in slice order. So document numbers, and with them the order of
+    equal-scored hits, are the same whatever the number of processes, and
+    every statistic BM25F uses sums to the same values. An update rewrites
+    only the slices holding a changed page (update.drop_deleted).
+
+    (Whoosh's MpWriter was slower than one process here, and hands batches to
+    whichever sub-writer is free, so document order varied between builds.)
+    """
+    folder.mkdir(parents=True)
+    procs = workers.procs if workers else 1
+    count = -(-len(records) // SLICE)
+    if len(records) >= PARALLEL_WRITE_MIN:
+        count = max(count, procs)
+    size = -(-len(records) // max(count, 1)) or 1
+    parts = [(str(folder / f"part-{i}"), records[start:start + size])
+             for i, start in enumerate(range(0, len(records), size))]
+    ix = whoosh_index.create_in(str(folder), schema)
+    writer = ix.writer(limitmb=WRITER_MB)
+    try:
+        list((workers or Workers(1)).map(_write_part, parts, chunksize=1))
+        segments = [s for part, _ in parts for s in _adopt_segments(Path(part), folder)]
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit(mergetype=lambda _writer, existing: list(existing) + segments)
+    ix.close()
+
+
+def verify_index(folder: Path, expected: int, probes: Iterable[Record] = ()) -> None:
+    """Check a new generation before it goes live: document count and test searches."""
     ix = whoosh_index.open_dir(str(folder))
     try:
         with ix.searcher() as searcher:
-            if searcher.doc_count() != len(records):
+            if searcher.doc_count() != expected:
                 raise BuildFailed(
                     f"verification failed: the new index holds {searcher.doc_count()} "
-                    f"documents, expected {len(records)}; the live index was left as it was"
-                )
-            if records:
-                probe = records[0]
-                query = QueryParser("pmid", schema).parse(f'"{probe.pmid}"') if probe.pmid else None
-                if query is not None and not searcher.search(query, limit=1):
+                    f"documents, expected {expected}; the live index was left as it was")
+            parser = QueryParser("pmid", schema)
+            for probe in probes:
+                if probe.pmid and not searcher.search(parser.parse(f'"{probe.pmid}"'), limit=1):
                     raise BuildFailed(
                         f"verification failed: a test search for PMID {probe.pmid} found "
-                        "nothing; the live index was left as it was"
-                    )
+                        "nothing; the live index was left as it was")
     finally:
         ix.close()
 
@@ -310,31 +232,68 @@ def build(
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
     root.mkdir(parents=True, exist_ok=True)
-    with WriterLock(root, "build"):
-        _clear_stale(root)
-        records, report = collect_records(seeds, procs, progress)
-        if not records:
-            raise BuildFailed(
-                f"no article pages found under {seeds} ({report.pages} files read, "
-                f"{len(report.skipped)} skipped); the live index was left as it was"
-            )
-        ordered = sorted(records.values(), key=record_key)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-        tmp = root / f"{TMP_PREFIX}{stamp}-{os.getpid()}"
-        try:
-            write_index(tmp, ordered, procs)
-            verify_index(tmp, ordered)
-            report.indexed = len(ordered)
-            report.seconds = time.monotonic() - started
-            report.built_at = _now()
-            generation = root / f"{GEN_PREFIX}{stamp}-{os.getpid()}"
-            report.generation = generation.name
-            (tmp / BUILD_INFO).write_text(json.dumps(report.to_dict(), indent=1))
-            os.rename(tmp, generation)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        previous = current_generation(root)
-        _swap_in(root, generation)
-        _retire_old(root, keep={generation.name} | ({previous.name} if previous else set()))
+    with WriterLock(root, "build"), Workers(procs) as workers:
+        clear_stale(root)
+        return build_locked(seeds, root, workers, progress, started)
+
+
+def build_locked(seeds: Path, root: Path, workers: Workers, progress: Progress | None,
+                 started: float, note: str = "") -> BuildReport:
+    """The build proper, for a caller holding the writer lock.
+
+    With a `note` (why), it is an update that had to re-read everything.
+    """
+    records, manifest, report = collect_records(seeds, workers, progress)
+    if note:
+        report.command, report.note = "update", note
+        report.added = len(manifest["pages"])
+    if not records:
+        raise BuildFailed(
+            f"no article pages found under {seeds} ({report.pages} files read, "
+            f"{len(report.skipped)} skipped); the live index was left as it was")
+    ordered = sorted(records.values(), key=record_key)
+    tmp, name = new_temp(root)
+    try:
+        write_index(tmp, ordered, workers)
+        verify_index(tmp, len(ordered), ordered[:1])
+        save_resources(tmp)
+        finish_report(report, len(ordered), name, started)
+        publish(root, tmp, name, {BUILD_INFO: report.to_dict(), MANIFEST: manifest})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return report
+
+
+def stored_records(folder: Path) -> list[Record]:
+    """Every record in the index in `folder`, as stored, in key order.
+
+    Build and update both derive the expansion resources from these, so
+    the two give the same resources for the same pages.
+    """
+    ix = whoosh_index.open_dir(str(folder))
+    try:
+        with ix.searcher() as searcher:
+            return sorted((from_stored(doc) for doc in searcher.documents()), key=record_key)
+    finally:
+        ix.close()
+
+
+def save_resources(folder: Path) -> None:
+    """Save the query expansion resources (indexer.expand) beside a new generation.
+
+    Derived from the stored records, so build and update derive the same
+    resources from the same pages. Search works without them (no synonyms).
+    """
+    try:
+        from .expand import write_resources
+    except ImportError:  # a checkout from before query expansion landed
+        return
+    write_resources(folder, stored_records(folder))
+
+
+def finish_report(report: BuildReport, indexed: int, name: str, started: float) -> None:
+    report.indexed = indexed
+    report.generation = name
+    report.built_at = now()
+    report.seconds = time.monotonic() - started

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 from . import build as build_module
+from . import update as update_module
 from .errors import ExtractionError, MedsearchError
 from .extract import extract_file
+from .generations import index_stats
 from .search import SORTS, open_index
 
 
@@ -51,10 +53,30 @@ def print_report(report, out=None) -> None:
     print(f"pages read:      {report.pages}", file=out)
     print(f"records indexed: {report.indexed}", file=out)
     print(f"duplicates:      {report.duplicates}", file=out)
+    if getattr(report, "command", "build") == "update":
+        print(f"added:           {report.added}", file=out)
+        print(f"changed:         {report.changed}", file=out)
+        print(f"removed:         {report.removed}", file=out)
+        print(f"unchanged:       {report.unchanged}", file=out)
     print(f"pages skipped:   {len(report.skipped)}", file=out)
     for source, reason in report.skipped:
         print(f"  {source}: {reason}", file=out)
+    if getattr(report, "note", ""):
+        print(f"note:            {report.note}", file=out)
     print(f"time:            {report.seconds:.1f} s", file=out)
+
+
+def print_stats(stats: dict, out=None) -> None:
+    """`medsearch stats` as text: what the index holds and how it was built."""
+    out = out or sys.stdout
+    print(f"index:           {stats['index']} ({stats['generation']})", file=out)
+    print(f"documents:       {stats['documents']}", file=out)
+    print(f"built:           {stats['built_at'] or 'unknown'} by `medsearch "
+          f"{stats['command']}` from {stats['seeds'] or 'unknown'}", file=out)
+    print(f"size on disk:    {stats['size_bytes'] / 1e6:.1f} MB", file=out)
+    print(f"pages skipped:   {len(stats['skipped'])}", file=out)
+    for item in stats["skipped"]:
+        print(f"  {item['source']}: {item['reason']}", file=out)
 
 
 # --- commands ----------------------------------------------------------------
@@ -63,6 +85,22 @@ def cmd_build(args) -> int:
     report = build_module.build(args.seeds, args.index, procs=args.procs,
                                 progress=progress_bar())
     print_report(report)
+    return 0
+
+
+def cmd_update(args) -> int:
+    report = update_module.update(args.seeds, args.index, procs=args.procs,
+                                  progress=progress_bar())
+    print_report(report)
+    return 0
+
+
+def cmd_stats(args) -> int:
+    stats = index_stats(args.index)
+    if args.json:
+        print(json.dumps(stats, ensure_ascii=False, indent=1))
+    else:
+        print_stats(stats)
     return 0
 
 
@@ -83,6 +121,9 @@ def cmd_extract(args) -> int:
 
 
 def cmd_search(args) -> int:
+    # Bytes that are not UTF-8 reach argv as lone surrogates, which no
+    # output can print: read them as U+FFFD, as browsers do in URLs.
+    args.query = os.fsencode(args.query).decode("utf-8", "replace")
     index = open_index(args.index)
     results = index.search(
         args.query, page=args.page, per_page=args.limit, sort=args.sort,
@@ -132,12 +173,21 @@ def make_parser() -> argparse.ArgumentParser:
                          help="index folder (default: $MEDSEARCH_INDEX or index/)")
         return sub
 
-    sub = with_index(commands.add_parser("build", help="build the index from the seeds folder"))
-    sub.add_argument("--seeds", default=default_seeds(),
-                     help="folder of pages (default: $MEDSEARCH_SEEDS or seeds/)")
-    sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
-                     help="processes for extraction and indexing (default: up to 2)")
-    sub.set_defaults(func=cmd_build)
+    for name, func, about in (
+            ("build", cmd_build, "build the index from the seeds folder"),
+            ("update", cmd_update, "re-index only the pages added, changed or removed "
+                                   "since the last build or update")):
+        sub = with_index(commands.add_parser(name, help=about))
+        sub.add_argument("--seeds", default=default_seeds(),
+                         help="folder of pages (default: $MEDSEARCH_SEEDS or seeds/)")
+        sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
+                         help="processes for extraction and indexing (default: up to 2)")
+        sub.set_defaults(func=func)
+
+    sub = with_index(commands.add_parser(
+        "stats", help="documents, build time and folder, size, pages skipped"))
+    sub.add_argument("--json", action="store_true", help="as JSON")
+    sub.set_defaults(func=cmd_stats)
 
     sub = with_index(commands.add_parser(
         "serve", help="serve the search site (builds the index first if there is none)"))

@@ -14,6 +14,7 @@ import unicodedata
 from whoosh import query as wq
 from whoosh.qparser import FieldAliasPlugin, MultifieldParser, OrGroup
 
+from . import limits
 from .errors import QueryError
 from .schema import FIELD_BOOSTS, TEXT_FIELDS, schema
 
@@ -104,13 +105,18 @@ def parser_for(fieldboosts: dict, coordination: float) -> MultifieldParser:
 
 def parse(text: str, parser: MultifieldParser | None = None) -> wq.Query:
     """The Whoosh query for a user's query string; every document when blank."""
+    if not isinstance(text, str):
+        raise QueryError(f"the query must be text, not {type(text).__name__}")
     text = rewrite(_LONE_WILDCARD.sub(" ", clean(text)).strip())
     if not text:
         return wq.Every()
+    limits.check_nesting(text)
     try:
-        return _not_excludes((parser or _parser).parse(text))
+        parsed = _not_excludes((parser or _parser).parse(text))
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
         raise QueryError(f"could not understand the query: {exc}") from None
+    # Wildcards and ranges expand to a bounded number of terms.
+    return limits.bound(parsed)
 
 
 def _not_excludes(query: wq.Query) -> wq.Query:

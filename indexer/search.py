@@ -18,6 +18,7 @@ from whoosh import highlight
 from whoosh import index as whoosh_index
 from whoosh.scoring import BM25F
 
+from . import limits
 from . import query as q
 from .build import current_generation, read_build_info
 from .errors import ArticleNotFound, IndexMissing, QueryError
@@ -105,6 +106,9 @@ def _first_words(text: str, count: int = SNIPPET_WORDS) -> str:
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
+    # Seconds one search may take before it stops with a QueryError (see indexer.limits).
+    time_limit = limits.TIME_LIMIT
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self._lock = threading.Lock()
@@ -136,7 +140,8 @@ class Index:
         if getattr(local, "generation", None) != generation:
             if getattr(local, "searcher", None) is not None:
                 local.searcher.close()
-            local.searcher = ix.searcher(weighting=BM25F())
+            # A searcher that honours the time limit set by @limits.timed.
+            local.searcher = limits.searcher(ix, weighting=BM25F())
             local.generation = generation
         return local.searcher
 
@@ -151,6 +156,7 @@ class Index:
 
     # --- searching ------------------------------------------------------------
 
+    @limits.timed
     def search(
         self,
         text: str,
@@ -241,13 +247,20 @@ class Index:
         words = text.split()
         changed = False
         corrected = []
+        # Each lookup is a fuzzy scan of the lexicon, slower the longer the
+        # word: look up each word once, a few words per query, none too long.
+        looked_up: dict[str, list] = {}
         for word in words:
             bare = word.strip("\"'()").lower()
-            if not bare.isalpha() or len(bare) < 4 or ":" in word or self._known(searcher, bare):
+            if (not bare.isalpha() or not 4 <= len(bare) <= limits.MAX_SUGGEST_CHARS
+                    or ":" in word or self._known(searcher, bare)):
                 corrected.append(word)
                 continue
-            options = searcher.suggest("abstract", bare, limit=1, maxdist=2)
-            options = options or searcher.suggest("title", bare, limit=1, maxdist=2)
+            if bare not in looked_up and len(looked_up) < limits.MAX_SUGGEST_WORDS:
+                limits.check_time()
+                options = searcher.suggest("abstract", bare, limit=1, maxdist=2)
+                looked_up[bare] = options or searcher.suggest("title", bare, limit=1, maxdist=2)
+            options = looked_up.get(bare)
             if options and options[0] != bare:
                 corrected.append(options[0])
                 changed = True

@@ -1,0 +1,193 @@
+"""The index folder: generations side by side, one of them live.
+
+    index/
+      current -> gen-20261126T120000123456-1234   (a symlink, replaced atomically)
+      gen-20261126T120000123456-1234/              (a complete, verified Whoosh index
+                                                    + build.json + manifest.json)
+      .tmp-.../                                    (a build or update in progress)
+      .lock                                        (held by the one writer)
+
+A writer fills a temporary folder, verifies it, renames it to a generation and
+points `current` at it with one atomic rename. Readers see the old index or
+the new one, never a half-written one, and a writer that dies at any moment
+leaves the live index untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+from whoosh.filedb.filestore import FileStorage
+
+from .errors import IndexMissing
+
+CURRENT = "current"
+BUILD_INFO = "build.json"
+MANIFEST = "manifest.json"
+TMP_PREFIX = ".tmp-"
+GEN_PREFIX = "gen-"
+# Whoosh's files: TOCs (_MAIN_3.toc) and segments (MAIN_<id>.seg), not its lock.
+WHOOSH_PREFIXES = ("_MAIN_", "MAIN_")
+WHOOSH_LOCK = "MAIN_WRITELOCK"
+
+
+def current_generation(root: Path) -> Path | None:
+    """The live generation's folder, or None when nothing was ever built."""
+    link = Path(root) / CURRENT
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return None
+    path = Path(root) / target
+    return path if path.is_dir() else None
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file saved beside a generation; {} when missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def read_build_info(generation: Path) -> dict:
+    """The build report saved beside a generation."""
+    return read_json(generation / BUILD_INFO)
+
+
+def new_temp(root: Path) -> tuple[Path, str]:
+    """A fresh temporary folder path and the generation name it will get."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+    name = f"{stamp}-{os.getpid()}"
+    return root / f"{TMP_PREFIX}{name}", f"{GEN_PREFIX}{name}"
+
+
+def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
+    """Save `files` (name -> JSON) in `tmp`, make it generation `name`, swap it in.
+
+    The generation swapped out is kept: a reader may still be searching it.
+    Older ones are retired.
+    """
+    for filename, data in files.items():
+        (tmp / filename).write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    generation = root / name
+    os.rename(tmp, generation)
+    previous = current_generation(root)
+    _swap_in(root, generation)
+    keep = {generation.name} | ({previous.name} if previous else set())
+    retire_old(root, keep)
+    return generation
+
+
+def _swap_in(root: Path, generation: Path) -> None:
+    """Point `current` at `generation` with one atomic rename."""
+    tmp_link = root / f"{TMP_PREFIX}link-{os.getpid()}"
+    if tmp_link.is_symlink():
+        tmp_link.unlink()
+    os.symlink(generation.name, tmp_link)
+    os.replace(tmp_link, root / CURRENT)
+
+
+def clear_stale(root: Path) -> None:
+    """Remove what dead writers left. Call only while holding the writer lock:
+    then no live process owns a temporary folder."""
+    for path in root.glob(TMP_PREFIX + "*"):
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def retire_old(root: Path, keep: set[str]) -> None:
+    """Delete generations other than `keep` (files shared by hard links live
+    on in the generations that still list them)."""
+    for path in root.glob(GEN_PREFIX + "*"):
+        if path.name not in keep:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# --- copying a generation cheaply ------------------------------------------------
+
+class NoClobberStorage(FileStorage):
+    """A FileStorage that never opens an existing file for writing.
+
+    An update hard-links the live generation's files into its temporary
+    folder. Whoosh never rewrites a segment or TOC file in place (new segments
+    get fresh random names, the TOC is written to a temporary name and renamed,
+    deletions live in the TOC), but should that ever change, creating a file
+    over a linked name fails here instead of writing through the link into
+    the live index.
+    """
+
+    def create_file(self, name, excl=False, mode="wb", **kwargs):
+        return super().create_file(name, excl=True, mode=mode, **kwargs)
+
+
+def link_generation(source: Path, tmp: Path) -> None:
+    """Fill `tmp` with hard links to `source`'s Whoosh files (a copy where
+    links are impossible).
+
+    Only Whoosh's index files are taken: every other file beside them (build
+    report, manifest, expansion resources) is rewritten by its owner with a
+    plain open(..., "w"), which would write through a link into the live
+    generation.
+    """
+    tmp.mkdir()
+    for entry in os.scandir(source):
+        if not entry.name.startswith(WHOOSH_PREFIXES) or entry.name == WHOOSH_LOCK:
+            continue
+        target = tmp / entry.name
+        try:
+            os.link(entry.path, target)
+        except OSError:
+            shutil.copy2(entry.path, target)
+
+
+def open_storage(folder: Path) -> FileStorage:
+    return NoClobberStorage(str(folder))
+
+
+# --- status --------------------------------------------------------------------------
+
+def folder_size(folder: Path) -> int:
+    """Bytes of the files in `folder` (hard-linked files counted in full)."""
+    return sum(entry.stat().st_size for entry in os.scandir(folder) if entry.is_file())
+
+
+def require_current(root: Path) -> Path:
+    """The live generation, or IndexMissing saying to run `medsearch build`."""
+    generation = current_generation(root)
+    if generation is None:
+        raise IndexMissing(f"no index at {root}: run `medsearch build`")
+    return generation
+
+
+def index_stats(root: str | os.PathLike) -> dict:
+    """What `medsearch stats` shows: documents, when and from where the live
+    generation was built, its size on disk, the pages its build skipped."""
+    from whoosh import index as whoosh_index
+
+    root = Path(root)
+    generation = require_current(root)
+    ix = whoosh_index.open_dir(str(generation))
+    try:
+        with ix.reader() as reader:
+            documents = reader.doc_count()
+    finally:
+        ix.close()
+    info = read_build_info(generation)
+    return {
+        "index": str(root),
+        "generation": generation.name,
+        "documents": documents,
+        "built_at": info.get("built_at"),
+        "command": info.get("command", "build"),
+        "seeds": info.get("seeds"),
+        "pages": info.get("pages"),
+        "size_bytes": folder_size(generation),
+        "skipped": info.get("skipped", []),
+    }

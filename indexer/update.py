@@ -1,0 +1,232 @@
+"""`medsearch update`: bring the live index in line with the seeds folder,
+re-reading only the pages that were added or changed.
+
+Like `build`, it writes a new generation and swaps it in, but it starts
+from hard links to the live generation's files and applies a Whoosh writer
+there: deleting the records of changed and removed pages, adding the new
+ones. Its cost grows with the changed pages, not with the corpus; scanning
+the folder costs one stat() per page. See generations.NoClobberStorage for
+why the links cannot let it change the live index.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh.reading import SegmentReader
+from whoosh.writing import MERGE_SMALL
+
+from .build import (
+    BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
+    finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
+    verify_index,
+)
+from .generations import (
+    clear_stale, current_generation, link_generation, new_temp, open_storage, publish, read_json,
+)
+from .lock import WriterLock
+from .pages import PageFile, Progress, Workers, code_version, process_page, scan
+from .records import Record
+from .schema import to_document
+
+# A page modified this close to the last scan may have changed again within
+# the same mtime tick: compare its content, not just size and mtime.
+RACY_NS = 2_000_000_000
+
+
+@dataclass
+class Changes:
+    """How the seeds folder differs from the live generation's manifest."""
+
+    entries: dict[str, dict] = field(default_factory=dict)  # new manifest, scan order
+    fresh: dict[str, Record] = field(default_factory=dict)  # records just extracted
+    affected: set[str] = field(default_factory=set)         # keys to delete and re-pick
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    touched: int = 0  # stat changed, content not
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.touched)
+
+
+def update(
+    seeds: str | os.PathLike,
+    root: str | os.PathLike,
+    procs: int = 1,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Apply the changes under `seeds` to the index at `root`, atomically."""
+    seeds, root = Path(seeds), Path(root)
+    started = time.monotonic()
+    root.mkdir(parents=True, exist_ok=True)
+    with WriterLock(root, "update"), Workers(procs) as workers:
+        clear_stale(root)
+        live = current_generation(root)
+        manifest = read_json(live / MANIFEST) if live else {}
+        why = full_rebuild_reason(seeds, live, manifest)
+        if why:
+            return build_locked(seeds, root, workers, progress, started,
+                                note=f"rebuilt everything: {why}")
+        return _update_locked(seeds, root, live, manifest, workers, progress, started)
+
+
+def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str | None:
+    """Why the changes cannot be applied to the live generation, or None."""
+    if live is None:
+        return "there was no index"
+    if not manifest.get("pages"):
+        return "the live index has no manifest"
+    if manifest.get("seeds") != str(seeds):
+        return f"it was built from {manifest.get('seeds')}, not {seeds}"
+    if manifest.get("code") != code_version():
+        return "the extractor or the schema changed since it was built"
+    return None
+
+
+def _update_locked(seeds, root, live, manifest, workers, progress, started) -> BuildReport:
+    scanned_ns = time.time_ns()
+    pages, skipped = scan(seeds)
+    changes = compare(pages, manifest, workers, progress)
+    report = BuildReport(seeds=str(seeds), command="update", pages=len(pages) + len(skipped))
+    report.skipped = sorted(skipped + [(p.path, changes.entries[p.rel]["skip"]) for p in pages
+                                       if changes.entries[p.rel]["skip"]])
+    report.duplicates = count_duplicates(changes.entries.values())
+    report.added, report.changed, report.removed = changes.added, changes.changed, changes.removed
+    report.unchanged = len(pages) - changes.added - changes.changed
+    if not changes.any:
+        report.note = "already up to date"
+        report.indexed = len({e["key"] for e in changes.entries.values() if e["key"]})
+        report.seconds = time.monotonic() - started
+        return report
+    winners = pick_winners(changes, {p.rel: p for p in pages}, workers)
+    expected = len({e["key"] for e in changes.entries.values() if e["key"]})
+    tmp, name = new_temp(root)
+    try:
+        apply_changes(live, tmp, changes.affected, winners)
+        verify_index(tmp, expected, winners[:1])
+        save_resources(tmp)
+        finish_report(report, expected, name, started)
+        publish(root, tmp, name, {BUILD_INFO: report.to_dict(),
+                                  MANIFEST: new_manifest(seeds, changes.entries, scanned_ns)})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def compare(pages: list[PageFile], manifest: dict, workers: Workers,
+            progress: Progress | None = None) -> Changes:
+    """Sort pages into unchanged, added and changed (reading only those whose
+    size or mtime moved), and find the removed ones."""
+    old: dict[str, dict] = manifest["pages"]
+    racy = manifest.get("scanned_ns", 0) - RACY_NS
+    changes = Changes()
+    suspects: list[tuple[PageFile, dict | None]] = []
+    for page in pages:
+        entry = old.get(page.rel)
+        if entry and entry["sha1"] and (entry["size"], entry["mtime_ns"]) == (
+                page.size, page.mtime_ns) and entry["mtime_ns"] < racy:
+            changes.entries[page.rel] = entry
+        else:
+            changes.entries[page.rel] = {}  # keeps scan order; filled below
+            suspects.append((page, entry))
+    jobs = [(page.path, entry["sha1"] if entry else None) for page, entry in suspects]
+    for (page, entry), (sha1, record, reason) in zip(
+            suspects, workers.map(process_page, jobs, progress=progress)):
+        if entry and sha1 is not None and sha1 == entry["sha1"] and record is None:
+            changes.entries[page.rel] = {**entry, "size": page.size, "mtime_ns": page.mtime_ns}
+            changes.touched += 1
+            continue
+        new = manifest_entry(page, sha1, record, reason)
+        changes.entries[page.rel] = new
+        if record is not None:
+            changes.fresh[page.rel] = record
+        _note_change(changes, entry, new)
+    for rel, entry in old.items():
+        if rel not in changes.entries:
+            changes.removed += 1
+            _note_change(changes, entry, None)
+    return changes
+
+
+def _note_change(changes: Changes, old: dict | None, new: dict | None) -> None:
+    if old is None:
+        changes.added += 1
+    elif new is not None:
+        changes.changed += 1
+    for entry in (old, new):
+        if entry and entry["key"]:
+            changes.affected.add(entry["key"])
+
+
+def pick_winners(changes: Changes, pages: dict[str, PageFile], workers: Workers) -> list[Record]:
+    """The record each affected key now has, chosen as a build would choose it.
+
+    A key's other pages (the same article reposted elsewhere) were not re-read;
+    they are extracted again here, so the richest copy wins as in a build.
+    """
+    holders: dict[str, list[str]] = {}
+    for rel, entry in changes.entries.items():
+        if entry["key"] in changes.affected:
+            holders.setdefault(entry["key"], []).append(rel)
+    missing = [rel for rels in holders.values() for rel in rels if rel not in changes.fresh]
+    jobs = [(pages[rel].path, None) for rel in missing]
+    records = dict(changes.fresh)
+    for rel, (_, record, _) in zip(missing, workers.map(process_page, jobs)):
+        if record is not None:
+            records[rel] = record
+    winners = [pick(records[rel] for rel in rels if rel in records)
+               for rels in holders.values()]
+    return sorted((w for w in winners if w is not None), key=record_key)
+
+
+def _key_term(key: str) -> tuple[str, str]:
+    """The indexed term that finds the record of `key`."""
+    if key.startswith("source:"):
+        return "source", key[len("source:"):]
+    return "pmid", key
+
+
+def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Record]) -> None:
+    """A new generation in `tmp`: the live one, minus the affected keys, plus `winners`."""
+    link_generation(live, tmp)
+    ix = open_storage(tmp).open_index()
+    writer = ix.writer(limitmb=WRITER_MB)
+    try:
+        # All deletions first: they apply to the segments already written only.
+        for key in sorted(affected):
+            writer.delete_by_term(*_key_term(key))
+        for record in winners:
+            writer.add_document(**to_document(record))
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit(mergetype=drop_deleted)
+    ix.close()
+
+
+def drop_deleted(writer, segments: list) -> list:
+    """Merge policy: rewrite every segment holding deleted records.
+
+    Whoosh counts deleted records in BM25F statistics (document count,
+    term frequencies, field lengths) until their segment is rewritten, so
+    scores after an update would drift from a build's. Rewriting copies
+    postings without re-analysing text; a build's segments are slices of
+    the corpus (see build.write_index), so only the slices holding a changed
+    page are copied. Small segments left by earlier updates merge as usual.
+    """
+    clean = []
+    for segment in segments:
+        if segment.deleted_count():
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        else:
+            clean.append(segment)
+    return MERGE_SMALL(writer, clean)

@@ -1,0 +1,150 @@
+"""Any query string gives results or a clear QueryError: API, CLI and web."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import REPO
+from indexer import QueryError, limits, open_index
+from indexer import query as q
+
+BAD = {
+    '"unbalanced quote': 0, 'blood "patch': 1, "((vertebroplasty": 2, "spine))": 1,
+    "AND": 0, "NOT": 0, "OR OR": 0, "AND OR NOT": 0, "*itis": 0, "?": 6, "*:*": 6,
+    "x" * 10_000: 0, "blood " * 2000: 1, "\x00\x07\x1b[31mblood\x7f patch": 1,
+    "foo:bar": 0, "http://example.com": 0, "title:": 0, ":": 0, "year:abc": 0,
+    "year:[1 TO": 0, "\\": 0, "[": 0, "}": 0, "^": 0, "blood^1e400": 0, "blood^" + "9" * 400: 1,
+    "\udcff\udcfe": 6, "\ufffd": 0, "title:(a OR)": 0,
+}
+
+
+@pytest.mark.parametrize("text", list(BAD), ids=[repr(t[:20]) for t in BAD])
+def test_odd_queries_give_results(idx, text):
+    results = idx.search(text)
+    assert results.total == BAD[text]
+    json.dumps(results.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a*", "'a*' is too broad: give a wildcard at least 2 letters besides * and ? "
+           "(e.g. spin* or *itis)"),
+    ("*a?", "'*a?' is too broad: give a wildcard at least 2 letters besides * and ? "
+            "(e.g. spin* or *itis)"),
+    ("(" * 30 + "spine", "parentheses are nested 30 deep; at most 20 are allowed"),
+    (None, "the query must be text, not NoneType"),
+])
+def test_queries_refused_with_a_clear_message(idx, text, message):
+    with pytest.raises(QueryError) as error:
+        idx.search(text)
+    assert str(error.value) == message
+
+
+def test_wildcards_expand_to_a_bounded_number_of_terms(idx, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_EXPANSION", 1)
+    query = q.parse("title:*in*")
+    reader = idx._searcher().reader()
+    terms = list(query.expanded_terms(reader))
+    assert len(terms) == 1  # of spinal, spine
+    # The one kept is the most frequent of those matching.
+    kept = {reader.doc_frequency("title", t) for _, t in terms}
+    others = [reader.doc_frequency("title", t) for t in reader.lexicon("title")
+              if b"in" in t and t not in {t for _, t in terms}]
+    assert min(kept) >= max(others)
+
+
+def test_a_search_past_its_time_limit_stops_with_a_message(index_dir):
+    index = open_index(index_dir)
+    index.time_limit = 0
+    with pytest.raises(QueryError) as error:
+        index.search("spine")
+    assert str(error.value) == ("the search took longer than 0 s and was stopped: "
+                                "try more specific words or fewer wildcards")
+    index.time_limit = 5
+    assert index.search("spine").total == 1
+    index.close()
+
+
+def cli(*args) -> tuple[int, str, str]:
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    # A strict UTF-8 stdout, as under an en_US.UTF-8 locale: nothing unprintable may reach it.
+    env["PYTHONIOENCODING"] = "utf-8:strict"
+    proc = subprocess.run([sys.executable, "-m", "indexer", *args], cwd=REPO, env=env,
+                          capture_output=True, timeout=60)
+    return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
+
+
+def test_cli_bad_queries(index_dir):
+    assert cli("search", "a*", "--index", str(index_dir)) == (
+        1, "", "medsearch: 'a*' is too broad: give a wildcard at least 2 letters besides "
+               "* and ? (e.g. spin* or *itis)\n")
+    status, out, err = cli("search", "((blood \"patch", "--index", str(index_dir))
+    assert (status, err) == (0, "") and "CT-guided epidural blood patching" in out
+    # Bytes that are not UTF-8 on the command line, in text and JSON output.
+    for extra in ([], ["--json"]):
+        status, out, err = cli("search", os.fsdecode(b"blood \xff\xfe"), "--index",
+                               str(index_dir), *extra)
+        assert (status, err) == (0, ""), err
+        assert "CT-guided" in out
+    status, out, err = cli("search", "x" * 10_000, "--index", str(index_dir))
+    assert (status, out, err) == (0, f"no results for {'x' * 10_000!r}\n", "")
+
+
+# --- property tests --------------------------------------------------------------------
+
+WORDS = ["blood", "patch", "spine", "cement", "Smith", "2011", "L4-L5", "COVID-19", "x", ""]
+TOKENS = st.one_of(
+    st.sampled_from(WORDS),
+    st.sampled_from(["AND", "OR", "NOT", "ANDNOT", "(", ")", '"', "'", "*", "?", "~", "^2",
+                     "[", "]", "{", "}", "TO", ":", "\\", "-", "+", "/"]),
+    st.builds(lambda p, w: f"{p}:{w}", st.sampled_from(
+        ["title", "abstract", "mesh", "keywords", "author", "journal", "year", "pmid", "foo",
+         "http", "TITLE"]), st.sampled_from(WORDS + ["2010-2015", ">2012", "[2010 TO]"])),
+    st.builds(lambda w, s: w + s, st.sampled_from(WORDS), st.sampled_from(["*", "?", "~2", "^9"])),
+    st.builds(lambda w: "*" + w, st.sampled_from(WORDS)),
+    st.text(max_size=6),
+)
+GRAMMAR = st.lists(TOKENS, max_size=12).map(" ".join)
+QUERIES = st.one_of(st.text(max_size=80), GRAMMAR)
+FUZZ = settings(max_examples=120, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(text=QUERIES)
+def test_any_query_gives_results_or_query_error(idx, text):
+    try:
+        results = idx.search(text)
+    except QueryError as exc:
+        assert str(exc)
+        return
+    json.dumps(results.to_dict(), allow_nan=False)
+
+
+@pytest.fixture(scope="module")
+def client(index_dir):
+    from webui import create_app
+
+    return create_app({"TESTING": True, "INDEX": str(index_dir)}).test_client()
+
+
+@FUZZ
+@given(text=QUERIES)
+def test_any_query_on_the_web_gives_no_server_error(client, text):
+    for route in ("/", "/api/search"):
+        response = client.get(route, query_string={"q": text})
+        assert response.status_code in (200, 400), (route, response.status_code)
+        if route == "/api/search":
+            data = json.loads(response.get_data(as_text=True))  # strict JSON: no NaN
+            assert ("error" in data) == (response.status_code == 400)
+
+
+def test_invalid_utf8_in_the_url(client):
+    for route in ("/?q=%ff%fe%C3", "/api/search?q=blood%ff%fe"):
+        assert client.get(route).status_code == 200
