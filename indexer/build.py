@@ -178,7 +178,7 @@ def write_index(folder: Path, records: list[Record], workers: Workers | None = N
     segments in slice order. So document numbers, and with them the order of
     equal-scored hits, are the same whatever the number of processes, and
     every statistic BM25F uses sums to the same values. An update rewrites
-    only the slices holding a changed page (update.drop_deleted).
+    only the slices where many records were deleted (update.rewrite_worn).
 
     (Whoosh's MpWriter was slower than one process here, and hands batches to
     whichever sub-writer is free, so document order varied between builds.)

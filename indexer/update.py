@@ -36,6 +36,8 @@ from .schema import to_document
 # A page modified this close to the last scan may have changed again within
 # the same mtime tick: compare its content, not just size and mtime.
 RACY_NS = 2_000_000_000
+# Share of deleted records past which an update rewrites a segment.
+REWRITE_SHARE = 0.1
 
 
 @dataclass
@@ -207,23 +209,24 @@ def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Recor
     except BaseException:
         writer.cancel()
         raise
-    writer.commit(mergetype=drop_deleted)
+    writer.commit(mergetype=rewrite_worn)
     ix.close()
 
 
-def drop_deleted(writer, segments: list) -> list:
-    """Merge policy: rewrite every segment holding deleted records.
+def rewrite_worn(writer, segments: list) -> list:
+    """Merge policy: rewrite the segments where deleted records pass REWRITE_SHARE.
 
-    Whoosh counts deleted records in BM25F statistics (document count,
-    term frequencies, field lengths) until their segment is rewritten, so
-    scores after an update would drift from a build's. Rewriting copies
-    postings without re-analysing text; a build's segments are slices of
-    the corpus (see build.write_index), so only the slices holding a changed
-    page are copied. Small segments left by earlier updates merge as usual.
+    Whoosh counts deleted records in BM25F statistics (document count, term
+    frequencies, field lengths) until their segment is rewritten, so scores
+    drift from a build's as deletions pile up. Rewriting costs about as much
+    as indexing the segment afresh, so it waits, as Lucene's merges do, until
+    a segment is worn enough; a build's segments are slices of at most
+    build.SLICE records, which bounds the cost. Small segments left by
+    earlier updates merge as usual.
     """
     clean = []
     for segment in segments:
-        if segment.deleted_count():
+        if segment.deleted_count() > REWRITE_SHARE * segment.doc_count_all():
             reader = SegmentReader(writer.storage, writer.schema, segment)
             writer.add_reader(reader)
             reader.close()
