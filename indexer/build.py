@@ -28,6 +28,7 @@ from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
 from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
 from .schema import from_stored, schema, to_document
+from .sources import merge_copies
 
 # Below this many records one process writes the index faster than two.
 PARALLEL_WRITE_MIN = 400
@@ -93,19 +94,26 @@ def record_key(record: Record) -> str:
 
 
 def pick(records: Iterable[Record]) -> Record | None:
-    """Of the copies of one article, in page order, the first of the richest."""
+    """Of the copies of one article, in page order, the first of the richest,
+    with the richer fields of the others (sources.merge_copies)."""
+    copies = list(records)
     best = None
-    for record in records:
+    for record in copies:
         if best is None or richness(record) > richness(best):
             best = record
-    return best
+    return merge_copies(best, copies) if best else None
 
 
-def manifest_entry(page: PageFile, sha1: str | None, record: Record | None,
+def manifest_entry(page: PageFile, sha1: str | None, records: list[Record],
                    reason: str | None) -> dict:
-    """What the manifest remembers of one page."""
+    """What the manifest remembers of one file (a PubMed export has many keys)."""
     return {"size": page.size, "mtime_ns": page.mtime_ns, "sha1": sha1,
-            "key": record_key(record) if record else None, "skip": reason}
+            "keys": [record_key(r) for r in records], "skip": reason}
+
+
+def entry_keys(entries: Iterable[dict]) -> set[str]:
+    """The keys the files of these manifest entries give."""
+    return {key for entry in entries for key in entry["keys"]}
 
 
 def new_manifest(seeds: Path, pages: dict[str, dict], scanned_ns: int) -> dict:
@@ -114,8 +122,8 @@ def new_manifest(seeds: Path, pages: dict[str, dict], scanned_ns: int) -> dict:
 
 
 def count_duplicates(entries: Iterable[dict]) -> int:
-    """Pages whose article another page already gave."""
-    keys = [e["key"] for e in entries if e["key"]]
+    """Records whose article another record (a page, or an export's entry) already gave."""
+    keys = [key for e in entries for key in e["keys"]]
     return len(keys) - len(set(keys))
 
 
@@ -132,12 +140,12 @@ def collect_records(
     copies: dict[str, list[Record]] = {}
     entries: dict[str, dict] = {}
     jobs = ((page.path, None) for page in pages)
-    for page, (sha1, record, reason) in zip(
+    for page, (sha1, found, reason) in zip(
             pages, workers.map(process_page, jobs, progress=progress, total=len(pages))):
-        entries[page.rel] = manifest_entry(page, sha1, record, reason)
-        if record is None:
+        entries[page.rel] = manifest_entry(page, sha1, found, reason)
+        if not found:
             report.skipped.append((page.path, reason or "unknown reason"))
-        else:
+        for record in found:
             copies.setdefault(record_key(record), []).append(record)
     report.skipped.sort()
     report.duplicates = count_duplicates(entries.values())

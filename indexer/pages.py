@@ -18,14 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ExtractionError
-from .extract import MAX_PAGE_BYTES, extract_page
+from .extract import MAX_PAGE_BYTES
 from .records import Record
+from .sources import records_from_bytes
 
 Progress = Callable[[int, int], None]
 
 # The modules whose code decides what a page becomes in the index: when any
 # of them changes, an update must re-extract everything (see code_version).
 _INDEXING_MODULES = ("extract.py", "_text.py", "_blocks.py", "records.py",
+                     "sources.py", "pubmed.py",
                      "schema.py", "analysis.py")
 _PR_SET_PDEATHSIG = 1
 
@@ -121,28 +123,29 @@ def read_page(path: str) -> bytes:
         return handle.read(MAX_PAGE_BYTES + 1)
 
 
-def process_page(job: tuple[str, str | None]) -> tuple[str | None, Record | None, str | None]:
-    """(sha1, record, skip reason) for one page; never raises.
+def process_page(job: tuple[str, str | None]) -> tuple[str | None, list[Record], str | None]:
+    """(sha1, records, skip reason) for one file; never raises.
 
-    With the page's previous sha1 in `job` and unchanged content, returns
-    (sha1, None, None) without extracting: a touched page costs a read only.
+    A page gives one record, a PubMed export many (indexer.sources). With the
+    file's previous sha1 in `job` and unchanged content, returns (sha1, [],
+    None) without extracting: a touched file costs a read only.
     """
     path, known_sha1 = job
     try:
         data = read_page(path)
     except OSError as exc:
-        return None, None, f"cannot read: {exc.strerror or exc}"
+        return None, [], f"cannot read: {exc.strerror or exc}"
     except ExtractionError as exc:
-        return None, None, str(exc)
+        return None, [], str(exc)
     sha1 = hashlib.sha1(data).hexdigest()
     if sha1 == known_sha1:
-        return sha1, None, None
+        return sha1, [], None
     try:
-        return sha1, extract_page(data, source=path), None
+        return sha1, records_from_bytes(data, source=path), None
     except ExtractionError as exc:
-        return sha1, None, str(exc)
+        return sha1, [], str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken page must not abort a build
-        return sha1, None, f"unexpected error: {type(exc).__name__}: {exc}"[:300]
+        return sha1, [], f"unexpected error: {type(exc).__name__}: {exc}"[:300]
 
 
 def code_version() -> str:

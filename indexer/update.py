@@ -22,7 +22,7 @@ from whoosh.writing import MERGE_SMALL
 
 from .build import (
     BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
-    finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
+    entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
     verify_index,
 )
 from .generations import (
@@ -45,7 +45,7 @@ class Changes:
     """How the seeds folder differs from the live generation's manifest."""
 
     entries: dict[str, dict] = field(default_factory=dict)  # new manifest, scan order
-    fresh: dict[str, Record] = field(default_factory=dict)  # records just extracted
+    fresh: dict[str, list[Record]] = field(default_factory=dict)  # just extracted, by file
     affected: set[str] = field(default_factory=set)         # keys to delete and re-pick
     added: int = 0
     changed: int = 0
@@ -103,11 +103,11 @@ def _update_locked(seeds, root, live, manifest, workers, progress, started) -> B
     report.unchanged = len(pages) - changes.added - changes.changed
     if not changes.any:
         report.note = "already up to date"
-        report.indexed = len({e["key"] for e in changes.entries.values() if e["key"]})
+        report.indexed = len(entry_keys(changes.entries.values()))
         report.seconds = time.monotonic() - started
         return report
     winners = pick_winners(changes, {p.rel: p for p in pages}, workers)
-    expected = len({e["key"] for e in changes.entries.values() if e["key"]})
+    expected = len(entry_keys(changes.entries.values()))
     tmp, name = new_temp(root)
     try:
         apply_changes(live, tmp, changes.affected, winners)
@@ -139,16 +139,16 @@ def compare(pages: list[PageFile], manifest: dict, workers: Workers,
             changes.entries[page.rel] = {}  # keeps scan order; filled below
             suspects.append((page, entry))
     jobs = [(page.path, entry["sha1"] if entry else None) for page, entry in suspects]
-    for (page, entry), (sha1, record, reason) in zip(
+    for (page, entry), (sha1, found, reason) in zip(
             suspects, workers.map(process_page, jobs, progress=progress)):
-        if entry and sha1 is not None and sha1 == entry["sha1"] and record is None:
+        if entry and sha1 is not None and sha1 == entry["sha1"] and not found:
             changes.entries[page.rel] = {**entry, "size": page.size, "mtime_ns": page.mtime_ns}
             changes.touched += 1
             continue
-        new = manifest_entry(page, sha1, record, reason)
+        new = manifest_entry(page, sha1, found, reason)
         changes.entries[page.rel] = new
-        if record is not None:
-            changes.fresh[page.rel] = record
+        if found:
+            changes.fresh[page.rel] = found
         _note_change(changes, entry, new)
     for rel, entry in old.items():
         if rel not in changes.entries:
@@ -163,8 +163,8 @@ def _note_change(changes: Changes, old: dict | None, new: dict | None) -> None:
     elif new is not None:
         changes.changed += 1
     for entry in (old, new):
-        if entry and entry["key"]:
-            changes.affected.add(entry["key"])
+        if entry:
+            changes.affected.update(entry["keys"])
 
 
 def pick_winners(changes: Changes, pages: dict[str, PageFile], workers: Workers) -> list[Record]:
@@ -175,16 +175,18 @@ def pick_winners(changes: Changes, pages: dict[str, PageFile], workers: Workers)
     """
     holders: dict[str, list[str]] = {}
     for rel, entry in changes.entries.items():
-        if entry["key"] in changes.affected:
-            holders.setdefault(entry["key"], []).append(rel)
-    missing = [rel for rels in holders.values() for rel in rels if rel not in changes.fresh]
+        for key in dict.fromkeys(entry["keys"]):  # an export may list an article twice
+            if key in changes.affected:
+                holders.setdefault(key, []).append(rel)
+    needed = {rel for rels in holders.values() for rel in rels}
+    missing = [rel for rel in changes.entries if rel in needed and rel not in changes.fresh]
     jobs = [(pages[rel].path, None) for rel in missing]
-    records = dict(changes.fresh)
-    for rel, (_, record, _) in zip(missing, workers.map(process_page, jobs)):
-        if record is not None:
-            records[rel] = record
-    winners = [pick(records[rel] for rel in rels if rel in records)
-               for rels in holders.values()]
+    found = dict(changes.fresh)
+    for rel, (_, records, _) in zip(missing, workers.map(process_page, jobs)):
+        found[rel] = records
+    # Each key's copies in scan order, as a build sees them.
+    winners = [pick(r for rel in rels for r in found.get(rel, []) if record_key(r) == key)
+               for key, rels in holders.items()]
     return sorted((w for w in winners if w is not None), key=record_key)
 
 

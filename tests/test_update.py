@@ -176,7 +176,7 @@ def test_manifest_and_stats(seeds, tmp_path):
     info = (seeds / "p00001.html").stat()
     assert entry == {"size": info.st_size, "mtime_ns": info.st_mtime_ns,
                      "sha1": hashlib.sha1((seeds / "p00001.html").read_bytes()).hexdigest(),
-                     "key": "40000001", "skip": None}
+                     "keys": ["40000001"], "skip": None}
     assert manifest["pages"]["empty.html"]["skip"] == "empty page"
     assert manifest["seeds"] == str(seeds)
 
