@@ -26,7 +26,10 @@ def page(i: int, pmid: str | None = None, extra: str = "") -> str:
     """Page number i: article i % 6 of conftest, with its own PMID and word."""
     _, title, abstract, *rest = ARTICLES[i % len(ARTICLES)]
     pmid = pmid or str(40_000_000 + i)
-    abstract = f"{abstract or ''} {word(i)} {extra}".strip()
+    # Pages of one base article differ in length too, so their scores differ:
+    # equal scores come in index order, which an update does not keep.
+    own = " ".join([word(i)] * (1 + i // len(ARTICLES)))
+    abstract = f"{abstract or ''} {own} {extra}".strip()
     return clinic_page(pmid, f"{title} {word(i)}", abstract, *rest)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from lifecycle_pages import REPO, medsearch, pmids, run, word, write_corpus
 
-from indexer import open_index
+from indexer import ArticleNotFound, open_index
 from indexer.build import build
 from indexer.lock import WriterLock
 
@@ -63,7 +63,8 @@ def assert_old_index_serves(root: Path, generation: str) -> None:
     try:
         assert len(index) == 3
         assert pmids(index, word(1)) == ["40000001"]
-        assert pmids(index, word(400)) == []
+        with pytest.raises(ArticleNotFound):
+            index.article("40000400")
     finally:
         index.close()
 
@@ -126,7 +127,7 @@ def test_second_writer_exits_at_once_naming_holder(live):
 
 SEARCH_LOOP = """
 import sys, time
-from indexer import open_index
+from indexer import ArticleNotFound, open_index
 index = open_index(sys.argv[1])
 ok = failed = 0
 seen = set()
