@@ -117,7 +117,8 @@ def entry_keys(entries: Iterable[dict]) -> set[str]:
 
 
 def new_manifest(seeds: Path, pages: dict[str, dict], scanned_ns: int) -> dict:
-    return {"seeds": str(seeds), "code": code_version(), "scanned_ns": scanned_ns,
+    # Resolved, so that `seeds` and `./seeds` are the same folder to `update`.
+    return {"seeds": str(Path(seeds).resolve()), "code": code_version(), "scanned_ns": scanned_ns,
             "pages": pages}
 
 

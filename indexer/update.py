@@ -84,8 +84,8 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
         return "there was no index"
     if not manifest.get("pages"):
         return "the live index has no manifest"
-    if manifest.get("seeds") != str(seeds):
-        return f"it was built from {manifest.get('seeds')}, not {seeds}"
+    if manifest.get("seeds") != str(seeds.resolve()):
+        return f"it was built from {manifest.get('seeds')}, not {seeds.resolve()}"
     if manifest.get("code") != code_version():
         return "the extractor or the schema changed since it was built"
     return None

@@ -167,6 +167,16 @@ def test_update_without_an_index_or_from_another_folder_builds_everything(seeds,
     assert len(open_index(root)) == 2
 
 
+def test_the_same_folder_named_another_way_is_updated_not_rebuilt(seeds, tmp_path,
+                                                                   monkeypatch):
+    root = tmp_path / "index"
+    build(seeds, root)
+    monkeypatch.chdir(seeds.parent)
+    report = update(Path(".") / seeds.name, root)
+    assert (report.note, report.added, report.changed, report.removed) == (
+        "already up to date", 0, 0, 0)
+
+
 def test_manifest_and_stats(seeds, tmp_path):
     root = tmp_path / "index"
     (seeds / "empty.html").write_bytes(b"")
