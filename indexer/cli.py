@@ -128,11 +128,16 @@ def cmd_search(args) -> int:
     results = index.search(
         args.query, page=args.page, per_page=args.limit, sort=args.sort,
         year_from=args.year_from, year_to=args.year_to,
-        journal=args.journal, mesh=args.mesh,
+        journal=args.journal, mesh=args.mesh, expand=not args.no_expand,
     )
     if args.json:
         print(json.dumps(results.to_dict(), ensure_ascii=False, indent=1))
         return 0
+    for exp in results.expansions:
+        if exp["type"] == "spelling":
+            print(f"no results for {exp['from']!r}: searched {exp['to'][0]!r} instead")
+        else:
+            print(f"also searched ({exp['type']}): {exp['from']} -> {'; '.join(exp['to'])}")
     if not results.total:
         print(f"no results for {args.query!r}")
     first = (results.page - 1) * results.per_page
@@ -146,6 +151,24 @@ def cmd_search(args) -> int:
         print(f"{results.total} results ({shown} shown) in {results.took * 1000:.0f} ms")
     if results.suggestion:
         print(f"did you mean: {results.suggestion}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    # Imported here: evaluation needs the `eval` extra (ir-measures, bm25s).
+    from . import evaluate
+
+    names = list(evaluate.testsets.TEST_SETS) if args.collection == "all" else [args.collection]
+    ranking = evaluate.switched_off(evaluate.DEFAULT, [
+        name for name in evaluate.SWITCHES if getattr(args, f"no_{name}")])
+    rows = evaluate.evaluate(
+        names, data=args.data, ranking=ranking, ablation=not args.no_ablation,
+        run_file=args.run, max_queries=args.max_queries,
+        log=None if args.json else lambda message: print(message, file=sys.stderr))
+    if args.json:
+        print(json.dumps(evaluate.to_json(rows), indent=1))
+    else:
+        print(evaluate.format_table(rows))
     return 0
 
 
@@ -215,7 +238,23 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--journal")
     sub.add_argument("--mesh")
     sub.add_argument("--json", action="store_true", help="the API's fields as JSON")
+    sub.add_argument("--no-expand", action="store_true",
+                     help="search your words only: no synonyms, abbreviations or spelling")
     sub.set_defaults(func=cmd_search)
+
+    sub = commands.add_parser("eval", help="measure ranking on a judged test collection")
+    sub.add_argument("--collection", required=True,
+                     help="med, nfcorpus-titles, nfcorpus-vid-titles, nfcorpus-nontopic, "
+                          "their nfcorpus-dev-* twins, or all (the four test sets)")
+    sub.add_argument("--run", metavar="FILE", help="write medsearch's TREC run file here")
+    sub.add_argument("--json", action="store_true", help="the scores as JSON")
+    sub.add_argument("--data", help="data folder (default: $MEDSEARCH_DATA or ../shared/data)")
+    sub.add_argument("--max-queries", type=int, help="only the first N queries (quick checks)")
+    sub.add_argument("--no-ablation", action="store_true", help="skip the per-switch rows")
+    for name in ("synonyms", "abbreviations", "spelling", "phrase", "prf"):
+        sub.add_argument(f"--no-{name}", action="store_true",
+                         help=f"medsearch row without {name}")
+    sub.set_defaults(func=cmd_eval)
     return parser
 
 

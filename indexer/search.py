@@ -16,12 +16,14 @@ from pathlib import Path
 
 from whoosh import highlight
 from whoosh import index as whoosh_index
-from whoosh.scoring import BM25F
+from whoosh.searching import Searcher
 
 from . import limits
 from . import query as q
 from .build import current_generation, read_build_info
 from .errors import ArticleNotFound, IndexMissing, QueryError
+from .expand import Expander, Expansion
+from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
 from .schema import from_stored
 from .suggest import Vocabulary
@@ -64,6 +66,9 @@ class Results:
     facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     suggestion: str | None = None
     took: float = 0.0
+    # Synonyms, abbreviations and spelling corrections searched besides the
+    # user's words: [{"type": ..., "from": ..., "to": [...]}].
+    expansions: list[dict] = field(default_factory=list)
 
     @property
     def pages(self) -> int:
@@ -83,6 +88,7 @@ class Results:
             "facets": {name: [{"value": v, "count": c} for v, c in counts]
                        for name, counts in self.facets.items()},
             "suggestion": self.suggestion,
+            "expansions": [dict(e) for e in self.expansions],
         }
 
 
@@ -114,6 +120,7 @@ class Index:
         self._lock = threading.Lock()
         self._generation: Path | None = None
         self._ix = None
+        self._expander = Expander()
         self._local = threading.local()
         # Suggest-as-you-type words, read once per generation: (generation, Vocabulary).
         self._vocabulary: tuple[Path, Vocabulary] | None = None
@@ -128,6 +135,8 @@ class Index:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
             self._ix = whoosh_index.open_dir(str(generation))
+            # Synonyms and abbreviations saved by the build, read once per generation.
+            self._expander = Expander.load(generation)
             self._generation = generation
 
     def _searcher(self):
@@ -141,7 +150,7 @@ class Index:
             if getattr(local, "searcher", None) is not None:
                 local.searcher.close()
             # A searcher that honours the time limit set by @limits.timed.
-            local.searcher = limits.searcher(ix, weighting=BM25F())
+            local.searcher = limits.searcher(ix, weighting=DEFAULT.weighting())
             local.generation = generation
         return local.searcher
 
@@ -167,8 +176,15 @@ class Index:
         year_to: int | None = None,
         journal: str | None = None,
         mesh: str | None = None,
+        expand: bool = True,
+        ranking: Ranking | None = None,
     ) -> Results:
-        """Ranked results for `text`, one page of them, with facets and a suggestion."""
+        """Ranked results for `text`, one page of them, with facets and a suggestion.
+
+        `expand=False` searches the user's words only: no synonyms,
+        abbreviations or spelling fallback. `ranking` overrides the relevance
+        settings (for evaluation).
+        """
         started = time.perf_counter()
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
@@ -176,29 +192,60 @@ class Index:
             raise QueryError(f"page must be 1 or more, not {page}")
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
-        user_query = q.parse(text)
+        ranking = _settings(ranking, expand)
         restrict = q.filters(year_from, year_to, journal, mesh)
-        searcher = self._searcher()
+        searcher = self._weighted(self._searcher(), ranking)
         sortedby = None if sort == "relevance" else "year"
-        results = searcher.search(
-            user_query,
-            filter=restrict,
-            limit=page * per_page,
-            sortedby=sortedby,
-            reverse=(sort == "newest"),
-            terms=True,
+        built, results, expansions = self._run(
+            searcher, text, ranking, restrict,
+            limit=page * per_page, sortedby=sortedby, reverse=(sort == "newest"), terms=True,
         )
         total = len(results)
         results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
         results.formatter = MarkFormatter()
         hits = [self._hit(h) for h in results[(page - 1) * per_page: page * per_page]]
-        facets = self._facets(searcher, user_query, restrict) if total else {}
+        facets = self._facets(searcher, built.query, restrict) if total else {}
         suggestion = self._suggest(searcher, text) if total < 3 else None
         return Results(
             query=text, total=total, page=page, per_page=per_page, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion,
             took=time.perf_counter() - started,
+            expansions=[e.to_dict() for e in expansions],
         )
+
+    @limits.timed
+    def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
+             expand: bool = True) -> list[tuple[str, float]]:
+        """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
+        ranking = _settings(ranking, expand)
+        searcher = self._weighted(self._searcher(), ranking)
+        _, results, _ = self._run(searcher, text, ranking, None, limit=k)
+        return [(hit["pmid"], hit.score or 0.0) for hit in results]
+
+    @staticmethod
+    def _weighted(searcher, ranking: Ranking):
+        """`searcher`, or one over the same reader when `ranking` sets other BM25 parameters."""
+        if (ranking.k1, ranking.b) == (DEFAULT.k1, DEFAULT.b):
+            return searcher
+        return Searcher(searcher.reader(), weighting=ranking.weighting(), closereader=False)
+
+    def _run(self, searcher, text: str, ranking: Ranking, restrict, **kwargs):
+        """Search `text`; when nothing matches, search its spelling correction instead."""
+        built = feedback(searcher, build_query(text, ranking, self._expander), ranking, restrict)
+        results = searcher.search(built.query, filter=restrict, **kwargs)
+        if not ranking.spelling or len(results):
+            return built, results, built.expansions
+        corrected = self._suggest(searcher, text)
+        if not corrected:
+            return built, results, built.expansions
+        fixed = feedback(searcher, build_query(corrected, ranking, self._expander),
+                         ranking, restrict)
+        again = searcher.search(fixed.query, filter=restrict, **kwargs)
+        if not len(again):
+            return built, results, built.expansions
+        spelled = [Expansion("spelling", old, [new])
+                   for old, new in zip(text.split(), corrected.split()) if old != new]
+        return fixed, again, spelled + fixed.expansions
 
     def _hit(self, hit) -> Hit:
         stored = hit.fields()
@@ -329,6 +376,11 @@ class Index:
             self._local.searcher.close()
         if self._ix is not None:
             self._ix.close()
+
+
+def _settings(ranking: Ranking | None, expand: bool) -> Ranking:
+    ranking = ranking or DEFAULT
+    return ranking if expand else ranking.without_expansion()
 
 
 def open_index(root: str | os.PathLike = "index") -> Index:

@@ -31,9 +31,14 @@ def test_search_json_has_the_api_fields(index_dir, capsys):
 
 
 def test_search_filters_and_suggestion(index_dir, capsys):
-    assert main(["search", "vertebroplasy", "--index", str(index_dir)]) == 0
+    assert main(["search", "vertebroplasy", "--index", str(index_dir), "--no-expand"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out == ["no results for 'vertebroplasy'", "did you mean: vertebroplasty"]
+    # By default a query that finds nothing searches its correction, and says so.
+    assert main(["search", "vertebroplasy", "--index", str(index_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "no results for 'vertebroplasy': searched 'vertebroplasty' instead"
+    assert "Vertebroplasty" in out[1] or "vertebroplasty" in out[1]
     assert main(["search", "vertebroplasty", "--index", str(index_dir),
                  "--year-from", "2016", "--json"]) == 0
     assert [h["pmid"] for h in json.loads(capsys.readouterr().out)["hits"]] == ["30000003"]

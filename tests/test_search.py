@@ -142,8 +142,13 @@ def test_article_without_abstract_is_found_by_title_and_keywords(idx):
 
 
 def test_suggestion_for_a_misspelling(idx):
-    res = idx.search("vertebroplasy")
+    res = idx.search("vertebroplasy", expand=False)
     assert res.total == 0 and res.suggestion == "vertebroplasty"
+    # Expanded (the default), the correction is searched when nothing matched.
+    res = idx.search("vertebroplasy")
+    assert res.total == 2 and res.suggestion == "vertebroplasty"
+    assert res.expansions == [{"type": "spelling", "from": "vertebroplasy",
+                               "to": ["vertebroplasty"]}]
     assert idx.search("vertebroplasty").suggestion is None
 
 

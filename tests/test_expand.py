@@ -1,0 +1,177 @@
+"""Medical query understanding on literal examples: synonyms, acronyms, spelling, quotes."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from indexer import mesh
+from indexer.abbrev import find_pairs, mine
+from indexer.evaluate import open_collection_index
+from indexer.expand import Expander, plain_segments
+from indexer.ranking import DEFAULT
+from indexer.records import Record
+from indexer.testsets import Collection, data_dir
+
+HAVE_MESH = (data_dir() / mesh.CTD_FILE).exists()
+needs_mesh = pytest.mark.skipif(not HAVE_MESH, reason=f"no {mesh.CTD_FILE} under {data_dir()}")
+
+# Lay words and acronyms in the queries below appear in none of these texts.
+DOCS = [
+    Record("1", "Intervertebral disc displacement in rowers",
+           "Herniation of the nucleus pulposus was imaged by MRI in twelve rowers."),
+    Record("2", "Spinal tuberculosis treated surgically",
+           "Tuberculous infection of the thoracic spine was treated in 40 patients."),
+    Record("3", "Epidural blood patch",
+           "Spontaneous intracranial hypotension (SIH) causes orthostatic headache; "
+           "an epidural blood patch relieved it."),
+    Record("4", "Low back pain in athletes", "Low back pain is common in athletes."),
+    Record("5", "Cement leakage after spine augmentation",
+           "Percutaneous vertebroplasty (PVP) and percutaneous kyphoplasty (PKP) relieve pain "
+           "from fractures. Leakage was seen after PVP."),
+    Record("6", "Adult spinal deformity surgery",
+           "Adult spinal deformity (ASD) surgery leaks cerebrospinal fluid (CSF) rarely."),
+]
+
+EVERYTHING = replace(DEFAULT, synonyms=DEFAULT.synonyms or 0.3,
+                     abbreviations=DEFAULT.abbreviations or 0.5, spelling=True)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny-index")
+    index = open_collection_index(Collection("tiny", DOCS, {}, {}), Path(folder))
+    yield index
+    index.close()
+
+
+def search(index, text, **kwargs):
+    kwargs.setdefault("ranking", EVERYTHING)
+    res = index.search(text, **kwargs)
+    return [h.pmid for h in res.hits], res.expansions
+
+
+# --- synonyms ----------------------------------------------------------------------
+
+@needs_mesh
+@pytest.mark.parametrize("lay, pmid, descriptor", [
+    ("slipped disc", "1", "Intervertebral Disc Displacement"),
+    ("Pott disease", "2", "Spinal Tuberculosis"),
+    ("lumbago", "4", "Low Back Pain"),
+])
+def test_a_lay_term_finds_the_mesh_term(tiny, lay, pmid, descriptor):
+    found, expansions = search(tiny, lay)
+    assert found[0] == pmid
+    assert {"type": "synonym", "from": lay, "to": expansions[0]["to"]} == expansions[0]
+    assert expansions[0]["to"][0] == descriptor
+
+
+@needs_mesh
+def test_synonyms_weigh_less_than_the_users_words(tiny):
+    # "disc" is the user's own word in doc 1's title; doc 4 matches "low back
+    # pain" only through "lumbago": the user's word ranks first.
+    res = tiny.search("lumbago disc", ranking=EVERYTHING)
+    assert [h.pmid for h in res.hits][:2] == ["1", "4"]
+
+
+def test_synonym_lookup_from_a_literal_table():
+    table = {"keys": {"slip disc": [0], "herniat disc": [0]},
+             "concepts": [{"name": "Intervertebral Disc Displacement",
+                           "forms": [["Intervertebral Disc Displacement",
+                                      ["intervertebr", "disc", "displac"]],
+                                     ["Herniated Disc", ["herniat", "disc"]]]}]}
+    expansions = Expander(synonyms=table).expand(["treating a Slipped Disc surgically"])
+    assert [e.to_dict() for e in expansions] == [{
+        "type": "synonym", "from": "Slipped Disc",
+        "to": ["Intervertebral Disc Displacement", "Herniated Disc"]}]
+
+
+def test_mesh_inverted_terms_read_as_written():
+    assert mesh.deinvert("Tuberculosis, Spinal") == "Spinal Tuberculosis"
+    assert mesh.deinvert("Back Pain, Low") == "Low Back Pain"
+    assert mesh.deinvert("Lumbago") == "Lumbago"
+
+
+# --- abbreviations -------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, pair", [
+    ("Spontaneous intracranial hypotension (SIH) causes headache.",
+     ("SIH", "Spontaneous intracranial hypotension")),
+    ("after percutaneous vertebroplasty (PVP) for fractures", ("PVP", "percutaneous vertebroplasty")),
+    ("treated with percutaneous kyphoplasty (PKP).", ("PKP", "percutaneous kyphoplasty")),
+    ("outcomes of adult spinal deformity (ASD) surgery", ("ASD", "adult spinal deformity")),
+    ("a leak of cerebrospinal fluid (CSF) was seen", ("CSF", "cerebrospinal fluid")),
+])
+def test_schwartz_hearst_finds_the_long_form(text, pair):
+    assert list(find_pairs(text)) == [pair]
+
+
+def test_no_pair_without_a_matching_long_form():
+    assert list(find_pairs("Balloon kyphoplasty (PKP) was used")) == []
+    assert list(find_pairs("the mean (sd) age was 40 (range 20-60)")) == []
+
+
+def test_ambiguous_acronyms_keep_only_frequent_long_forms():
+    texts = ["atrial septal defect (ASD)"] * 2 + ["adult spinal deformity (ASD)"] * 3 + [
+        "autism spectrum disorder (ASD)", "spontaneous intracranial hypotension (SIH)"]
+    pairs = mine(texts)
+    assert pairs["asd"] == ("ASD", ["adult spinal deformity", "atrial septal defect"])
+    assert pairs["sih"] == ("SIH", ["spontaneous intracranial hypotension"])  # once, unambiguous
+
+
+@pytest.mark.parametrize("query, pmid, target", [
+    ("SIH", "3", "Spontaneous intracranial hypotension"),
+    ("PKP", "5", "percutaneous kyphoplasty"),
+    ("ASD", "6", "Adult spinal deformity"),
+    ("cerebrospinal fluid", "6", "CSF"),
+])
+def test_an_acronym_and_its_long_form_find_each_other(tiny, query, pmid, target):
+    found, expansions = search(tiny, query)
+    assert pmid in found
+    assert {"type": "abbreviation", "from": query, "to": [target]} in expansions
+
+
+def test_an_acronym_finds_documents_that_only_spell_it_out(tmp_path):
+    docs = DOCS + [Record("7", "Headache on standing",
+                          "Spontaneous intracranial hypotension was treated by blood patch.")]
+    index = open_collection_index(Collection("t", docs, {}, {}), tmp_path)
+    try:
+        found, _ = search(index, "SIH")
+        assert set(found) == {"3", "7"}
+    finally:
+        index.close()
+
+
+# --- spelling, quotes and the off switch ----------------------------------------------
+
+def test_a_misspelling_with_no_results_searches_the_correction(tiny):
+    res = tiny.search("tuberclosis", ranking=EVERYTHING)
+    assert [h.pmid for h in res.hits] == ["2"]
+    assert res.expansions == [{"type": "spelling", "from": "tuberclosis", "to": ["tuberculosis"]}]
+    assert res.suggestion == "tuberculosis"
+
+
+def test_a_quoted_word_is_never_expanded(tiny):
+    assert search(tiny, '"SIH"')[1] == []
+    assert search(tiny, '"lumbago"') == ([], [])
+    assert plain_segments('"slipped disc" lumbago author:Smith') == (["lumbago"], True)
+
+
+def test_expand_false_searches_the_words_only(tiny):
+    res = tiny.search("SIH", expand=False)
+    assert res.expansions == [] and [h.pmid for h in res.hits] == ["3"]
+    assert tiny.search("tuberclosis", expand=False).total == 0
+
+
+def test_results_report_expansions_in_to_dict(tiny):
+    data = tiny.search("PVP", ranking=EVERYTHING).to_dict()
+    assert data["expansions"] == [{"type": "abbreviation", "from": "PVP",
+                                   "to": ["Percutaneous vertebroplasty"]}]
+    assert {"query", "total", "hits", "facets", "suggestion"} <= set(data)
+
+
+def test_the_build_saves_resources_and_the_product_expands(idx):
+    # The shared corpus, built by `build`: its abstracts define "SIH".
+    res = idx.search("spontaneous intracranial hypotension")
+    assert {"type": "abbreviation", "from": "spontaneous intracranial hypotension",
+            "to": ["SIH"]} in res.expansions
