@@ -18,11 +18,12 @@ from whoosh import highlight
 from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
 
-from . import limits
+from . import fastpaths, limits
 from . import query as q
 from .build import current_generation, read_build_info
 from .errors import ArticleNotFound, IndexMissing, QueryError
 from .expand import Expander, Expansion
+from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
 from .schema import from_stored
@@ -125,6 +126,9 @@ class Index:
         # Suggest-as-you-type words, read once per generation: (generation, Vocabulary).
         self._vocabulary: tuple[Path, Vocabulary] | None = None
         self._vocabulary_lock = threading.Lock()
+        # Facet counts' table, read once per generation: (generation, FacetTable).
+        self._facets_cache: tuple[Path, FacetTable] | None = None
+        self._facets_lock = threading.Lock()
         self._open_current()
 
     # --- generations -----------------------------------------------------
@@ -200,11 +204,13 @@ class Index:
             searcher, text, ranking, restrict,
             limit=page * per_page, sortedby=sortedby, reverse=(sort == "newest"), terms=True,
         )
-        total = len(results)
+        # len(results) would re-run the query without the filter (Whoosh's
+        # block-skipping collector keeps no count), so the total comes from
+        # the match set that the facets count.
+        total, facets = self._facets(searcher, built.query, restrict)
         results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
         results.formatter = MarkFormatter()
         hits = [self._hit(h) for h in results[(page - 1) * per_page: page * per_page]]
-        facets = self._facets(searcher, built.query, restrict) if total else {}
         suggestion = self._suggest(searcher, text) if total < 3 else None
         return Results(
             query=text, total=total, page=page, per_page=per_page, sort=sort,
@@ -232,16 +238,16 @@ class Index:
     def _run(self, searcher, text: str, ranking: Ranking, restrict, **kwargs):
         """Search `text`; when nothing matches, search its spelling correction instead."""
         built = feedback(searcher, build_query(text, ranking, self._expander), ranking, restrict)
-        results = searcher.search(built.query, filter=restrict, **kwargs)
-        if not ranking.spelling or len(results):
+        results = _search(searcher, built.query, filter=restrict, **kwargs)
+        if not ranking.spelling or fastpaths.matches_any(searcher, built.query, results, restrict):
             return built, results, built.expansions
         corrected = self._suggest(searcher, text)
         if not corrected:
             return built, results, built.expansions
         fixed = feedback(searcher, build_query(corrected, ranking, self._expander),
                          ranking, restrict)
-        again = searcher.search(fixed.query, filter=restrict, **kwargs)
-        if not len(again):
+        again = _search(searcher, fixed.query, filter=restrict, **kwargs)
+        if not fastpaths.matches_any(searcher, fixed.query, again, restrict):
             return built, results, built.expansions
         spelled = [Expansion("spelling", old, [new])
                    for old, new in zip(text.split(), corrected.split()) if old != new]
@@ -260,34 +266,27 @@ class Index:
             snippet=snippet,
         )
 
-    def _facets(self, searcher, user_query, restrict) -> dict:
-        """Counts of year, journal and MeSH keyword over every match."""
-        matches = searcher.search(user_query, filter=restrict, limit=None, scored=False)
-        years: dict[int, int] = {}
-        journals: dict[str, int] = {}
-        mesh: dict[str, int] = {}
-        reader = searcher.reader()
-        year_column = reader.column_reader("year")
-        journal_column = reader.column_reader("journal_name")
-        for docnum in matches.docs():
-            year = year_column[docnum]
-            if year:
-                years[year] = years.get(year, 0) + 1
-            journal = journal_column[docnum]
-            if journal:
-                journals[journal] = journals.get(journal, 0) + 1
-            if reader.has_vector(docnum, "mesh_term"):
-                for term in reader.vector_as("weight", docnum, "mesh_term"):
-                    mesh[term[0]] = mesh.get(term[0], 0) + 1
+    def _facets(self, searcher, user_query, restrict) -> tuple[int, dict]:
+        """The number of matches, and their counts by year, journal and MeSH keyword."""
+        # Posting blocks read whole and combined as sets (indexer.fastpaths).
+        matches = fastpaths.filtered_match_set(searcher, user_query, restrict)
+        if not matches:
+            return 0, {}
+        # Counted from a per-generation table, not by reading each match
+        # (indexer.facets; the same counts, checked by tests).
+        return len(matches), self._facet_table(searcher).count(matches)
 
-        def top(counts: dict) -> list:
-            return sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))[:FACET_LIMIT]
-
-        return {
-            "year": sorted(years.items(), reverse=True),
-            "journal": top(journals),
-            "mesh": top(mesh),
-        }
+    def _facet_table(self, searcher) -> FacetTable:
+        """Year, journal and MeSH of every document, read once per generation."""
+        generation = self._local.generation
+        cached = self._facets_cache
+        if cached is None or cached[0] != generation:
+            with self._facets_lock:  # one thread reads the table, the others wait
+                cached = self._facets_cache
+                if cached is None or cached[0] != generation:
+                    cached = self._facets_cache = (generation,
+                                                   FacetTable.from_reader(searcher.reader()))
+        return cached[1]
 
     def _suggest(self, searcher, text: str) -> str | None:
         """The query with unknown words replaced by the closest index words."""
@@ -376,6 +375,13 @@ class Index:
             self._local.searcher.close()
         if self._ix is not None:
             self._ix.close()
+
+
+def _search(searcher, query, terms: bool = False, **kwargs):
+    """searcher.search(); with `terms`, matched terms recorded for the top N only."""
+    if terms:
+        return fastpaths.search_with_terms(searcher, query, **kwargs)
+    return searcher.search(query, **kwargs)
 
 
 def _settings(ranking: Ranking | None, expand: bool) -> Ranking:

@@ -1,0 +1,244 @@
+"""Search latency: medsearch's API, a bare Whoosh searcher, SQLite FTS5.
+
+Run in a fresh process per engine so that memory figures are its own:
+
+    python -m bench.searching api|whoosh|fts5 INDEX_ROOT [--rounds N] [--fts DB]
+
+prints one JSON object: latencies in ms per query (warm), RSS, counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import re
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from bench.queries import load_queries
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def summary(latencies: list[float]) -> dict:
+    return {"p50": percentile(latencies, 50), "p95": percentile(latencies, 95),
+            "p99": percentile(latencies, 99), "mean": sum(latencies) / len(latencies),
+            "n": len(latencies)}
+
+
+def _timed(run, queries, rounds: int) -> list[float]:
+    for q in queries:  # warm: caches, searchers, the OS page cache
+        run(q)
+    times = []
+    gc.collect()
+    for _ in range(rounds):
+        for q in queries:
+            started = time.perf_counter()
+            run(q)
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+# --- medsearch ------------------------------------------------------------------
+
+ERRORS: list[str] = []
+
+
+def api_runner(root: str, time_limit: float | None = None):
+    from indexer import QueryError, open_index
+
+    index = open_index(root)
+    if time_limit is not None:
+        index.time_limit = time_limit
+
+    def run(q: dict):
+        args = {k: v for k, v in q.items() if k != "q"}
+        try:
+            res = index.search(q["q"], **args)
+        except QueryError as exc:  # e.g. the search time limit: counted, reported
+            ERRORS.append(f"{q}: {exc}")
+            return None
+        # What the results page shows: hits with snippets, facets, suggestion.
+        return res.to_dict()
+
+    return run
+
+
+def straightforward() -> None:
+    """Index.search as before the fast paths (issue 6): terms recorded for every
+    scored document, len() and an unscored Whoosh pass for the total and the
+    match set, and facet counts read document by document (term vectors)."""
+    import indexer.search as search_module
+    from indexer import fastpaths
+    from indexer.facets import count_straightforward
+
+    def facets(self, searcher, user_query, restrict):
+        matches = searcher.search(user_query, filter=restrict, limit=None, scored=False)
+        docs = sorted(matches.docs())
+        return (len(docs), count_straightforward(searcher.reader(), docs)) if docs else (0, {})
+
+    search_module._search = lambda s, query, **kw: s.search(query, **kw)
+    search_module.Index._facets = facets
+    fastpaths.matches_any = lambda searcher, query, results, restrict: len(results) > 0
+
+
+# --- bare Whoosh ------------------------------------------------------------------
+
+def whoosh_runner(root: str):
+    from whoosh import index as whoosh_index
+    from whoosh.qparser import MultifieldParser, OrGroup
+
+    from indexer.build import current_generation
+
+    ix = whoosh_index.open_dir(str(current_generation(Path(root))))
+    searcher = ix.searcher()
+    parser = MultifieldParser(["title", "abstract", "keywords"], ix.schema, group=OrGroup)
+
+    def run(q: dict):
+        results = searcher.search(parser.parse(q["q"]), limit=10)
+        return [hit["pmid"] for hit in results]
+
+    return run
+
+
+# --- SQLite FTS5 ------------------------------------------------------------------
+
+def build_fts(root: str, db: str) -> dict:
+    """An FTS5 table of the records stored in the index (the same records)."""
+    from whoosh import index as whoosh_index
+
+    from indexer.build import current_generation
+
+    if os.path.exists(db):
+        os.unlink(db)
+    started = time.perf_counter()
+    ix = whoosh_index.open_dir(str(current_generation(Path(root))))
+    con = sqlite3.connect(db)
+    con.executescript("""
+        CREATE VIRTUAL TABLE docs USING fts5(title, abstract, keywords, authors, journal,
+                                             tokenize='porter unicode61');
+        CREATE TABLE meta(id INTEGER PRIMARY KEY, pmid TEXT, year INT, journal TEXT);
+        CREATE TABLE mesh(id INT, term TEXT);
+    """)
+    with ix.searcher() as searcher:
+        for n, stored in enumerate(searcher.all_stored_fields(), 1):
+            keywords = stored.get("keyword_list") or []
+            con.execute("INSERT INTO docs(rowid, title, abstract, keywords, authors, journal) "
+                        "VALUES (?,?,?,?,?,?)",
+                        (n, stored["title"], stored.get("abstract") or "", "\n".join(keywords),
+                         "\n".join(stored.get("author_list") or []), stored.get("journal_title") or ""))
+            con.execute("INSERT INTO meta VALUES (?,?,?,?)",
+                        (n, stored["pmid"], stored.get("year") or 0, stored.get("journal_title")))
+            con.executemany("INSERT INTO mesh VALUES (?,?)", [(n, k) for k in keywords])
+    con.executescript("CREATE INDEX mesh_term ON mesh(term); CREATE INDEX meta_year ON meta(year);"
+                      "INSERT INTO docs(docs) VALUES('optimize');")
+    con.commit()
+    con.close()
+    ix.close()
+    return {"seconds": time.perf_counter() - started, "bytes": os.path.getsize(db)}
+
+
+_COLUMNS = {"title": "title", "abstract": "abstract", "mesh": "keywords", "keywords": "keywords",
+            "author": "authors", "authors": "authors", "journal": "journal"}
+_TOKEN = re.compile(r'(\w+):("[^"]*"|\S+)|("[^"]*")|(\S+)')
+
+
+def fts_match(text: str) -> str | None:
+    """The user's query as an FTS5 MATCH expression: an OR of words and phrases."""
+    parts = []
+    for field, value, phrase, word in _TOKEN.findall(text):
+        if field:
+            words = re.findall(r"\w+", value)
+            if words and field.lower() in _COLUMNS:
+                parts.append(f'{_COLUMNS[field.lower()]} : "{" ".join(words)}"')
+        elif phrase:
+            words = re.findall(r"\w+", phrase)
+            if words:
+                parts.append('"' + " ".join(words) + '"')
+        else:
+            parts += [f'"{w}"' for w in re.findall(r"\w+", word)]
+    return " OR ".join(parts) or None
+
+
+def fts_runner(db: str):
+    con = sqlite3.connect(db)
+
+    def run(q: dict):
+        match = fts_match(q["q"])
+        if match is None:
+            return []
+        where, args = ["docs MATCH ?"], [match]
+        if q.get("year_from") is not None:
+            where.append("meta.year BETWEEN ? AND ?")
+            args += [q["year_from"], q["year_to"]]
+        if q.get("journal"):
+            where.append("meta.journal = ?")
+            args.append(q["journal"])
+        if q.get("mesh"):
+            where.append("docs.rowid IN (SELECT id FROM mesh WHERE term = ?)")
+            args.append(q["mesh"])
+        order = "meta.year DESC" if q.get("sort") == "newest" else "bm25(docs, 2.0, 1.0, 1.5, 1.0, 1.0)"
+        offset = (q.get("page", 1) - 1) * 10
+        sql = (f"SELECT meta.pmid, docs.title, snippet(docs, 1, '<mark>', '</mark>', ' … ', 40) "
+               f"FROM docs JOIN meta ON meta.id = docs.rowid WHERE {' AND '.join(where)} "
+               f"ORDER BY {order} LIMIT 10 OFFSET {offset}")
+        return con.execute(sql, args).fetchall()
+
+    return run
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("engine", choices=["api", "api-before", "whoosh", "fts5"])
+    parser.add_argument("root")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fts", help="the FTS5 database (built first when --build-fts)")
+    parser.add_argument("--build-fts", action="store_true")
+    parser.add_argument("--profile", help="write a pyinstrument profile (HTML/text) here")
+    args = parser.parse_args(argv)
+    queries = load_queries()
+    out: dict = {"engine": args.engine, "queries": len(queries)}
+    if args.engine == "fts5" and args.build_fts:
+        out["fts_build"] = build_fts(args.root, args.fts)
+    if args.engine == "api-before":
+        straightforward()
+    run = {"api": lambda: api_runner(args.root, 600 if args.profile else None),
+           "api-before": lambda: api_runner(args.root, 600 if args.profile else None), "whoosh": lambda: whoosh_runner(args.root),
+           "fts5": lambda: fts_runner(args.fts)}[args.engine]()
+    if args.profile:
+        from pyinstrument import Profiler
+
+        for q in queries:
+            run(q)
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        for q in queries:
+            run(q)
+        profiler.stop()
+        Path(args.profile).write_text(profiler.output_text(unicode=True, show_all=False))
+        return 0
+    latencies = _timed(run, queries, args.rounds)
+    out.update(summary(latencies))
+    out["per_query"] = latencies[-len(queries):]
+    out["errors"] = len(ERRORS)
+    out["error_examples"] = ERRORS[:3]
+    out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

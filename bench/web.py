@@ -1,0 +1,150 @@
+"""Web load: `medsearch serve --workers 2` on loopback, driven by wrk.
+
+wrk runs a Lua script that cycles through the benchmark queries and counts
+every response that is not 2xx; wrk itself counts socket errors (connect,
+read, write, timeout). Bounded: fixed duration, fixed connections.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psutil
+
+from bench.queries import load_queries
+
+LUA = r"""
+local paths = {%(paths)s}
+local threads = {}
+local counter = 0
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  non2xx = 0
+  statuses = {}
+  counter = id * 37
+end
+function request()
+  counter = counter + 1
+  return wrk.format("GET", paths[(counter %% #paths) + 1])
+end
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+  end
+end
+function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("non2xx") end
+  io.write(string.format("NON2XX %%d\n", bad))
+  io.write(string.format("REQUESTS %%d\n", summary.requests))
+  io.write(string.format("ERRORS %%d %%d %%d %%d %%d\n", summary.errors.connect, summary.errors.read,
+    summary.errors.write, summary.errors.status, summary.errors.timeout))
+  io.write(string.format("P50 %%f\nP99 %%f\nMAX %%f\n", latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+  io.write(string.format("RPS %%f\n", summary.requests / (summary.duration / 1e6)))
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_up(port: int, proc, timeout: float = 120) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def available(repo: Path) -> str | None:
+    """Why the web benchmark cannot run, or None when it can."""
+    if not (repo / "webui" / "server.py").exists():
+        return "webui/server.py does not exist yet"
+    if not shutil.which("wrk"):
+        return "wrk is not installed (apt-get install -y wrk)"
+    return None
+
+
+def _paths(route: str) -> list[str]:
+    paths = []
+    for q in load_queries():
+        args = {"q": q["q"], **{k: v for k, v in q.items() if k != "q"}}
+        paths.append(f"{route}?{urlencode(args)}")
+    return paths
+
+
+def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
+            workers: int = 2, log=print) -> dict:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "indexer", "serve", "--index", index, "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
+        cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    results: dict = {"workers": workers, "connections": connections, "duration": duration}
+    try:
+        if not _wait_up(port, server):
+            return {"error": f"the server did not come up (exit {server.poll()})"}
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, route in (("page", "/"), ("api", "/api/search")):
+                paths = _paths(route)
+                lua = LUA % {"paths": ",".join(_lua_string(p) for p in paths)}
+                script = Path(tmp) / f"{name}.lua"
+                script.write_text(lua)
+                # Warm every worker: each opens the index itself after the fork.
+                subprocess.run(["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(script),
+                                f"http://127.0.0.1:{port}"], capture_output=True, timeout=60)
+                out = subprocess.run(
+                    ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+                     "-s", str(script), f"http://127.0.0.1:{port}"],
+                    capture_output=True, text=True, timeout=duration + 60).stdout
+                results[name] = _parse(out)
+                log(f"    web {route}: {results[name]}")
+        workers_rss = [p.memory_info().rss / 2**20
+                       for p in psutil.Process(server.pid).children(recursive=True)]
+        results["worker_rss_mb"] = workers_rss
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return results
+
+
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _parse(out: str) -> dict:
+    def grab(key):
+        m = re.search(rf"^{key} (.+)$", out, re.MULTILINE)
+        return m[1] if m else None
+
+    errors = [int(x) for x in (grab("ERRORS") or "0 0 0 0 0").split()]
+    return {"rps": float(grab("RPS") or 0), "p50_ms": float(grab("P50") or 0),
+            "p99_ms": float(grab("P99") or 0), "max_ms": float(grab("MAX") or 0),
+            "requests": int(grab("REQUESTS") or 0), "non2xx": int(grab("NON2XX") or 0),
+            "socket_errors": sum(errors[:3]) + errors[4], "raw_errors": errors}
