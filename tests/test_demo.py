@@ -1,0 +1,44 @@
+"""The demo corpus in seeds/, built for real: what a new user sees first."""
+
+import pytest
+
+from indexer import build_index, open_index
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("demo-index")
+    report = build_index(REPO / "seeds", root, procs=2)
+    index = open_index(root)
+    yield report, index
+    index.close()
+
+
+def test_build_indexes_the_seed_page_and_every_demo_page(demo):
+    report, index = demo
+    # 641 rendered pages + the real seed page; one record has neither an
+    # abstract nor keywords, so it is no article page.
+    assert report.pages == 642
+    assert report.duplicates == 0
+    assert [reason for _, reason in report.skipped] == [
+        "neither abstract nor keywords next to the title"]
+    assert report.indexed == len(index) == 641
+
+
+def test_blood_patch_ranks_the_seed_article_first(demo):
+    _, index = demo
+    assert index.search("blood patch").hits[0].pmid == "21349964"
+
+
+def test_total_and_pages_respect_filters(demo):
+    _, index = demo
+    unfiltered = index.search("cement", per_page=100)
+    filtered = index.search("cement", journal="Spine", per_page=100)
+    assert 0 < filtered.total == len(filtered.hits) < unfiltered.total
+    assert all(h.journal == "Spine" for h in filtered.hits)
+    assert filtered.facets["journal"] == [("Spine", filtered.total)]
+    by_year = index.search("cement", year_from=2010, year_to=2012, per_page=100)
+    assert by_year.total == len(by_year.hits) == sum(c for _, c in by_year.facets["year"])
+    assert all(2010 <= h.year <= 2012 for h in by_year.hits)
