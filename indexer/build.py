@@ -29,6 +29,7 @@ from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
 from .schema import from_stored, schema, to_document
 from .sources import merge_copies
+from .suggest import write_vocabulary
 
 # Below this many records one process writes the index faster than two.
 PARALLEL_WRITE_MIN = 400
@@ -293,7 +294,9 @@ def save_resources(folder: Path) -> None:
 
     Derived from the stored records, so build and update derive the same
     resources from the same pages. Search works without them (no synonyms).
+    The words that Index.suggest completes are saved here too.
     """
+    write_vocabulary(folder)
     try:
         from .expand import write_resources
     except ImportError:  # a checkout from before query expansion landed

@@ -322,16 +322,19 @@ class Index:
 
     # --- export and suggestions -------------------------------------------------
 
+    @limits.timed
     def records(self, text: str, limit: int = 1000, sort: str = "relevance",
                 year_from: int | None = None, year_to: int | None = None,
                 journal: str | None = None, mesh: str | None = None) -> list[Record]:
         """The full records of the first `limit` results, in result order (for export)."""
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
+        ranking = _settings(None, True)
         restrict = q.filters(year_from, year_to, journal, mesh)
-        results = self._searcher().search(
-            q.parse(text), filter=restrict, limit=max(1, limit),
-            sortedby=None if sort == "relevance" else "year", reverse=(sort == "newest"))
+        searcher = self._weighted(self._searcher(), ranking)
+        _, results, _ = self._run(searcher, text, ranking, restrict, limit=max(1, limit),
+                                  sortedby=None if sort == "relevance" else "year",
+                                  reverse=(sort == "newest"))
         return [from_stored(hit.fields()) for hit in results][:limit]
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
@@ -343,8 +346,8 @@ class Index:
             with self._vocabulary_lock:  # one thread reads the words, the others wait
                 cached = self._vocabulary
                 if cached is None or cached[0] != generation:
-                    cached = self._vocabulary = (generation,
-                                                 Vocabulary.from_reader(searcher.reader()))
+                    cached = self._vocabulary = (
+                        generation, Vocabulary.load(generation, searcher.reader()))
         return cached[1].suggest(prefix, limit)
 
     # --- articles ---------------------------------------------------------------

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import ARTICLES, clinic_page
 from indexer import open_index
-from indexer.build import build
-from indexer.suggest import Vocabulary
+from indexer.build import build, current_generation
+from indexer.suggest import VOCABULARY_FILE, Vocabulary, read_counts
 from webui import create_app
 
 
@@ -79,6 +79,28 @@ def test_follows_a_rebuild(tmp_path):
         (seeds / "b.html").write_text(clinic_page(*ARTICLES[2]), encoding="utf-8")
         build(seeds, tmp_path / "index")
         assert index.suggest("tuberc") == ["tuberculosis"]
+    finally:
+        index.close()
+
+
+def test_the_build_saves_the_vocabulary_beside_the_index(index_dir, idx):
+    saved = json.loads((current_generation(index_dir) / VOCABULARY_FILE).read_text("utf-8"))
+    assert saved["words"]["vertebroplasty"] == 2 and saved["words"]["vertebral"] == 3
+    assert saved["mesh"]["COVID-19"] == 1 and "2011" not in saved["words"]
+    reader = idx._searcher().reader()  # the slow path gives the same counts
+    assert read_counts(reader) == (saved["words"], saved["mesh"])
+
+
+def test_suggest_reads_the_index_when_the_saved_vocabulary_is_missing(tmp_path):
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for article in ARTICLES:
+        (seeds / f"{article[0]}.html").write_text(clinic_page(*article), encoding="utf-8")
+    build(seeds, tmp_path / "index")
+    (current_generation(tmp_path / "index") / VOCABULARY_FILE).write_text("{not json")
+    index = open_index(tmp_path / "index")
+    try:
+        assert index.suggest("vert") == ["vertebral", "vertebroplasty"]
     finally:
         index.close()
 
