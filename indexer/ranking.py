@@ -2,7 +2,7 @@
 
 `Ranking` holds every relevance lever in one place so that `medsearch eval`
 can switch each one on and off; `DEFAULT` is what the product uses, chosen
-on NFCorpus dev (see docs/relevance.md).
+on NFCorpus dev (README: Relevance).
 """
 
 from __future__ import annotations
@@ -47,9 +47,8 @@ class Ranking:
 
 # The product's settings, chosen on NFCorpus dev (tools/tune_relevance.py).
 DEFAULT = Ranking(
-    boosts=(("abstract", 1.0), ("keywords", 1.5), ("title", 0.75)),
-    prf=0.3, prf_docs=5, prf_terms=10,
-    synonyms=0.3, abbreviations=0.5, spelling=True,
+    prf=0.5, prf_docs=5, prf_terms=20,
+    synonyms=0.15, abbreviations=0.5, spelling=True,
 )
 
 
@@ -73,6 +72,8 @@ class Built:
     query: wq.Query
     expansions: list[Expansion] = field(default_factory=list)
     structured: bool = False
+    user: wq.Query | None = None  # the user's words alone
+    extras: list[wq.Query] = field(default_factory=list)  # proximity and expansions
 
 
 def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built:
@@ -91,7 +92,7 @@ def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built
         for exp in expansions:
             weight = ranking.synonyms if exp.type == "synonym" else ranking.abbreviations
             extras.append(_any_of(exp.stems, boosts, weight, exp.size))
-    return Built(_combine(user, extras, structured), expansions, structured)
+    return Built(_combine(user, extras, structured), expansions, structured, user, extras)
 
 
 def _combine(user: wq.Query, extras: list[wq.Query], structured: bool) -> wq.Query:
@@ -171,6 +172,8 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
     boosts = dict(ranking.boosts)
     clause = Sum([wq.Term(f, term, boost=boosts[f] * ranking.prf * w / top_weight)
                   for term, w in chosen for f in TEXT_FIELDS])
-    # Feedback reorders what the query matched; it never adds documents
-    # that match none of the words the user asked for.
-    return replace(built, query=wq.AndMaybe(built.query, clause))
+    # Feedback reorders documents that match the user's own words; it adds
+    # none, and gives nothing to those found only through a synonym (which
+    # would let feedback terms lift them above the user's words).
+    user = wq.AndMaybe(built.user or built.query, clause)
+    return replace(built, query=_combine(user, built.extras, built.structured))
