@@ -80,9 +80,11 @@ def api_runner(root: str, time_limit: float | None = None):
 def straightforward() -> None:
     """Index.search as before the fast paths (issue 6): terms recorded for every
     scored document, len() and an unscored Whoosh pass for the total and the
-    match set, and facet counts read document by document (term vectors)."""
+    match set, facet counts read document by document (term vectors), the
+    filter query re-evaluated by each pass, feedback's document frequencies
+    asked of every segment each time."""
     import indexer.search as search_module
-    from indexer import fastpaths
+    from indexer import fastpaths, ranking
     from indexer.facets import count_straightforward
 
     def facets(self, searcher, user_query, restrict):
@@ -93,6 +95,8 @@ def straightforward() -> None:
     search_module._search = lambda s, query, **kw: s.search(query, **kw)
     search_module.Index._facets = facets
     fastpaths.matches_any = lambda searcher, query, results, restrict: len(results) > 0
+    fastpaths.filter_set = lambda searcher, restrict: restrict
+    ranking.doc_frequency = lambda reader, fieldname, text: reader.doc_frequency(fieldname, text)
 
 
 # --- bare Whoosh ------------------------------------------------------------------

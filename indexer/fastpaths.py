@@ -131,12 +131,54 @@ def _docs(searcher, reader, query: wq.Query) -> set[int]:
     return set(query.docs(searcher))
 
 
-def filtered_match_set(searcher, query: wq.Query, restrict: wq.Query | None) -> set[int]:
-    """The matches of `query` that pass the filter `restrict` (a query or None)."""
+def filtered_match_set(searcher, query: wq.Query, restrict) -> set[int]:
+    """The matches of `query` that pass the filter `restrict` (a query, a set or None)."""
     found = match_set(searcher, query)
     if restrict is not None and found:
-        found &= match_set(searcher, restrict)
+        found &= restrict if isinstance(restrict, set) else match_set(searcher, restrict)
     return found
+
+
+# --- per-reader memory: a reader is one generation's, and never changes -------------
+
+FILTERS_KEPT = 256
+FREQUENCIES_KEPT = 500_000
+
+
+def filter_set(searcher, restrict: wq.Query | None) -> set[int] | None:
+    """The documents passing the filter `restrict`, as the set Whoosh would make of it.
+
+    Whoosh turns a filter query into this set on every search (and the
+    feedback pass, the ranked pass and the facet counts each did it again);
+    the facet links of a results page repeat a few filters, so the sets are
+    remembered per reader. Callers must not change the set.
+    """
+    if restrict is None:
+        return None
+    reader = searcher.reader()
+    cache = reader.__dict__.setdefault("_medsearch_filters", {})
+    found = cache.get(restrict)
+    if found is None:
+        if len(cache) >= FILTERS_KEPT:
+            cache.clear()
+        found = cache[restrict] = match_set(searcher, restrict)
+    return found
+
+
+def doc_frequency(reader, fieldname: str, text) -> int:
+    """`reader.doc_frequency(fieldname, text)`, remembered per reader.
+
+    Over a multi-segment index each look-up asks every segment; feedback asks
+    for hundreds of terms per search, mostly the same ones.
+    """
+    cache = reader.__dict__.setdefault("_medsearch_df", {})
+    key = (fieldname, text)
+    df = cache.get(key)
+    if df is None:
+        if len(cache) >= FREQUENCIES_KEPT:
+            cache.clear()
+        df = cache[key] = reader.doc_frequency(fieldname, text)
+    return df
 
 
 def matches_any(searcher, query: wq.Query, results, restrict: wq.Query | None) -> bool:

@@ -17,6 +17,7 @@ from whoosh.scoring import BM25F
 from . import query as q
 from .analysis import medical_analyzer
 from .expand import Expansion, Expander, plain_segments
+from .fastpaths import doc_frequency
 from .schema import FIELD_BOOSTS, TEXT_FIELDS
 
 
@@ -158,7 +159,8 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
             weights[term] += (score - floor) * tf / length
     scored = []
     for term, weight in weights.items():
-        df = reader.doc_frequency("abstract", term) + reader.doc_frequency("title", term)
+        # Remembered per reader: a multi-segment reader asks every segment (fastpaths).
+        df = doc_frequency(reader, "abstract", term) + doc_frequency(reader, "title", term)
         # Words in most documents ("study", NFCorpus's "num") say nothing.
         if weight > 0 and len(term) > 1 and df / docs <= 0.3:
             scored.append((weight * math.log(1 + docs / max(df, 1)), term))

@@ -197,8 +197,9 @@ class Index:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
         ranking = _settings(ranking, expand)
-        restrict = q.filters(year_from, year_to, journal, mesh)
         searcher = self._weighted(self._searcher(), ranking)
+        # The filter's documents, found once for the feedback, ranked and facet passes.
+        restrict = fastpaths.filter_set(searcher, q.filters(year_from, year_to, journal, mesh))
         sortedby = None if sort == "relevance" else "year"
         built, results, expansions = self._run(
             searcher, text, ranking, restrict,

@@ -141,3 +141,32 @@ def _document(searcher, docnum):
     from indexer.schema import from_stored, to_document
 
     return to_document(from_stored(searcher.stored_fields(docnum)))
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_filter_set_is_whooshs_and_remembered(idx, filters):
+    from indexer.fastpaths import filter_set
+
+    searcher = idx._searcher()
+    restrict = q.filters(**filters)
+    found = filter_set(searcher, restrict)
+    if restrict is None:
+        assert found is None
+        return
+    assert found == set(searcher.docs_for_query(restrict))
+    assert filter_set(searcher, q.filters(**filters)) is found  # an equal query: remembered
+    for text in QUERIES[:6]:  # a set filters a search as the query did
+        query = _query(text)
+        a = searcher.search(query, filter=restrict, limit=3)
+        b = searcher.search(query, filter=found, limit=3)
+        assert [(h.docnum, h.score) for h in a] == [(h.docnum, h.score) for h in b]
+
+
+def test_doc_frequency_remembered(idx):
+    from indexer.fastpaths import doc_frequency
+
+    reader = idx._searcher().reader()
+    for fieldname, btext in list(reader.all_terms())[:200]:
+        text = reader.schema[fieldname].from_bytes(btext)
+        assert doc_frequency(reader, fieldname, text) == reader.doc_frequency(fieldname, text)
+        assert doc_frequency(reader, fieldname, text) == reader.doc_frequency(fieldname, text)
