@@ -68,7 +68,8 @@ def find_pairs(text: str) -> Iterable[tuple[str, str]]:
 def mine(texts: Iterable[str], min_count: int = 2) -> dict[str, tuple[str, list[str]]]:
     """Short form (lower case) -> (as written, long forms), if seen often or unambiguous.
 
-    Long forms are grouped case-insensitively; a short form with several long
+    Long forms are grouped ignoring case, spaces and hyphens (the first
+    spelling seen is kept); a short form with several long
     forms keeps only those seen `min_count` times, most frequent first.
     """
     counts: dict[str, Counter] = defaultdict(Counter)
@@ -76,7 +77,8 @@ def mine(texts: Iterable[str], min_count: int = 2) -> dict[str, tuple[str, list[
     spelling: dict[tuple[str, str], str] = {}
     for text in texts:
         for short, long in find_pairs(text):
-            key = (short.lower(), " ".join(long.lower().split()))
+            # "cerebro-spinal fluid" and "cerebrospinal fluid" are one long form.
+            key = (short.lower(), re.sub(r"[\s-]+", "", long.lower()))
             counts[key[0]][key[1]] += 1
             shorts[key[0]][short] += 1
             spelling.setdefault(key, " ".join(long.split()))

@@ -117,6 +117,10 @@ def test_ambiguous_acronyms_keep_only_frequent_long_forms():
     pairs = mine(texts)
     assert pairs["asd"] == ("ASD", ["adult spinal deformity", "atrial septal defect"])
     assert pairs["sih"] == ("SIH", ["spontaneous intracranial hypotension"])  # once, unambiguous
+    # Spellings of one long form count together.
+    csf = mine(["cerebrospinal fluid (CSF)", "cerebro-spinal fluid (CSF)",
+                "cerebral spinal fluid (CSF)"])
+    assert csf["csf"] == ("CSF", ["cerebrospinal fluid"])
 
 
 @pytest.mark.parametrize("query, pmid, target", [
