@@ -21,7 +21,7 @@ from indexer import ArticleNotFound, open_index
 from indexer.build import build
 from indexer.lock import WriterLock
 
-BIG = 500  # pages: a build takes a few seconds
+BIG = 1500  # pages: writing them takes long enough to be interrupted
 
 
 @pytest.fixture(scope="module")
@@ -45,15 +45,38 @@ def temp_folders(root: Path) -> list[Path]:
     return sorted(root.glob(".tmp-*"))
 
 
-def start_build_and_wait_for_write(seeds: Path, root: Path) -> subprocess.Popen:
-    """A real build, returned once it has started writing its new generation."""
+def start_build(seeds: Path, root: Path) -> subprocess.Popen:
+    """A real build, returned once it holds the lock."""
     proc = medsearch("build", "--seeds", str(seeds), "--index", str(root), "--procs", "2")
+    wait_for(proc, lambda: f'"pid": {proc.pid}' in _read(root / ".lock"), "took the lock")
+    return proc
+
+
+def wait_for_write(proc: subprocess.Popen, root: Path) -> None:
+    """Return as soon as the build has started writing its new generation."""
+    wait_for(proc, lambda: any(p.is_dir() for p in temp_folders(root)), "started writing")
+
+
+def wait_for(proc: subprocess.Popen, condition, what: str) -> None:
     deadline = time.monotonic() + 60
-    while not any(p.is_dir() for p in temp_folders(root)):
+    while not condition():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"the build never started writing: {proc.communicate()}")
-        time.sleep(0.01)
+            pytest.fail(f"the build never {what}: {proc.communicate()}")
+        time.sleep(0.005)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
+def start_build_and_wait_for_write(seeds: Path, root: Path) -> subprocess.Popen:
+    """A real build, returned once it has started writing its new generation."""
+    proc = start_build(seeds, root)
+    wait_for_write(proc, root)
     return proc
 
 
@@ -71,11 +94,14 @@ def assert_old_index_serves(root: Path, generation: str) -> None:
 
 def test_build_killed_mid_write_leaves_live_index_and_next_build_cleans_up(live, big_seeds):
     generation = os.readlink(live / "current")
-    proc = start_build_and_wait_for_write(big_seeds, live)
+    proc = start_build(big_seeds, live)
     # Another writer meanwhile is turned away at once, naming the holder.
     status, out, err = run("update", "--seeds", str(big_seeds), "--index", str(live))
     assert status == 1 and out == ""
     assert f"(pid {proc.pid}, `medsearch build` since 20" in err
+    # Killed the moment it starts writing, so that a fast machine cannot
+    # finish the build first.
+    wait_for_write(proc, live)
     os.kill(proc.pid, signal.SIGKILL)  # kill -9: only the main process, as a user would
     proc.communicate(timeout=10)
     assert proc.returncode == -signal.SIGKILL
