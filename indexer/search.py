@@ -212,7 +212,9 @@ class Index:
         results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
         results.formatter = MarkFormatter()
         hits = [self._hit(h) for h in results[(page - 1) * per_page: page * per_page]]
-        suggestion = self._suggest(searcher, text) if total < 3 else None
+        # Offered whenever a word is unknown, even if the others found something:
+        # "tuberclosis spine" finds spine articles but means tuberculosis.
+        suggestion = self._suggest(searcher, text)
         return Results(
             query=text, total=total, page=page, per_page=per_page, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion,
@@ -309,7 +311,9 @@ class Index:
                 looked_up[bare] = options or searcher.suggest("title", bare, limit=1, maxdist=2)
             options = looked_up.get(bare)
             if options and options[0] != bare:
-                corrected.append(options[0])
+                # Keep the quotes and brackets around the word as typed.
+                start = word.lower().index(bare)
+                corrected.append(word[:start] + options[0] + word[start + len(bare):])
                 changed = True
             else:
                 corrected.append(word)

@@ -152,6 +152,18 @@ def test_suggestion_for_a_misspelling(idx):
     assert idx.search("vertebroplasty").suggestion is None
 
 
+def test_suggestion_for_one_misspelt_word_among_matching_ones(idx):
+    res = idx.search("tuberclosis fusion", expand=False)
+    assert res.total == 1 and res.suggestion == "tuberculosis fusion"
+
+
+def test_suggestion_keeps_quotes_and_brackets(idx):
+    assert idx.search('"vertebroplasy cement"', expand=False).suggestion == (
+        '"vertebroplasty cement"')
+    assert idx.search("(kyphoplasy OR fusion)", expand=False).suggestion == (
+        "(kyphoplasty OR fusion)")
+
+
 def test_article_and_similar(idx):
     record = idx.article("30000001")
     assert record.title.startswith("Cement leakage") and record.year == 2015
