@@ -54,7 +54,13 @@ def find_pairs(text: str) -> Iterable[tuple[str, str]]:
         limit = min(len(short) + 5, len(short) * 2)
         candidate = " ".join(words[-limit:])
         long = best_long_form(short, candidate)
-        if not long or len(long) <= len(short) or " " not in long:
+        if long:
+            long = long.lstrip("[{\"'")  # "[Fas ligand (FasL)" from a bracketed title
+        if not long or len(long) <= len(short):
+            continue
+        # One word stands for an upper-case short form only when it is much
+        # longer and starts with it: "tuberculosis (TB)", not "data (DA)".
+        if " " not in long and not (short.isupper() and len(long) >= 3 * len(short)):
             continue
         # Lower-case text ("ffa") gives many chance matches: there, accept
         # only strict initialisms ("free fatty acids").
