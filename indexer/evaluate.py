@@ -26,7 +26,10 @@ MEASURE_NAMES = ("nDCG@10", "MAP@100", "R@100")
 # Levers measured one at a time on top of the base (every switch off).
 SWITCHES = {
     "phrase": lambda r: replace(r, phrase=DEFAULT.phrase or 0.1),
-    "prf": lambda r: replace(r, prf=DEFAULT.prf or 0.3),
+    # Feedback that only reorders the documents with the user's words ...
+    "prf": lambda r: replace(r, prf=DEFAULT.prf or 0.3, prf_widen=0),
+    # ... and feedback that may also add the few documents it finds best.
+    "widen": lambda r: replace(r, prf=DEFAULT.prf or 0.3, prf_widen=DEFAULT.prf_widen or 10),
     "synonyms": lambda r: replace(r, synonyms=DEFAULT.synonyms or 0.3),
     "abbreviations": lambda r: replace(r, abbreviations=DEFAULT.abbreviations or 0.5),
     "spelling": lambda r: replace(r, spelling=True),
@@ -37,7 +40,8 @@ Run = dict[str, dict[str, float]]  # qid -> docid -> score
 
 def switched_off(ranking: Ranking, names) -> Ranking:
     """`ranking` with the named switches off."""
-    off = {"phrase": {"phrase": 0.0}, "prf": {"prf": 0.0}, "synonyms": {"synonyms": 0.0},
+    off = {"phrase": {"phrase": 0.0}, "prf": {"prf": 0.0}, "widen": {"prf_widen": 0},
+           "synonyms": {"synonyms": 0.0},
            "abbreviations": {"abbreviations": 0.0}, "spelling": {"spelling": False}}
     for name in names:
         ranking = replace(ranking, **off[name])

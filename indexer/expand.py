@@ -63,7 +63,7 @@ def plain_segments(text: str) -> tuple[list[str], bool]:
 class Expansion:
     """One applied expansion: what the user wrote and what was searched too."""
 
-    type: str  # "synonym", "abbreviation" or "spelling"
+    type: str  # "synonym", "abbreviation", "spelling" or "feedback"
     source: str
     targets: list[str]
     stems: list[tuple[str, ...]] = field(default_factory=list, repr=False)

@@ -11,12 +11,14 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from whoosh import matching
 from whoosh import query as wq
 from whoosh.scoring import BM25F
 
 from . import query as q
 from .analysis import medical_analyzer
 from .expand import Expansion, Expander, plain_segments
+from . import fastpaths
 from .fastpaths import doc_frequency
 from .schema import FIELD_BOOSTS, TEXT_FIELDS
 
@@ -27,6 +29,7 @@ class Ranking:
 
     k1: float = 1.2
     b: float = 0.75
+    field_b: tuple = ()  # (field, b) pairs: a field's own length normalisation
     boosts: tuple = tuple(sorted(FIELD_BOOSTS.items()))
     coordination: float = q.COORDINATION
     phrase: float = 0.0  # weight of adjacent query-word pairs found close together
@@ -34,21 +37,31 @@ class Ranking:
     prf: float = 0.0  # weight of pseudo-relevance feedback terms (RM3-style)
     prf_docs: int = 10
     prf_terms: int = 20
+    prf_doc_weight: str = "linear"  # "linear" (score above the cut) or "softmax"
+    prf_temperature: float = 1.0  # softmax: exp((score - best) / temperature)
+    prf_idf: bool = True  # feedback term weight times idf
+    prf_max_df: float = 0.3  # feedback terms in more of the documents are left out
+    prf_widen: int = 0  # feedback may add up to this many documents without the user's words
+    prf_widen_min: int = 2  # ... each matching at least this many feedback words
     synonyms: float = 0.0  # weight of MeSH entry terms against the user's words
     abbreviations: float = 0.0  # weight of an acronym's long form (and back)
     spelling: bool = False  # search the corrected query when nothing matches
 
     def without_expansion(self) -> Ranking:
         """These settings with every query expansion off (the user's `expand=False`)."""
-        return replace(self, synonyms=0.0, abbreviations=0.0, spelling=False)
+        return replace(self, synonyms=0.0, abbreviations=0.0, spelling=False, prf_widen=0)
 
     def weighting(self) -> BM25F:
-        return BM25F(B=self.b, K1=self.k1)
+        return BM25F(B=self.b, K1=self.k1, **{f"{f}_B": b for f, b in self.field_b})
+
+    def weighting_key(self) -> tuple:
+        """What `weighting()` depends on: equal keys score alike."""
+        return self.k1, self.b, tuple(sorted(self.field_b))
 
 
 # The product's settings, chosen on NFCorpus dev (tools/tune_relevance.py).
 DEFAULT = Ranking(
-    prf=0.5, prf_docs=5, prf_terms=20,
+    prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
     synonyms=0.15, abbreviations=0.5, spelling=True,
 )
 
@@ -75,6 +88,7 @@ class Built:
     structured: bool = False
     user: wq.Query | None = None  # the user's words alone
     extras: list[wq.Query] = field(default_factory=list)  # proximity and expansions
+    text: str = ""  # what the user typed
 
 
 def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built:
@@ -93,7 +107,7 @@ def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built
         for exp in expansions:
             weight = ranking.synonyms if exp.type == "synonym" else ranking.abbreviations
             extras.append(_any_of(exp.stems, boosts, weight, exp.size))
-    return Built(_combine(user, extras, structured), expansions, structured, user, extras)
+    return Built(_combine(user, extras, structured), expansions, structured, user, extras, text)
 
 
 def _combine(user: wq.Query, extras: list[wq.Query], structured: bool) -> wq.Query:
@@ -138,33 +152,48 @@ def _proximity(segments: list[str], boosts: dict, ranking: Ranking) -> list[wq.Q
 # --- pseudo-relevance feedback ---------------------------------------------------
 
 def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
-    """Built with RM3-style feedback terms from the top documents of a first pass."""
+    """Built with RM3-style feedback terms from the top documents of a first pass.
+
+    Each feedback document weighs by its first-pass score (`prf_doc_weight`:
+    "linear" measures it from the first document left out, so a document
+    fades out as it nears the cut; "softmax" is exp(score - best) over the
+    documents used). A term's weight is the sum over documents of that
+    weight times the term's share of the document's title and abstract
+    (RM3's P(w|R)); with `prf_idf` it is also multiplied by the term's idf,
+    so that words common to the whole index are not chosen.
+    """
     if not ranking.prf or isinstance(built.query, wq.Every):
         return built
-    # One document more than used: weights are measured from its score, so a
-    # document fades out as it nears the cut, and a tiny change of scores
-    # (an index rewritten by an update) never swaps feedback wholesale.
-    top = searcher.search(built.query, filter=restrict, limit=ranking.prf_docs + 1)
-    scores = [hit.score or 0.0 for hit in top]
-    floor = scores[ranking.prf_docs] if len(scores) > ranking.prf_docs else 0.0
-    reader = searcher.reader()
-    docs = reader.doc_count() or 1
-    weights: Counter = Counter()
-    for hit, score in zip(top, scores[:ranking.prf_docs]):
-        stored = hit.fields()
+    top = _feedback_docs(searcher, built.query, ranking.prf_docs, restrict)
+    if not top:
+        return built
+    doc_weights = _doc_weights([score for _, score in top], ranking)
+    weights: dict[str, float] = {}
+    for (stored, _), doc_weight in zip(top, doc_weights):
+        if doc_weight <= 0:
+            continue
         text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
         terms = Counter(t.text for t in medical_analyzer(text, mode="query"))
         length = sum(terms.values()) or 1
-        for term, tf in terms.items():
-            weights[term] += (score - floor) * tf / length
+        for term in sorted(terms):  # a fixed order: the same sums to the last bit
+            if _feedback_word(term):
+                weights[term] = weights.get(term, 0.0) + doc_weight * terms[term] / length
+    reader = searcher.reader()
+    docs = reader.doc_count() or 1
     scored = []
-    for term, weight in weights.items():
+    # Look up document frequencies only for the likeliest terms (each is a
+    # look-up in every segment), then keep the best after idf.
+    candidates = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    for term, weight in candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]:
         # Remembered per reader: a multi-segment reader asks every segment (fastpaths).
         df = doc_frequency(reader, "abstract", term) + doc_frequency(reader, "title", term)
         # Words in most documents ("study", NFCorpus's "num") say nothing.
-        if weight > 0 and len(term) > 1 and df / docs <= 0.3:
-            scored.append((weight * math.log(1 + docs / max(df, 1)), term))
-    scored.sort(reverse=True)
+        if df / docs > ranking.prf_max_df:
+            continue
+        if ranking.prf_idf:
+            weight *= math.log(1 + docs / max(df, 1))
+        scored.append((weight, term))
+    scored.sort(key=lambda wt: (-wt[0], wt[1]))
     # The same fading for terms: weights measured from the first term left out.
     cut = scored[ranking.prf_terms][0] if len(scored) > ranking.prf_terms else 0.0
     chosen = [(term, w - cut) for w, term in scored[:ranking.prf_terms] if w > cut]
@@ -174,8 +203,131 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
     boosts = dict(ranking.boosts)
     clause = Sum([wq.Term(f, term, boost=boosts[f] * ranking.prf * w / top_weight)
                   for term, w in chosen for f in TEXT_FIELDS])
-    # Feedback reorders documents that match the user's own words; it adds
-    # none, and gives nothing to those found only through a synonym (which
-    # would let feedback terms lift them above the user's words).
+    if ranking.prf_widen and not built.structured:
+        # RM3 proper: the feedback terms may also rank documents without the
+        # user's words, but only the `prf_widen` they find best, so the
+        # result count stays near that of the user's words.
+        user = built.user or built.query
+        related = set(_top_docnums(searcher, clause, ranking.prf_widen, restrict,
+                                   [term for term, _ in chosen], ranking.prf_widen_min))
+        related -= fastpaths.match_set(searcher, user)
+        if related:
+            # Each side its own AndMaybe: Whoosh's AndMaybe loses documents
+            # under a top-N limit when its required side is a Sum.
+            extras = [*built.extras, wq.AndMaybe(Documents(related), clause)]
+            words = _surface_forms([stored for stored, _ in top[:ranking.prf_docs]],
+                                   [term for term, _ in chosen[:FEEDBACK_SHOWN]])
+            note = Expansion("feedback", built.text, words)
+            return replace(built, query=_combine(wq.AndMaybe(user, clause), extras, False),
+                           expansions=[*built.expansions, note])
+    # Otherwise feedback reorders documents that match the user's own words;
+    # it adds none, and gives nothing to those found only through a synonym
+    # (which would let feedback terms lift them above the user's words).
     user = wq.AndMaybe(built.user or built.query, clause)
     return replace(built, query=_combine(user, built.extras, built.structured))
+
+
+# Document frequencies are looked up for this many times `prf_terms` candidates.
+PRF_CANDIDATES = 4
+# Feedback documents are ranked by score, then PMID: fetched with this many
+# more, so documents tied at the cut are chosen by PMID, not by index order.
+PRF_TIE_MARGIN = 5
+
+
+def _feedback_docs(searcher, query, count: int, restrict) -> list[tuple[dict, float]]:
+    """The stored fields and scores of the top `count` + 1 documents, ties by PMID.
+
+    One document more than used: "linear" weights are measured from its score.
+    """
+    hits = searcher.search(query, filter=restrict, limit=count + 1 + PRF_TIE_MARGIN)
+    top = sorted(((hit.fields(), hit.score or 0.0) for hit in hits),
+                 key=lambda fs: (-fs[1], fs[0].get("pmid", "")))
+    return top[:count + 1]
+
+
+def _top_docnums(searcher, query, count: int, restrict, words: list[str],
+                 least: int) -> list[int]:
+    """The `count` best documents for `query` (ties by PMID) that have at
+    least `least` of `words` (one shared word is too little to call a
+    document related)."""
+    hits = searcher.search(query, filter=restrict, limit=count + PRF_TIE_MARGIN)
+    ranked = sorted(((hit.score or 0.0, hit["pmid"], hit.docnum) for hit in hits),
+                    key=lambda spd: (-spd[0], spd[1]))
+    if least > 1:
+        found = Counter()
+        wanted = {docnum for _, _, docnum in ranked}
+        for word in words:
+            docs = fastpaths.match_set(searcher, wq.Or([wq.Term(f, word) for f in TEXT_FIELDS]))
+            found.update(docs & wanted)
+        ranked = [spd for spd in ranked if found[spd[2]] >= least]
+    return [docnum for _, _, docnum in ranked[:count]]
+
+
+# Feedback words named in `Results.expansions` when feedback added documents.
+FEEDBACK_SHOWN = 5
+
+
+def _surface_forms(docs: list[dict], stems: list[str]) -> list[str]:
+    """Each stem as the word most often written for it in the feedback documents."""
+    wanted = set(stems)
+    seen: dict[str, Counter] = {stem: Counter() for stem in stems}
+    for stored in docs:
+        text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
+        for t in medical_analyzer(text, mode="query", chars=True):
+            if t.text in wanted:
+                seen[t.text][text[t.startchar:t.endchar].lower()] += 1
+    return [min(seen[s].items(), key=lambda kv: (-kv[1], kv[0]))[0] if seen[s] else s
+            for s in stems]
+
+
+class Documents(wq.Query):
+    """Matches the given document numbers of the searcher's reader, scoring 0.
+
+    Neither a pmid Term (an unscored ID field misleads Whoosh's block-quality
+    skipping, which then loses documents) nor ConstantScoreQuery (which
+    loses documents inside a union) does this correctly.
+    """
+
+    def __init__(self, docnums):
+        self.docnums = frozenset(docnums)
+        self.boost = 1.0
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.docnums == self.docnums
+
+    def __hash__(self):
+        return hash(self.docnums)
+
+    def __repr__(self):
+        return f"Documents({sorted(self.docnums)!r})"
+
+    __str__ = __repr__
+
+    def estimate_size(self, ixreader):
+        return len(self.docnums)
+
+    def matcher(self, searcher, context=None):
+        offset = 0
+        parent = searcher.parent() if searcher.parent else None
+        if parent is not None:
+            offset = next(o for sub, o in parent.subsearchers if sub is searcher)
+        end = offset + searcher.doc_count_all()
+        ids = sorted(d - offset for d in self.docnums if offset <= d < end)
+        if not ids:
+            return matching.NullMatcher()
+        # Explicit zero weights (all_weights=0.0 would read as "unset": 1.0).
+        return matching.ListMatcher(ids, weights=[0.0] * len(ids))
+
+
+def _doc_weights(scores: list[float], ranking: Ranking) -> list[float]:
+    used = scores[:ranking.prf_docs]
+    if ranking.prf_doc_weight == "softmax":
+        best = used[0]
+        return [math.exp((s - best) / ranking.prf_temperature) for s in used]
+    floor = scores[ranking.prf_docs] if len(scores) > ranking.prf_docs else 0.0
+    return [s - floor for s in used]
+
+
+def _feedback_word(term: str) -> bool:
+    """Not a number, a one- or two-letter token, or NFCorpus's "num" placeholder."""
+    return len(term) > 2 and not any(c.isdigit() for c in term) and term != "num"

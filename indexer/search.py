@@ -234,7 +234,7 @@ class Index:
     @staticmethod
     def _weighted(searcher, ranking: Ranking):
         """`searcher`, or one over the same reader when `ranking` sets other BM25 parameters."""
-        if (ranking.k1, ranking.b) == (DEFAULT.k1, DEFAULT.b):
+        if ranking.weighting_key() == DEFAULT.weighting_key():
             return searcher
         return Searcher(searcher.reader(), weighting=ranking.weighting(), closereader=False)
 

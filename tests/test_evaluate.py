@@ -7,7 +7,8 @@ import pytest
 
 from indexer import testsets
 from indexer.cli import main
-from indexer.evaluate import score, write_run
+from indexer.evaluate import BASE, SWITCHES, score, switched_off, write_run
+from indexer.ranking import DEFAULT, Ranking
 
 DATA = testsets.data_dir()
 needs_data = pytest.mark.skipif(
@@ -107,3 +108,17 @@ def test_eval_med_end_to_end_through_the_cli(tmp_path, capsys):
     qid, q0, docid, rank, _, tag = lines[0].split()
     assert (q0, rank, tag) == ("Q0", "1", "medsearch") and docid.startswith("MED-")
     assert {line.split()[0] for line in lines} == {"1", "2", "3", "4", "5"}
+
+
+def test_switches_turn_feedback_and_its_widening_off_separately():
+    assert BASE.prf == 0 and BASE.prf_widen == 0
+    assert SWITCHES["prf"](BASE).prf > 0 and SWITCHES["prf"](BASE).prf_widen == 0
+    assert SWITCHES["widen"](BASE).prf_widen > 0
+    assert switched_off(DEFAULT, ["widen"]).prf == DEFAULT.prf
+    assert DEFAULT.without_expansion().prf_widen == 0
+
+
+def test_per_field_b_reaches_whooshs_bm25f():
+    ranking = Ranking(b=0.75, field_b=(("title", 0.3),))
+    assert ranking.weighting()._field_B == {"title": 0.3}
+    assert ranking.weighting_key() != Ranking().weighting_key()

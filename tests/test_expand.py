@@ -179,3 +179,70 @@ def test_the_build_saves_resources_and_the_product_expands(idx):
     res = idx.search("spontaneous intracranial hypotension")
     assert {"type": "abbreviation", "from": "spontaneous intracranial hypotension",
             "to": ["SIH"]} in res.expansions
+
+
+# --- pseudo-relevance feedback ---------------------------------------------------------
+
+FILLER = [Record(str(100 + i), f"{topic} in clinical practice", f"A review of {topic} management.")
+          for i, topic in enumerate(["asthma", "gout", "migraine", "psoriasis", "glaucoma",
+                                     "anemia", "scabies", "rickets", "tinnitus", "vertigo"])]
+FEEDBACK_DOCS = [
+    Record("11", "Avocado oil and cholesterol",
+           "Avocado oil lowered serum cholesterol and triglycerides in adults."),
+    Record("12", "An avocado diet", "Avocado eaten daily lowered LDL cholesterol and triglycerides."),
+    # Neither word of "avocado oil", but the words of the two above.
+    Record("13", "Monounsaturated fats", "Olive fat lowered LDL cholesterol and triglycerides in adults."),
+] + FILLER
+
+
+def test_feedback_adds_a_related_document_and_says_so(tmp_path):
+    index = open_collection_index(Collection("f", FEEDBACK_DOCS, {}, {}), tmp_path)
+    try:
+        res = index.search("avocado oil")
+        found = [h.pmid for h in res.hits]
+        assert found[:2] == ["11", "12"] and "13" in found
+        assert res.total == 3  # the count includes what feedback added
+        note = next(e for e in res.expansions if e["type"] == "feedback")
+        assert note["from"] == "avocado oil"
+        assert "triglycerides" in note["to"] and len(note["to"]) <= 5  # words as written
+        # Switched off, or expand=False: the user's words alone.
+        words_only = index.search("avocado oil", expand=False)
+        assert [h.pmid for h in words_only.hits] == ["11", "12"] and words_only.expansions == []
+        off = index.search("avocado oil", ranking=replace(DEFAULT, prf_widen=0))
+        assert [h.pmid for h in off.hits] == ["11", "12"]
+    finally:
+        index.close()
+
+
+def test_feedback_needs_two_shared_words_to_add_a_document(tmp_path):
+    docs = FEEDBACK_DOCS[:2] + [Record("13", "Olive fat", "Olive fat lowered blood pressure.")] + FILLER
+    index = open_collection_index(Collection("f", docs, {}, {}), tmp_path)
+    try:
+        assert [h.pmid for h in index.search("avocado oil").hits] == ["11", "12"]
+    finally:
+        index.close()
+
+
+def test_feedback_words_leave_out_numbers_and_short_tokens():
+    from indexer.ranking import _feedback_word
+    assert [w for w in ["cholesterol", "num", "2", "l4", "ng", "ldl"] if _feedback_word(w)] == [
+        "cholesterol", "ldl"]
+
+
+def test_feedback_documents_tied_on_score_are_chosen_by_pmid(tmp_path):
+    # "21" and "22" score alike for "quinoa"; with one feedback document the
+    # choice between them must not depend on which was indexed first.
+    one = replace(DEFAULT, prf_docs=1, prf_doc_weight="softmax")
+    pair = [Record("21", "Quinoa", "Quinoa protein barley gluten."),
+            Record("22", "Quinoa", "Quinoa protein lentil fibre."),
+            Record("23", "Barley gluten", "Barley gluten in bread."),
+            Record("24", "Lentil fibre", "Lentil fibre in soup.")]
+    runs = []
+    for order, docs in enumerate([pair + FILLER, pair[::-1] + FILLER[::-1]]):
+        index = open_collection_index(Collection("t", docs, {}, {}), tmp_path / str(order))
+        try:
+            runs.append(index.rank("quinoa", ranking=one))
+        finally:
+            index.close()
+    assert runs[0] == runs[1]
+    assert [pmid for pmid, _ in runs[0]][:3] == ["21", "22", "23"]  # barley gluten: from "21"
