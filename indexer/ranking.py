@@ -213,12 +213,14 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
         related -= fastpaths.match_set(searcher, user)
         if related:
             # Each side its own AndMaybe: Whoosh's AndMaybe loses documents
-            # under a top-N limit when its required side is a Sum.
-            extras = [*built.extras, wq.AndMaybe(Documents(related), clause)]
+            # under a top-N limit when its required side is a Sum. A plain Or
+            # (not a Sum) records matched terms, which the snippets mark;
+            # Documents has no score bounds, so the Or skips nothing.
+            found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
             words = _surface_forms([stored for stored, _ in top[:ranking.prf_docs]],
                                    [term for term, _ in chosen[:FEEDBACK_SHOWN]])
             note = Expansion("feedback", built.text, words)
-            return replace(built, query=_combine(wq.AndMaybe(user, clause), extras, False),
+            return replace(built, query=_combine(found, built.extras, False),
                            expansions=[*built.expansions, note])
     # Otherwise feedback reorders documents that match the user's own words;
     # it adds none, and gives nothing to those found only through a synonym
