@@ -105,7 +105,9 @@ def titles(page) -> list[str]:
 
 def test_type_a_query_and_see_ranked_marked_results(site, page):
     page.goto(site + "/")
-    assert page.evaluate("document.activeElement.id") == "q"  # focused on load
+    # Focused on load (Chrome applies autofocus at its next rendering step).
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'q'",
+                           timeout=5000)
     page.keyboard.type("vertebroplasty cement")
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"/\?q=vertebroplasty\+cement$"))
@@ -237,8 +239,11 @@ def test_slash_focuses_the_search_box(site, page):
 def open_suggestions(page, site: str, prefix: str) -> list[str]:
     """Type `prefix` in the front page's box; the completions the list shows."""
     page.goto(site + "/")
-    page.keyboard.type(prefix, delay=30)
     box = page.locator("input#q")
+    # Chrome applies autofocus at its next rendering step, which may come
+    # after `goto` returns: focus the box as a person clicking into it would.
+    box.focus()
+    page.keyboard.type(prefix, delay=30)
     page.wait_for_selector("input#q[aria-expanded=true]")
     listbox = page.locator("#" + box.get_attribute("aria-controls"))
     assert box.get_attribute("role") == "combobox"
