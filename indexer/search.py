@@ -123,12 +123,10 @@ class Index:
         self._ix = None
         self._expander = Expander()
         self._local = threading.local()
-        # Suggest-as-you-type words, read once per generation: (generation, Vocabulary).
-        self._vocabulary: tuple[Path, Vocabulary] | None = None
-        self._vocabulary_lock = threading.Lock()
-        # Facet counts' table, read once per generation: (generation, FacetTable).
-        self._facets_cache: tuple[Path, FacetTable] | None = None
-        self._facets_lock = threading.Lock()
+        # Tables read once per generation (facet counts, suggest-as-you-type
+        # words): name -> (generation, table).
+        self._tables: dict[str, tuple[Path, object]] = {}
+        self._tables_lock = threading.Lock()
         self._open_current()
 
     # --- generations -----------------------------------------------------
@@ -281,14 +279,18 @@ class Index:
 
     def _facet_table(self, searcher) -> FacetTable:
         """Year, journal and MeSH of every document, read once per generation."""
+        return self._per_generation(
+            "facets", lambda _generation: FacetTable.from_reader(searcher.reader()))
+
+    def _per_generation(self, name: str, load):
+        """The table `name` of this thread's generation, `load(generation)` once per generation."""
         generation = self._local.generation
-        cached = self._facets_cache
+        cached = self._tables.get(name)
         if cached is None or cached[0] != generation:
-            with self._facets_lock:  # one thread reads the table, the others wait
-                cached = self._facets_cache
+            with self._tables_lock:  # one thread reads the table, the others wait
+                cached = self._tables.get(name)
                 if cached is None or cached[0] != generation:
-                    cached = self._facets_cache = (generation,
-                                                   FacetTable.from_reader(searcher.reader()))
+                    cached = self._tables[name] = (generation, load(generation))
         return cached[1]
 
     def _suggest(self, searcher, text: str) -> str | None:
@@ -345,15 +347,9 @@ class Index:
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
         searcher = self._searcher()
-        generation = self._local.generation
-        cached = self._vocabulary
-        if cached is None or cached[0] != generation:
-            with self._vocabulary_lock:  # one thread reads the words, the others wait
-                cached = self._vocabulary
-                if cached is None or cached[0] != generation:
-                    cached = self._vocabulary = (
-                        generation, Vocabulary.load(generation, searcher.reader()))
-        return cached[1].suggest(prefix, limit)
+        vocabulary = self._per_generation(
+            "vocabulary", lambda generation: Vocabulary.load(generation, searcher.reader()))
+        return vocabulary.suggest(prefix, limit)
 
     # --- articles ---------------------------------------------------------------
 
