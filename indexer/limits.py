@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from itertools import islice
 
 from whoosh import query as wq
-from whoosh.collectors import WrappingCollector
+from whoosh.collectors import ScoredCollector, WrappingCollector
 from whoosh.query.ranges import TermRange
 from whoosh.searching import Searcher, TimeLimit
 
@@ -141,12 +141,27 @@ class BoundedSearcher(Searcher):
     """A Searcher whose searches stop at the deadline set by `timed`."""
 
     def search_with_collector(self, q, collector, context=None) -> None:
+        _without_matcher_replacement(collector)
         deadline = getattr(_clock, "deadline", None)
         if deadline is not None:
             if time.monotonic() > deadline:
                 raise TimeLimit
             collector = DeadlineCollector(collector, deadline)
         super().search_with_collector(q, collector, context)
+
+
+def _without_matcher_replacement(collector) -> None:
+    """Turn off Whoosh's mid-search matcher replacement in `collector`'s chain.
+
+    In whoosh3 3.54, replacing a union by a cheaper matcher once the top N
+    fill up drops the OR coordination bonus, so a limited search scored some
+    documents lower than an unlimited one and ranked them out of order
+    (tests/test_demo.py).
+    """
+    while collector is not None:
+        if isinstance(collector, ScoredCollector):
+            collector.replace = 0
+        collector = getattr(collector, "child", None)
 
 
 def searcher(ix, **kwargs) -> BoundedSearcher:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from whoosh import highlight
 from whoosh import index as whoosh_index
-from whoosh.searching import Searcher
 
 from . import fastpaths, limits
 from . import query as q
@@ -234,7 +233,8 @@ class Index:
         """`searcher`, or one over the same reader when `ranking` sets other BM25 parameters."""
         if ranking.weighting_key() == DEFAULT.weighting_key():
             return searcher
-        return Searcher(searcher.reader(), weighting=ranking.weighting(), closereader=False)
+        return limits.BoundedSearcher(searcher.reader(), weighting=ranking.weighting(),
+                                      closereader=False)
 
     def _run(self, searcher, text: str, ranking: Ranking, restrict, **kwargs):
         """Search `text`; when nothing matches, search its spelling correction instead."""
