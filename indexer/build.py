@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,6 +233,15 @@ def verify_index(folder: Path, expected: int, probes: Iterable[Record] = ()) -> 
         ix.close()
 
 
+@contextmanager
+def writing(root: Path, command: str, procs: int) -> Iterator[Workers]:
+    """The one writer of `root`: its lock held, what dead writers left cleared, workers up."""
+    root.mkdir(parents=True, exist_ok=True)
+    with WriterLock(root, command), Workers(procs) as workers:
+        clear_stale(root)
+        yield workers
+
+
 def build(
     seeds: str | os.PathLike,
     root: str | os.PathLike,
@@ -241,9 +251,7 @@ def build(
     """Build a new index of every page under `seeds` and swap it in at `root`."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
-    root.mkdir(parents=True, exist_ok=True)
-    with WriterLock(root, "build"), Workers(procs) as workers:
-        clear_stale(root)
+    with writing(root, "build", procs) as workers:
         return build_locked(seeds, root, workers, progress, started)
 
 

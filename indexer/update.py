@@ -23,12 +23,11 @@ from whoosh.writing import MERGE_SMALL
 from .build import (
     BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
     entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
-    verify_index,
+    verify_index, writing,
 )
 from .generations import (
-    clear_stale, current_generation, link_generation, new_temp, open_storage, publish, read_json,
+    current_generation, link_generation, new_temp, open_storage, publish, read_json,
 )
-from .lock import WriterLock
 from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
 from .schema import to_document
@@ -66,9 +65,7 @@ def update(
     """Apply the changes under `seeds` to the index at `root`, atomically."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
-    root.mkdir(parents=True, exist_ok=True)
-    with WriterLock(root, "update"), Workers(procs) as workers:
-        clear_stale(root)
+    with writing(root, "update", procs) as workers:
         live = current_generation(root)
         manifest = read_json(live / MANIFEST) if live else {}
         why = full_rebuild_reason(seeds, live, manifest)
