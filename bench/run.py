@@ -119,10 +119,10 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
     return out
 
 
-def search_step(size: str, root: str, rounds: int, before: bool) -> dict:
+def search_step(size: str, root: str, rounds: int) -> dict:
     out = {}
     fts = WORK / f"fts-{size}.db"
-    for engine in ("api", "whoosh", "fts5") + (("api-before",) if before else ()):
+    for engine in ("api", "whoosh", "fts5"):
         cmd = [PY, "-m", "bench.searching", engine, root, "--rounds", str(rounds)]
         if engine == "fts5":
             cmd += ["--fts", str(fts), "--build-fts"]
@@ -214,11 +214,6 @@ def report(results: dict, meta: dict) -> str:
                 for p in ("p50", "p95", "p99"):
                     rows.append((f"search {p} (ms)", fmt(api[p]), title, fmt(s[engine][p]),
                                  ratio(api[p], s[engine][p])))
-            if "api-before" in s:
-                b = s["api-before"]
-                for p in ("p50", "p95", "p99"):
-                    rows.append((f"search {p} (ms)", fmt(api[p]), "medsearch before the fast paths "
-                                 "(bench.searching.straightforward)", fmt(b[p]), ratio(api[p], b[p])))
             errors = api.get("errors", 0)
             if errors:
                 rows.append(("searches stopped by the 3 s time limit", str(errors), "–", "–", "–"))
@@ -262,8 +257,9 @@ def main(argv=None) -> int:
     parser.add_argument("--skip", default="", help=f"comma-separated steps to skip: {','.join(STEPS)}")
     parser.add_argument("--web-sizes", default=None,
                         help="sizes to load-test over the web (default: the largest size run)")
-    parser.add_argument("--before-sizes", default="demo,20000",
-                        help="sizes to also time the search as it was before the fast paths")
+    parser.add_argument("--reuse", default="",
+                        help="comma-separated sizes whose index from an earlier run is searched "
+                             "again instead of rebuilt (no build figures for them)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds over the queries")
     parser.add_argument("--web-seconds", type=int, default=20)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
@@ -276,7 +272,7 @@ def main(argv=None) -> int:
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    before_sizes = set(args.before_sizes.split(","))
+    reuse = {s.strip() for s in args.reuse.split(",") if s.strip()}
     web_sizes = set(args.web_sizes.split(",")) if args.web_sizes else {sizes[-1]}
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -285,16 +281,20 @@ def main(argv=None) -> int:
     for size in sizes:
         r = results[size] = {}
         seeds = seeds_for(size)
-        if "build-p1" not in skip:
-            r["build-p1"] = build_step(size, seeds, 1)
-        if "build-p2" not in skip or "build-p1" in skip:
-            r["build-p2"] = build_step(size, seeds, 2)
-        root = (r.get("build-p2") or r["build-p1"])["root"]
+        if size in reuse:
+            root = str(WORK / f"index-{size}-p2")
+            log(f"[{size}] reusing the index in {root}")
+        else:
+            if "build-p1" not in skip:
+                r["build-p1"] = build_step(size, seeds, 1)
+            if "build-p2" not in skip or "build-p1" in skip:
+                r["build-p2"] = build_step(size, seeds, 2)
+            root = (r.get("build-p2") or r["build-p1"])["root"]
         if r.get("build-p1") and r.get("build-p2"):
             shutil.rmtree(r["build-p1"]["root"], ignore_errors=True)
         if "search" not in skip:
             r["search"] = search_step(size, root, args.rounds if size != "100000" else
-                                      max(1, args.rounds - 1), size in before_sizes)
+                                      max(1, args.rounds - 1))
         if "web" not in skip and size in web_sizes:
             why = web_available(REPO)
             r["web"] = {"unavailable": why} if why else run_web(

@@ -77,28 +77,6 @@ def api_runner(root: str, time_limit: float | None = None):
     return run
 
 
-def straightforward() -> None:
-    """Index.search as before the fast paths (issue 6): terms recorded for every
-    scored document, len() and an unscored Whoosh pass for the total and the
-    match set, facet counts read document by document (term vectors), the
-    filter query re-evaluated by each pass, feedback's document frequencies
-    asked of every segment each time."""
-    import indexer.search as search_module
-    from indexer import fastpaths, ranking
-    from indexer.facets import count_straightforward
-
-    def facets(self, searcher, user_query, restrict):
-        matches = searcher.search(user_query, filter=restrict, limit=None, scored=False)
-        docs = sorted(matches.docs())
-        return (len(docs), count_straightforward(searcher.reader(), docs)) if docs else (0, {})
-
-    search_module._search = lambda s, query, **kw: s.search(query, **kw)
-    search_module.Index._facets = facets
-    fastpaths.matches_any = lambda searcher, query, results, restrict: len(results) > 0
-    fastpaths.filter_set = lambda searcher, restrict: restrict
-    ranking.doc_frequency = lambda reader, fieldname, text: reader.doc_frequency(fieldname, text)
-
-
 # --- bare Whoosh ------------------------------------------------------------------
 
 def whoosh_runner(root: str):
@@ -206,7 +184,7 @@ def fts_runner(db: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("engine", choices=["api", "api-before", "whoosh", "fts5"])
+    parser.add_argument("engine", choices=["api", "whoosh", "fts5"])
     parser.add_argument("root")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fts", help="the FTS5 database (built first when --build-fts)")
@@ -217,10 +195,8 @@ def main(argv=None) -> int:
     out: dict = {"engine": args.engine, "queries": len(queries)}
     if args.engine == "fts5" and args.build_fts:
         out["fts_build"] = build_fts(args.root, args.fts)
-    if args.engine == "api-before":
-        straightforward()
     run = {"api": lambda: api_runner(args.root, 600 if args.profile else None),
-           "api-before": lambda: api_runner(args.root, 600 if args.profile else None), "whoosh": lambda: whoosh_runner(args.root),
+           "whoosh": lambda: whoosh_runner(args.root),
            "fts5": lambda: fts_runner(args.fts)}[args.engine]()
     if args.profile:
         from pyinstrument import Profiler

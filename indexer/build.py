@@ -29,6 +29,7 @@ from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
 from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
 from .schema import from_stored, schema, to_document
+from .columns import write_columns
 from .sources import merge_copies
 from .suggest import write_vocabulary
 
@@ -212,6 +213,7 @@ def write_index(folder: Path, records: list[Record], workers: Workers | None = N
         raise
     writer.commit(mergetype=lambda _writer, existing: list(existing) + segments)
     ix.close()
+    write_columns(folder)
 
 
 def verify_index(folder: Path, expected: int, probes: Iterable[Record] = ()) -> None:

@@ -11,6 +11,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from whoosh import matching
 from whoosh import query as wq
 from whoosh.scoring import BM25F
@@ -18,8 +19,6 @@ from whoosh.scoring import BM25F
 from . import query as q
 from .analysis import medical_analyzer
 from .expand import Expansion, Expander, plain_segments
-from . import fastpaths
-from .fastpaths import doc_frequency
 from .schema import FIELD_BOOSTS, TEXT_FIELDS
 
 
@@ -151,8 +150,11 @@ def _proximity(segments: list[str], boosts: dict, ranking: Ranking) -> list[wq.Q
 
 # --- pseudo-relevance feedback ---------------------------------------------------
 
-def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
+def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
     """Built with RM3-style feedback terms from the top documents of a first pass.
+
+    `engine` is an indexer.scoring.Engine; `restrict` a boolean array of the
+    documents a filter lets through (or None).
 
     Each feedback document weighs by its first-pass score (`prf_doc_weight`:
     "linear" measures it from the first document left out, so a document
@@ -164,7 +166,7 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
     """
     if not ranking.prf or isinstance(built.query, wq.Every):
         return built
-    top = _feedback_docs(searcher, built.query, ranking.prf_docs, restrict)
+    top = _feedback_docs(engine, built.query, ranking.prf_docs, restrict)
     if not top:
         return built
     doc_weights = _doc_weights([score for _, score in top], ranking)
@@ -178,15 +180,14 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
         for term in sorted(terms):  # a fixed order: the same sums to the last bit
             if _feedback_word(term):
                 weights[term] = weights.get(term, 0.0) + doc_weight * terms[term] / length
-    reader = searcher.reader()
-    docs = reader.doc_count() or 1
+    columns = engine.columns
+    docs = engine.live_count or 1
     scored = []
-    # Look up document frequencies only for the likeliest terms (each is a
-    # look-up in every segment), then keep the best after idf.
+    # Look up document frequencies only for the likeliest terms, then keep
+    # the best after idf.
     candidates = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
     for term, weight in candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]:
-        # Remembered per reader: a multi-segment reader asks every segment (fastpaths).
-        df = doc_frequency(reader, "abstract", term) + doc_frequency(reader, "title", term)
+        df = columns.doc_frequency("abstract", term) + columns.doc_frequency("title", term)
         # Words in most documents ("study", NFCorpus's "num") say nothing.
         if df / docs > ranking.prf_max_df:
             continue
@@ -208,14 +209,10 @@ def feedback(searcher, built: Built, ranking: Ranking, restrict=None) -> Built:
         # user's words, but only the `prf_widen` they find best, so the
         # result count stays near that of the user's words.
         user = built.user or built.query
-        related = set(_top_docnums(searcher, clause, ranking.prf_widen, restrict,
+        related = set(_top_docnums(engine, clause, ranking.prf_widen, restrict,
                                    [term for term, _ in chosen], ranking.prf_widen_min))
-        related -= fastpaths.match_set(searcher, user)
+        related -= set(engine.evaluate(user).docs.tolist())
         if related:
-            # Each side its own AndMaybe: Whoosh's AndMaybe loses documents
-            # under a top-N limit when its required side is a Sum. A plain Or
-            # (not a Sum) records matched terms, which the snippets mark;
-            # Documents has no score bounds, so the Or skips nothing.
             found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
             words = _surface_forms([stored for stored, _ in top[:ranking.prf_docs]],
                                    [term for term, _ in chosen[:FEEDBACK_SHOWN]])
@@ -236,32 +233,34 @@ PRF_CANDIDATES = 4
 PRF_TIE_MARGIN = 5
 
 
-def _feedback_docs(searcher, query, count: int, restrict) -> list[tuple[dict, float]]:
+def _feedback_docs(engine, query, count: int, restrict) -> list[tuple[dict, float]]:
     """The stored fields and scores of the top `count` + 1 documents, ties by PMID.
 
     One document more than used: "linear" weights are measured from its score.
     """
-    hits = searcher.search(query, filter=restrict, limit=count + 1 + PRF_TIE_MARGIN)
-    top = sorted(((hit.fields(), hit.score or 0.0) for hit in hits),
+    docs, scores = engine.top(engine.evaluate(query), count + 1 + PRF_TIE_MARGIN, restrict)
+    stored = engine.searcher.stored_fields
+    top = sorted(((stored(int(d)), float(s)) for d, s in zip(docs, scores)),
                  key=lambda fs: (-fs[1], fs[0].get("pmid", "")))
     return top[:count + 1]
 
 
-def _top_docnums(searcher, query, count: int, restrict, words: list[str],
+def _top_docnums(engine, query, count: int, restrict, words: list[str],
                  least: int) -> list[int]:
     """The `count` best documents for `query` (ties by PMID) that have at
     least `least` of `words` (one shared word is too little to call a
     document related)."""
-    hits = searcher.search(query, filter=restrict, limit=count + PRF_TIE_MARGIN)
-    ranked = sorted(((hit.score or 0.0, hit["pmid"], hit.docnum) for hit in hits),
+    docs, scores = engine.top(engine.evaluate(query), count + PRF_TIE_MARGIN, restrict)
+    stored = engine.searcher.stored_fields
+    ranked = sorted(((float(s), stored(int(d))["pmid"], int(d)) for d, s in zip(docs, scores)),
                     key=lambda spd: (-spd[0], spd[1]))
-    if least > 1:
-        found = Counter()
-        wanted = {docnum for _, _, docnum in ranked}
+    if least > 1 and ranked:
+        wanted = np.array([docnum for _, _, docnum in ranked], dtype=np.int64)
+        found = np.zeros(len(wanted), dtype=np.int64)
         for word in words:
-            docs = fastpaths.match_set(searcher, wq.Or([wq.Term(f, word) for f in TEXT_FIELDS]))
-            found.update(docs & wanted)
-        ranked = [spd for spd in ranked if found[spd[2]] >= least]
+            has = engine.evaluate(wq.Or([wq.Term(f, word) for f in TEXT_FIELDS])).docs
+            found += np.isin(wanted, has)
+        ranked = [spd for spd, n in zip(ranked, found) if n >= least]
     return [docnum for _, _, docnum in ranked[:count]]
 
 

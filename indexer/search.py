@@ -14,18 +14,22 @@ from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
 
+import numpy as np
 from whoosh import highlight
+from whoosh import query as wq
 from whoosh import index as whoosh_index
 
 from . import fastpaths, limits
 from . import query as q
 from .build import current_generation, read_build_info
+from .columns import Columns
 from .errors import ArticleNotFound, IndexMissing, QueryError
 from .expand import Expander, Expansion
 from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
-from .schema import from_stored
+from .schema import from_stored, schema
+from .scoring import Engine, Node, passing, positive_terms
 from .suggest import Vocabulary
 
 SORTS = ("relevance", "newest", "oldest")
@@ -109,6 +113,22 @@ def _first_words(text: str, count: int = SNIPPET_WORDS) -> str:
     return escape(" ".join(words[:count]) + (" …" if len(words) > count else ""))
 
 
+_FRAGMENTER = highlight.ContextFragmenter(maxchars=300, surround=60)
+_FORMATTER = MarkFormatter()
+_HIGHLIGHTER = highlight.Highlighter(fragmenter=_FRAGMENTER, formatter=_FORMATTER)
+
+
+def snippet(text: str, words: frozenset[str], top: int = 2) -> str:
+    """The best `top` passages of an abstract with `words` in <mark>
+    (what Whoosh's Hit.highlights does, given the words instead of a hit)."""
+    tokens = schema["abstract"].analyzer(text, positions=True, chars=True, mode="index",
+                                         removestops=False)
+    tokens = _HIGHLIGHTER._merge_matched_tokens(highlight.set_matched_filter(tokens, words))
+    fragments = highlight.top_fragments(_FRAGMENTER.fragment_tokens(text, tokens), top,
+                                        _HIGHLIGHTER.scorer, _HIGHLIGHTER.order, minscore=1)
+    return _FORMATTER.format(fragments)
+
+
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
@@ -120,6 +140,7 @@ class Index:
         self._lock = threading.Lock()
         self._generation: Path | None = None
         self._ix = None
+        self._columns: Columns | None = None
         self._expander = Expander()
         self._local = threading.local()
         # Tables read once per generation (facet counts, suggest-as-you-type
@@ -136,6 +157,8 @@ class Index:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
             self._ix = whoosh_index.open_dir(str(generation))
+            # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
+            self._columns = Columns.load(generation)
             # Synonyms and abbreviations saved by the build, read once per generation.
             self._expander = Expander.load(generation)
             self._generation = generation
@@ -145,7 +168,7 @@ class Index:
         with self._lock:
             if current_generation(self.root) != self._generation:
                 self._open_current()
-            ix, generation = self._ix, self._generation
+            ix, generation, columns = self._ix, self._generation, self._columns
         local = self._local
         if getattr(local, "generation", None) != generation:
             if getattr(local, "searcher", None) is not None:
@@ -153,7 +176,14 @@ class Index:
             # A searcher that honours the time limit set by @limits.timed.
             local.searcher = limits.searcher(ix, weighting=DEFAULT.weighting())
             local.generation = generation
+            local.columns = columns
         return local.searcher
+
+    def _engine(self, ranking: Ranking) -> Engine:
+        """A scoring engine for one search on this thread's generation."""
+        searcher = self._searcher()
+        return Engine(self._local.columns, searcher, k1=ranking.k1, b=ranking.b,
+                      field_b=dict(ranking.field_b))
 
     @property
     def info(self) -> dict:
@@ -194,26 +224,25 @@ class Index:
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
         ranking = _settings(ranking, expand)
-        searcher = self._weighted(self._searcher(), ranking)
-        # The filter's documents, found once for the feedback, ranked and facet passes.
-        restrict = fastpaths.filter_set(searcher, q.filters(year_from, year_to, journal, mesh))
-        sortedby = None if sort == "relevance" else "year"
-        built, results, expansions = self._run(
-            searcher, text, ranking, restrict,
-            limit=page * per_page, sortedby=sortedby, reverse=(sort == "newest"), terms=True,
-        )
-        # len(results) would re-run the query without the filter (Whoosh's
-        # block-skipping collector keeps no count), so the total comes from
-        # the match set that the facets count.
-        total, facets = self._facets(searcher, built.query, restrict)
-        results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
-        results.formatter = MarkFormatter()
-        hits = [self._hit(h) for h in results[(page - 1) * per_page: page * per_page]]
+        engine = self._engine(ranking)
+        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
+        built, node, expansions = self._run(engine, text, ranking, restrict)
+        node = passing(node, restrict)
+        table = self._facet_table(engine.searcher)
+        facets = table.count(node.docs) if len(node) else {}
+        docs, scores = engine.top(node, page * per_page,
+                                  sort_keys=None if sort == "relevance" else table.years,
+                                  reverse=(sort == "newest"))
+        # The user's words and their expansions are marked, not feedback terms.
+        asked = [built.user, *built.extras] if built.user is not None else [built.query]
+        words = positive_terms(wq.Or(asked), "abstract", engine.searcher)
+        hits = [self._hit(engine.searcher, int(d), float(sc), words)
+                for d, sc in zip(docs[(page - 1) * per_page:], scores[(page - 1) * per_page:])]
         # Offered whenever a word is unknown, even if the others found something:
         # "tuberclosis spine" finds spine articles but means tuberculosis.
-        suggestion = self._suggest(searcher, text)
+        suggestion = self._suggest(engine.searcher, text)
         return Results(
-            query=text, total=total, page=page, per_page=per_page, sort=sort,
+            query=text, total=len(node), page=page, per_page=per_page, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion,
             took=time.perf_counter() - started,
             expansions=[e.to_dict() for e in expansions],
@@ -224,58 +253,56 @@ class Index:
              expand: bool = True) -> list[tuple[str, float]]:
         """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
         ranking = _settings(ranking, expand)
-        searcher = self._weighted(self._searcher(), ranking)
-        _, results, _ = self._run(searcher, text, ranking, None, limit=k)
-        return [(hit["pmid"], hit.score or 0.0) for hit in results]
+        engine = self._engine(ranking)
+        _, node, _ = self._run(engine, text, ranking, None)
+        docs, scores = engine.top(node, k)
+        stored = engine.searcher.stored_fields
+        return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
 
-    @staticmethod
-    def _weighted(searcher, ranking: Ranking):
-        """`searcher`, or one over the same reader when `ranking` sets other BM25 parameters."""
-        if ranking.weighting_key() == DEFAULT.weighting_key():
-            return searcher
-        return limits.BoundedSearcher(searcher.reader(), weighting=ranking.weighting(),
-                                      closereader=False)
+    def _filter_mask(self, engine: Engine, restrict) -> np.ndarray | None:
+        """The documents a filter query lets through, as a boolean array (kept per reader)."""
+        if restrict is None:
+            return None
+        reader = engine.searcher.reader()
+        cache = reader.__dict__.setdefault("_medsearch_masks", {})
+        found = cache.get(restrict)
+        if found is None:
+            if len(cache) >= fastpaths.FILTERS_KEPT:
+                cache.clear()
+            found = cache[restrict] = engine.mask(
+                sorted(fastpaths.match_set(engine.searcher, restrict)))
+        return found
 
-    def _run(self, searcher, text: str, ranking: Ranking, restrict, **kwargs):
+    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict
+             ) -> tuple[object, Node, list]:
         """Search `text`; when nothing matches, search its spelling correction instead."""
-        built = feedback(searcher, build_query(text, ranking, self._expander), ranking, restrict)
-        results = _search(searcher, built.query, filter=restrict, **kwargs)
-        if not ranking.spelling or fastpaths.matches_any(searcher, built.query, results, restrict):
-            return built, results, built.expansions
-        corrected = self._suggest(searcher, text)
+        built = feedback(engine, build_query(text, ranking, self._expander), ranking, restrict)
+        node = engine.evaluate(built.query)
+        if not ranking.spelling or len(passing(node, restrict)):
+            return built, node, built.expansions
+        corrected = self._suggest(engine.searcher, text)
         if not corrected:
-            return built, results, built.expansions
-        fixed = feedback(searcher, build_query(corrected, ranking, self._expander),
+            return built, node, built.expansions
+        fixed = feedback(engine, build_query(corrected, ranking, self._expander),
                          ranking, restrict)
-        again = _search(searcher, fixed.query, filter=restrict, **kwargs)
-        if not fastpaths.matches_any(searcher, fixed.query, again, restrict):
-            return built, results, built.expansions
+        again = engine.evaluate(fixed.query)
+        if not len(passing(again, restrict)):
+            return built, node, built.expansions
         spelled = [Expansion("spelling", old, [new])
                    for old, new in zip(text.split(), corrected.split()) if old != new]
         return fixed, again, spelled + fixed.expansions
 
-    def _hit(self, hit) -> Hit:
-        stored = hit.fields()
-        record = from_stored(stored)
-        snippet = hit.highlights("abstract", top=2) if record.abstract else ""
-        if not snippet and record.abstract:
-            snippet = _first_words(record.abstract)
+    @staticmethod
+    def _hit(searcher, docnum: int, score: float, words: frozenset[str]) -> Hit:
+        record = from_stored(searcher.stored_fields(docnum))
+        text = record.abstract or ""
+        found = snippet(text, words) if text and words else ""
         return Hit(
-            pmid=record.pmid, title=record.title, score=round(hit.score or 0.0, 4),
+            pmid=record.pmid, title=record.title, score=round(score, 4),
             year=record.year, journal=record.journal, authors=record.authors,
             keywords=record.keywords, url=record.url, published=record.published,
-            snippet=snippet,
+            snippet=found or (_first_words(text) if text else ""),
         )
-
-    def _facets(self, searcher, user_query, restrict) -> tuple[int, dict]:
-        """The number of matches, and their counts by year, journal and MeSH keyword."""
-        # Posting blocks read whole and combined as sets (indexer.fastpaths).
-        matches = fastpaths.filtered_match_set(searcher, user_query, restrict)
-        if not matches:
-            return 0, {}
-        # Counted from a per-generation table, not by reading each match
-        # (indexer.facets; the same counts, checked by tests).
-        return len(matches), self._facet_table(searcher).count(matches)
 
     def _facet_table(self, searcher) -> FacetTable:
         """Year, journal and MeSH of every document, read once per generation."""
@@ -337,12 +364,14 @@ class Index:
         if sort not in SORTS:
             raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         ranking = _settings(None, True)
-        restrict = q.filters(year_from, year_to, journal, mesh)
-        searcher = self._weighted(self._searcher(), ranking)
-        _, results, _ = self._run(searcher, text, ranking, restrict, limit=max(1, limit),
-                                  sortedby=None if sort == "relevance" else "year",
-                                  reverse=(sort == "newest"))
-        return [from_stored(hit.fields()) for hit in results][:limit]
+        engine = self._engine(ranking)
+        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
+        _, node, _ = self._run(engine, text, ranking, restrict)
+        table = self._facet_table(engine.searcher)
+        docs, _ = engine.top(node, max(1, limit), restrict,
+                             sort_keys=None if sort == "relevance" else table.years,
+                             reverse=(sort == "newest"))
+        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs]
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
@@ -370,22 +399,14 @@ class Index:
                                      filter=None, numterms=20)
         if not len(results):
             results = searcher.more_like(docnum, "title", top=limit, numterms=10)
-        results.fragmenter = highlight.ContextFragmenter(maxchars=300, surround=60)
-        results.formatter = MarkFormatter()
-        return [self._hit(h) for h in results]
+        words = positive_terms(results.q, "abstract", searcher)
+        return [self._hit(searcher, hit.docnum, hit.score or 0.0, words) for hit in results]
 
     def close(self) -> None:
         if getattr(self._local, "searcher", None) is not None:
             self._local.searcher.close()
         if self._ix is not None:
             self._ix.close()
-
-
-def _search(searcher, query, terms: bool = False, **kwargs):
-    """searcher.search(); with `terms`, matched terms recorded for the top N only."""
-    if terms:
-        return fastpaths.search_with_terms(searcher, query, **kwargs)
-    return searcher.search(query, **kwargs)
 
 
 def _settings(ranking: Ranking | None, expand: bool) -> Ranking:

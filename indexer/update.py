@@ -25,6 +25,7 @@ from .build import (
     entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
     verify_index, writing,
 )
+from .columns import write_columns
 from .generations import (
     current_generation, link_generation, new_temp, open_storage, publish, read_json,
 )
@@ -210,6 +211,7 @@ def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Recor
         raise
     writer.commit(mergetype=rewrite_worn)
     ix.close()
+    write_columns(tmp)
 
 
 def rewrite_worn(writer, segments: list) -> list:

@@ -1,0 +1,202 @@
+"""indexer.scoring computes Whoosh's BM25F with numpy: the same documents and scores.
+
+Compared with Whoosh's own matchers on the conftest corpus, for the queries
+the product builds (user words, expansions, feedback), with filters, and over
+several segments with deleted documents. No timings: speed lives in bench/.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from whoosh import index as whoosh_index
+from whoosh import query as wq
+
+from indexer import build, open_index
+from indexer import query as q
+from indexer.columns import Columns
+from indexer.facets import FacetTable, count_straightforward
+from indexer.fastpaths import match_set
+from indexer.ranking import DEFAULT, build_query, feedback
+from indexer.scoring import Engine, positive_terms
+from indexer.schema import TEXT_FIELDS
+
+QUERIES = [
+    "epidural blood patch", "cement leakage", "spinal", "vertebroplasty kyphoplasty",
+    '"cement leakage"', "title:kyphoplasty", "mesh:Vertebroplasty", "author:kranz",
+    "journal:spine", "spine NOT tuberculosis", "kyphoplasty AND vertebroplasty",
+    "(cement OR tuberculosis) NOT kyphoplasty", "verteb*", "L4-L5", "covid", "year:2015",
+    "year:2010-2020 spine", "nothingmatchesthis", "the", "athletes OR headache",
+    "slipped disc", "Pott disease", "SIH", "PVP cement",
+]
+FILTERS = [
+    {}, {"year_from": 2010}, {"year_to": 2015}, {"journal": "Spine"},
+    {"mesh": "Vertebroplasty"}, {"year_from": 2000, "year_to": 2020, "mesh": "Humans"},
+]
+
+
+def without_coordination(query):
+    """The query with Whoosh's coordination bonus off (see test_coordination...)."""
+    if isinstance(query, wq.Or):
+        query.scale = None
+    for sub in getattr(query, "subqueries", None) or ():
+        without_coordination(sub)
+    for name in ("a", "b"):
+        if isinstance(getattr(query, name, None), wq.Query):
+            without_coordination(getattr(query, name))
+    return query
+
+
+def whoosh_scores(searcher, query) -> dict[int, float]:
+    return {docnum: score for score, docnum in searcher.search(query, limit=None).top_n}
+
+
+def assert_same(engine, searcher, query):
+    node = engine.evaluate(query)
+    expected = whoosh_scores(searcher, query)
+    assert sorted(expected) == node.docs.tolist()
+    if expected:
+        diffs = np.array([expected[d] for d in node.docs.tolist()]) - node.scores
+        # Whoosh scores a NOT clause 1.0 for every match: a constant shift.
+        assert np.ptp(diffs) < 1e-9
+        assert abs(diffs[0]) < 1e-9 or "NOT" in str(query) or isinstance(query, wq.And)
+
+
+def product_query(idx, searcher, engine, text):
+    built = build_query(text, DEFAULT, idx._expander)
+    return without_coordination(feedback(engine, built, DEFAULT, None).query)
+
+
+@pytest.mark.parametrize("text", QUERIES)
+def test_scores_are_whooshs(idx, text):
+    searcher = idx._searcher()
+    engine = Engine(Columns.load(idx._generation), searcher)
+    query = product_query(idx, searcher, engine, text)
+    # A fresh engine: the first one remembers the feedback pass's nodes.
+    assert_same(Engine(Columns.load(idx._generation), searcher), searcher, query)
+    assert_same(Engine(Columns.load(idx._generation), searcher),
+                searcher, without_coordination(q.parse(text)))
+
+
+def test_other_bm25_parameters_are_whooshs(idx):
+    from whoosh.scoring import BM25F
+
+    reader = idx._searcher().reader()
+    from indexer.limits import BoundedSearcher
+
+    searcher = BoundedSearcher(reader, weighting=BM25F(B=0.3, K1=2.0, title_B=0.9),
+                               closereader=False)
+    engine = Engine(Columns.load(idx._generation), searcher, k1=2.0, b=0.3,
+                    field_b={"title": 0.9})
+    for text in QUERIES[:6]:
+        assert_same(engine, searcher, without_coordination(q.parse(text)))
+
+
+def test_coordination_is_the_sqr_bonus_with_the_true_matched_count(idx):
+    """Whoosh's CoordMatcher: (score + (m - 1) / (n - scale)^2) * (n - 1) / n, for m of
+    the n query terms matched. (whoosh3 3.54 under-counts m in its matcher tree,
+    so here the formula is checked against hand-summed term scores.)"""
+    searcher = idx._searcher()
+    engine = Engine(Columns.load(idx._generation), searcher)
+    terms = [wq.Term(f, w) for w in ("cement", "leakag") for f in TEXT_FIELDS]
+    present = [t for t in terms if engine.evaluate(t).docs.size]
+    n = len(present)
+    node = engine.evaluate(wq.Or(terms, scale=0.9))
+    for docnum, score in zip(node.docs.tolist(), node.scores.tolist()):
+        parts = [whoosh_scores(searcher, t).get(docnum) for t in present]
+        matched = [p for p in parts if p is not None]
+        expected = (sum(matched) + (len(matched) - 1) / (n - 0.9) ** 2) * (n - 1) / n
+        assert math.isclose(score, expected, rel_tol=1e-12)
+    assert n > 2 and len(node) >= 2
+
+
+@pytest.mark.parametrize("filters", FILTERS)
+def test_search_totals_and_facets_count_every_filtered_match(idx, filters):
+    searcher = idx._searcher()
+    restrict = q.filters(**filters)
+    reader = searcher.reader()
+    for text in QUERIES:
+        res = idx.search(text, **filters, expand=False)
+        query = q.parse(text)
+        expected = sorted(searcher.search(query, filter=restrict, limit=None,
+                                          scored=False).docs())
+        assert res.total == len(expected)
+        counts = count_straightforward(reader, expected) if expected else {}
+        assert res.facets == counts
+
+
+def test_filter_sets_are_whooshs(idx):
+    searcher = idx._searcher()
+    for filters in FILTERS[1:]:
+        restrict = q.filters(**filters)
+        assert match_set(searcher, restrict) == set(searcher.docs_for_query(restrict))
+
+
+def test_top_orders_by_score_then_document_number(idx):
+    searcher = idx._searcher()
+    engine = Engine(Columns.load(idx._generation), searcher)
+    node = engine.evaluate(q.parse("spine OR spinal OR vertebroplasty"))
+    everything = sorted(zip(node.scores.tolist(), node.docs.tolist()),
+                        key=lambda sd: (-sd[0], sd[1]))
+    for k in (1, 2, 3, len(node), None):
+        docs, scores = engine.top(node, k)
+        assert list(zip(scores.tolist(), docs.tolist())) == everything[:k]
+    years = FacetTable.from_reader(searcher.reader()).years
+    docs, _ = engine.top(node, None, sort_keys=years, reverse=True)
+    assert [years[d] for d in docs] == sorted((years[d] for d in docs), reverse=True)
+
+
+def test_snippets_mark_the_words_asked_for_not_the_excluded(idx):
+    searcher = idx._searcher()
+    query = q.parse("cement NOT kyphoplasty")
+    assert positive_terms(query, "abstract", searcher) == {"cement"}
+    assert positive_terms(q.parse("verteb*"), "abstract", searcher) >= {"vertebroplasti",
+                                                                        "vertebr"}
+
+
+def test_columns_hold_whooshs_postings_and_statistics(idx):
+    reader = idx._searcher().reader()
+    columns = Columns.load(idx._generation)
+    for fieldname in TEXT_FIELDS:
+        for btext in reader.lexicon(fieldname):
+            postings = reader.postings(fieldname, btext)
+            pairs = []
+            while postings.is_active():
+                pairs.append((postings.id(), postings.weight()))
+                postings.next()
+            docs, tfs = columns.postings(fieldname, btext)
+            assert list(zip(docs.tolist(), tfs.tolist())) == pairs
+            assert columns.doc_frequency(fieldname, btext) == reader.doc_frequency(
+                fieldname, btext)
+        assert columns.avg_length(fieldname) == idx._searcher().avg_field_length(fieldname)
+    assert columns.postings("abstract", "nosuchword")[0].size == 0
+
+
+def test_several_segments_and_deletions(idx, tmp_path):
+    """Segments added and documents deleted (as updates leave them): still Whoosh's scores."""
+    from indexer.build import write_index
+    from indexer.columns import write_columns
+    from indexer.limits import searcher as bounded_searcher
+    from indexer.schema import from_stored, to_document
+
+    records = [from_stored(f) for f in idx._searcher().reader().all_stored_fields()]
+    folder = tmp_path / "gen"
+    write_index(folder, records[:3])
+    ix = whoosh_index.open_dir(str(folder))
+    for part in (records[3:5], records[5:]):
+        writer = ix.writer()
+        writer.delete_by_term("pmid", records[0].pmid)
+        for record in part:
+            writer.add_document(**to_document(record))
+        writer.commit(merge=False)
+    write_columns(folder)
+    reader = ix.reader()
+    assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
+    columns = Columns.load(folder)
+    assert columns.deleted.sum() == 1
+    searcher = bounded_searcher(ix)
+    engine = Engine(columns, searcher)
+    for text in QUERIES:
+        assert_same(engine, searcher, without_coordination(q.parse(text)))
