@@ -179,7 +179,12 @@ class Engine:
         parts = [self._term(query.fieldname, w) for w in words]
         if any(not len(p) for p in parts):
             return EMPTY
-        docs = np.array(sorted(set(query.docs(self.searcher))), dtype=np.int64)
+        candidates = parts[0].docs
+        for part in parts[1:]:
+            candidates = np.intersect1d(candidates, part.docs, assume_unique=True)
+        # Positions are Whoosh's: asked only of the segments holding a
+        # document with every word (synonym phrases mostly have none).
+        docs = self._phrase_docs(query, candidates) if len(candidates) else _NO_DOCS
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))
@@ -188,6 +193,24 @@ class Engine:
         if query.boost != 1.0:
             scores *= query.boost
         return Node(docs, scores, np.full(len(docs), len(words), dtype=np.int32), len(words))
+
+    def _phrase_docs(self, query: wq.Phrase, candidates: np.ndarray) -> np.ndarray:
+        """The candidates (documents with every word) where the words stand in order."""
+        searcher = self.searcher
+        leaves = searcher.subsearchers or [(searcher, 0)]
+        found: list[int] = []
+        for sub, offset in leaves:
+            end = offset + sub.doc_count_all()
+            lo, hi = np.searchsorted(candidates, [offset, end])
+            if lo == hi:
+                continue
+            local = (candidates[lo:hi] - offset).tolist()
+            if query.slop != 1:  # proximity: Whoosh's span matcher
+                wanted = set(local)
+                found.extend(d + offset for d in query.docs(sub) if d in wanted)
+            else:
+                found.extend(d + offset for d in _adjacent(sub.reader(), query, local))
+        return np.array(found, dtype=np.int64)
 
     def _by_whoosh(self, query: wq.Query) -> Node:
         results = self.searcher.search(query, limit=None)
@@ -261,6 +284,30 @@ def positive_terms(query: wq.Query, fieldname: str, searcher) -> frozenset[str]:
                 if field == fieldname:
                     found.add(text.decode("utf-8") if isinstance(text, bytes) else text)
     return frozenset(found)
+
+
+def _adjacent(reader, query: wq.Phrase, docs: list[int]) -> list[int]:
+    """Those of `docs` (ascending, each holding every word) where the phrase's
+    words stand side by side, read from the index's positions."""
+    field = query.fieldname
+    to_bytes = reader.schema[field].to_bytes
+    matchers = [reader.postings(field, to_bytes(word)) for word in query.words]
+    found = []
+    for docnum in docs:
+        starts: set[int] | None = None
+        for i, matcher in enumerate(matchers):
+            matcher.skip_to(docnum)
+            if not matcher.is_active() or matcher.id() != docnum:
+                starts = None
+                break
+            positions = matcher.value_as("positions")
+            starts = ({p for p in positions} if i == 0
+                      else starts.intersection(p - i for p in positions))
+            if not starts:
+                break
+        if starts:
+            found.append(docnum)
+    return found
 
 
 def passing(node: Node, restrict: np.ndarray | None) -> Node:

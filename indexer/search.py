@@ -36,6 +36,7 @@ SORTS = ("relevance", "newest", "oldest")
 MAX_PER_PAGE = 100
 FACET_LIMIT = 10
 SNIPPET_WORDS = 40
+CORRECTIONS_KEPT = 20_000  # spelling corrections remembered per generation
 
 
 @dataclass
@@ -226,7 +227,7 @@ class Index:
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        built, node, expansions = self._run(engine, text, ranking, restrict)
+        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict)
         node = passing(node, restrict)
         table = self._facet_table(engine.searcher)
         facets = table.count(node.docs) if len(node) else {}
@@ -238,9 +239,6 @@ class Index:
         words = positive_terms(wq.Or(asked), "abstract", engine.searcher)
         hits = [self._hit(engine.searcher, int(d), float(sc), words)
                 for d, sc in zip(docs[(page - 1) * per_page:], scores[(page - 1) * per_page:])]
-        # Offered whenever a word is unknown, even if the others found something:
-        # "tuberclosis spine" finds spine articles but means tuberculosis.
-        suggestion = self._suggest(engine.searcher, text)
         return Results(
             query=text, total=len(node), page=page, per_page=per_page, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion,
@@ -254,7 +252,7 @@ class Index:
         """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
-        _, node, _ = self._run(engine, text, ranking, None)
+        _, node, _, _ = self._run(engine, text, ranking, None)
         docs, scores = engine.top(node, k)
         stored = engine.searcher.stored_fields
         return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
@@ -274,23 +272,26 @@ class Index:
         return found
 
     def _run(self, engine: Engine, text: str, ranking: Ranking, restrict
-             ) -> tuple[object, Node, list]:
-        """Search `text`; when nothing matches, search its spelling correction instead."""
+             ) -> tuple[object, Node, list, str | None]:
+        """Search `text`; when nothing matches, search its spelling correction instead.
+
+        Also returns the spelling suggestion, offered whenever a word is
+        unknown, even if the others found something ("tuberclosis spine"
+        finds spine articles but means tuberculosis).
+        """
         built = feedback(engine, build_query(text, ranking, self._expander), ranking, restrict)
         node = engine.evaluate(built.query)
-        if not ranking.spelling or len(passing(node, restrict)):
-            return built, node, built.expansions
         corrected = self._suggest(engine.searcher, text)
-        if not corrected:
-            return built, node, built.expansions
+        if not ranking.spelling or not corrected or len(passing(node, restrict)):
+            return built, node, built.expansions, corrected
         fixed = feedback(engine, build_query(corrected, ranking, self._expander),
                          ranking, restrict)
         again = engine.evaluate(fixed.query)
         if not len(passing(again, restrict)):
-            return built, node, built.expansions
+            return built, node, built.expansions, corrected
         spelled = [Expansion("spelling", old, [new])
                    for old, new in zip(text.split(), corrected.split()) if old != new]
-        return fixed, again, spelled + fixed.expansions
+        return fixed, again, spelled + fixed.expansions, corrected
 
     @staticmethod
     def _hit(searcher, docnum: int, score: float, words: frozenset[str]) -> Hit:
@@ -335,9 +336,7 @@ class Index:
                 corrected.append(word)
                 continue
             if bare not in looked_up and len(looked_up) < limits.MAX_SUGGEST_WORDS:
-                limits.check_time()
-                options = searcher.suggest("abstract", bare, limit=1, maxdist=2)
-                looked_up[bare] = options or searcher.suggest("title", bare, limit=1, maxdist=2)
+                looked_up[bare] = self._correction(searcher, bare)
             options = looked_up.get(bare)
             if options and options[0] != bare:
                 # Keep the quotes and brackets around the word as typed.
@@ -347,6 +346,20 @@ class Index:
             else:
                 corrected.append(word)
         return " ".join(corrected) if changed else None
+
+    def _correction(self, searcher, word: str) -> list[str]:
+        """The closest index word to an unknown `word` (a fuzzy scan of the
+        lexicon), remembered for the generation: people misspell the same words."""
+        corrections = self._per_generation("corrections", lambda _generation: {})
+        found = corrections.get(word)
+        if found is None:
+            limits.check_time()
+            found = (searcher.suggest("abstract", word, limit=1, maxdist=2)
+                     or searcher.suggest("title", word, limit=1, maxdist=2))
+            if len(corrections) >= CORRECTIONS_KEPT:
+                corrections.clear()
+            corrections[word] = found
+        return found
 
     @staticmethod
     def _known(searcher, word: str) -> bool:
@@ -366,7 +379,7 @@ class Index:
         ranking = _settings(None, True)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        _, node, _ = self._run(engine, text, ranking, restrict)
+        _, node, _, _ = self._run(engine, text, ranking, restrict)
         table = self._facet_table(engine.searcher)
         docs, _ = engine.top(node, max(1, limit), restrict,
                              sort_keys=None if sort == "relevance" else table.years,
