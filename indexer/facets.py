@@ -29,8 +29,8 @@ class FacetTable:
     """Year, journal and MeSH terms of every document of one generation, as
     numpy arrays: a search counts its matches with bincount."""
 
-    __slots__ = ("years", "journal_codes", "journal_names", "mesh_starts", "mesh_codes",
-                 "mesh_names", "size")
+    __slots__ = ("years", "journal_codes", "journal_names", "journal_order", "mesh_starts",
+                 "mesh_codes", "mesh_names", "mesh_order", "size")
 
     def __init__(self, years: list, journals: list, mesh: list):
         self.size = len(years)
@@ -41,6 +41,9 @@ class FacetTable:
         self.mesh_codes = np.array(flat, dtype=np.int64)
         self.mesh_starts = np.zeros(self.size + 1, dtype=np.int64)
         np.cumsum([len(terms) for terms in mesh], out=self.mesh_starts[1:])
+        # Each code's place in the names' string order: ties are broken by it.
+        self.journal_order = _string_order(self.journal_names)
+        self.mesh_order = _string_order(self.mesh_names)
 
     @classmethod
     def from_reader(cls, reader) -> FacetTable:
@@ -65,15 +68,16 @@ class FacetTable:
         docs = np.fromiter(docs, dtype=np.int64) if not isinstance(docs, np.ndarray) else docs
         years = np.bincount(self.years[docs]) if len(docs) else np.zeros(0, dtype=np.int64)
         by_year = [(int(y), int(years[y])) for y in np.flatnonzero(years)[::-1] if y]
-        journals = _named(np.bincount(self.journal_codes[docs],
-                                      minlength=len(self.journal_names)), self.journal_names)
+        journals = _top_codes(np.bincount(self.journal_codes[docs],
+                                          minlength=len(self.journal_names)),
+                              self.journal_names, self.journal_order)
         starts, ends = self.mesh_starts[docs], self.mesh_starts[docs + 1]
         lengths = ends - starts
         # Every matched document's run of MeSH codes, gathered in one step.
         at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        mesh = _named(np.bincount(self.mesh_codes[at], minlength=len(self.mesh_names)),
-                      self.mesh_names)
-        return {"year": by_year, "journal": top(journals), "mesh": top(mesh)}
+        mesh = _top_codes(np.bincount(self.mesh_codes[at], minlength=len(self.mesh_names)),
+                          self.mesh_names, self.mesh_order)
+        return {"year": by_year, "journal": journals, "mesh": mesh}
 
 
 def _codes(values: list) -> tuple[list, list[int]]:
@@ -93,8 +97,23 @@ def _codes(values: list) -> tuple[list, list[int]]:
     return names, codes
 
 
-def _named(counts: np.ndarray, names: list) -> dict:
-    return {names[c]: int(counts[c]) for c in np.flatnonzero(counts) if c}
+def _string_order(names: list) -> np.ndarray:
+    order = np.zeros(len(names), dtype=np.int64)
+    order[sorted(range(1, len(names)), key=lambda c: str(names[c]))] = np.arange(1, len(names))
+    return order
+
+
+def _top_codes(counts: np.ndarray, names: list, order: np.ndarray,
+               limit: int = FACET_LIMIT) -> list:
+    """What top() gives for {name: count}, from counts per code (code 0: no value)."""
+    codes = np.flatnonzero(counts)
+    codes = codes[codes != 0]
+    if len(codes) > limit:
+        # Only codes counting at least the limit-th largest count can place.
+        kth = np.partition(counts[codes], len(codes) - limit)[len(codes) - limit]
+        codes = codes[counts[codes] >= kth]
+    ranked = codes[np.lexsort((order[codes], -counts[codes]))][:limit]
+    return [(names[c], int(counts[c])) for c in ranked]
 
 
 def count_straightforward(reader, docs: Iterable[int]) -> dict:

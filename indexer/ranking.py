@@ -169,13 +169,16 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
     top = _feedback_docs(engine, built.query, ranking.prf_docs, restrict)
     if not top:
         return built
-    doc_weights = _doc_weights([score for _, score in top], ranking)
+    doc_weights = _doc_weights([score for _, score, _ in top], ranking)
     weights: dict[str, float] = {}
-    for (stored, _), doc_weight in zip(top, doc_weights):
+    for (stored, _, docnum), doc_weight in zip(top, doc_weights):
         if doc_weight <= 0:
             continue
-        text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
-        terms = Counter(t.text for t in medical_analyzer(text, mode="query"))
+        terms = engine.doc_terms.get(docnum)
+        if terms is None:
+            text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
+            terms = engine.doc_terms.put(
+                docnum, Counter(t.text for t in medical_analyzer(text, mode="query")))
         length = sum(terms.values()) or 1
         for term in sorted(terms):  # a fixed order: the same sums to the last bit
             if _feedback_word(term):
@@ -214,7 +217,7 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
         related -= set(engine.evaluate(user).docs.tolist())
         if related:
             found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
-            words = _surface_forms([stored for stored, _ in top[:ranking.prf_docs]],
+            words = _surface_forms([stored for stored, _, _ in top[:ranking.prf_docs]],
                                    [term for term, _ in chosen[:FEEDBACK_SHOWN]])
             note = Expansion("feedback", built.text, words)
             return replace(built, query=_combine(found, built.extras, False),
@@ -233,15 +236,15 @@ PRF_CANDIDATES = 4
 PRF_TIE_MARGIN = 5
 
 
-def _feedback_docs(engine, query, count: int, restrict) -> list[tuple[dict, float]]:
-    """The stored fields and scores of the top `count` + 1 documents, ties by PMID.
+def _feedback_docs(engine, query, count: int, restrict) -> list[tuple[dict, float, int]]:
+    """The stored fields, scores and numbers of the top `count` + 1 documents, ties by PMID.
 
     One document more than used: "linear" weights are measured from its score.
     """
     docs, scores = engine.top(engine.evaluate(query), count + 1 + PRF_TIE_MARGIN, restrict)
     stored = engine.searcher.stored_fields
-    top = sorted(((stored(int(d)), float(s)) for d, s in zip(docs, scores)),
-                 key=lambda fs: (-fs[1], fs[0].get("pmid", "")))
+    top = sorted(((stored(int(d)), float(s), int(d)) for d, s in zip(docs, scores)),
+                 key=lambda fsd: (-fsd[1], fsd[0].get("pmid", "")))
     return top[:count + 1]
 
 
@@ -258,8 +261,10 @@ def _top_docnums(engine, query, count: int, restrict, words: list[str],
         wanted = np.array([docnum for _, _, docnum in ranked], dtype=np.int64)
         found = np.zeros(len(wanted), dtype=np.int64)
         for word in words:
-            has = engine.evaluate(wq.Or([wq.Term(f, word) for f in TEXT_FIELDS])).docs
-            found += np.isin(wanted, has)
+            has = np.zeros(len(wanted), dtype=bool)
+            for fieldname in TEXT_FIELDS:
+                has |= engine.has_term(fieldname, word, wanted)
+            found += has
         ranked = [spd for spd, n in zip(ranked, found) if n >= least]
     return [docnum for _, _, docnum in ranked[:count]]
 

@@ -25,6 +25,8 @@ whole index (the same for every document, as a ranking should be).
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,8 +64,10 @@ class Engine:
     """
 
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
-                 field_b: dict | None = None):
+                 field_b: dict | None = None, phrases: Recent | None = None, doc_terms: Recent | None = None):
         self.columns = columns
+        self.phrases = phrases if phrases is not None else Recent()
+        self.doc_terms = doc_terms if doc_terms is not None else Recent()
         self.searcher = searcher
         self.size = columns.doc_count_all
         self.k1 = k1
@@ -182,9 +186,15 @@ class Engine:
         candidates = parts[0].docs
         for part in parts[1:]:
             candidates = np.intersect1d(candidates, part.docs, assume_unique=True)
-        # Positions are Whoosh's: asked only of the segments holding a
-        # document with every word (synonym phrases mostly have none).
-        docs = self._phrase_docs(query, candidates) if len(candidates) else _NO_DOCS
+        # Positions are read only for documents holding every word (synonym
+        # phrases mostly have none), and the result kept for the generation.
+        if not len(candidates):
+            docs = _NO_DOCS
+        else:
+            key = (query.fieldname, tuple(words), query.slop)
+            docs = self.phrases.get(key)
+            if docs is None:
+                docs = self.phrases.put(key, self._phrase_docs(query, candidates))
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))
@@ -220,6 +230,17 @@ class Engine:
         docs = np.fromiter((d for d, _ in pairs), dtype=np.int64, count=len(pairs))
         scores = np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
         return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1)
+
+    def has_term(self, fieldname: str, text: str, docs: np.ndarray) -> np.ndarray:
+        """Which of `docs` hold the term (deleted documents never do)."""
+        postings, _ = self.columns.postings(fieldname, text)
+        if not len(postings) or not len(docs):
+            return np.zeros(len(docs), dtype=bool)
+        at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
+        found = postings[at] == docs
+        if self.columns.has_deletions:
+            found &= ~self.columns.deleted[docs]
+        return found
 
     # --- results -----------------------------------------------------------------
 
@@ -308,6 +329,32 @@ def _adjacent(reader, query: wq.Phrase, docs: list[int]) -> list[int]:
         if starts:
             found.append(docnum)
     return found
+
+
+class Recent:
+    """The most recently used values of one generation (an LRU), shared by the
+    threads of a process: phrase documents (as Lucene keeps recent clauses'
+    documents: the same synonym phrases come back with every search for a
+    lay term) and feedback documents' analysed terms."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._docs: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> np.ndarray | None:
+        with self._lock:
+            docs = self._docs.get(key)
+            if docs is not None:
+                self._docs.move_to_end(key)
+            return docs
+
+    def put(self, key, docs: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._docs[key] = docs
+            if len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        return docs
 
 
 def passing(node: Node, restrict: np.ndarray | None) -> Node:

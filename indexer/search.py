@@ -29,7 +29,7 @@ from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
 from .schema import from_stored, schema
-from .scoring import Engine, Node, passing, positive_terms
+from .scoring import Engine, Node, Recent, passing, positive_terms
 from .suggest import Vocabulary
 
 SORTS = ("relevance", "newest", "oldest")
@@ -184,7 +184,9 @@ class Index:
         """A scoring engine for one search on this thread's generation."""
         searcher = self._searcher()
         return Engine(self._local.columns, searcher, k1=ranking.k1, b=ranking.b,
-                      field_b=dict(ranking.field_b))
+                      field_b=dict(ranking.field_b),
+                      phrases=self._per_generation("phrases", lambda _g: Recent()),
+                      doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
 
     @property
     def info(self) -> dict:
@@ -361,8 +363,18 @@ class Index:
             corrections[word] = found
         return found
 
+    def _known(self, searcher, word: str) -> bool:
+        """Whether `word` is an index word (remembered for the generation)."""
+        known = self._per_generation("known", lambda _generation: {})
+        found = known.get(word)
+        if found is None:
+            if len(known) >= CORRECTIONS_KEPT:
+                known.clear()
+            found = known[word] = self._in_lexicon(searcher, word)
+        return found
+
     @staticmethod
-    def _known(searcher, word: str) -> bool:
+    def _in_lexicon(searcher, word: str) -> bool:
         reader = searcher.reader()
         return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
                    if f"spell_{f}" in searcher.schema)
