@@ -33,6 +33,8 @@ SWITCHES = {
     "synonyms": lambda r: replace(r, synonyms=DEFAULT.synonyms or 0.3),
     "abbreviations": lambda r: replace(r, abbreviations=DEFAULT.abbreviations or 0.5),
     "spelling": lambda r: replace(r, spelling=True),
+    # One idf per word over title and abstract, Lucene's formula.
+    "pooled idf": lambda r: replace(r, idf="pooled"),
 }
 
 Run = dict[str, dict[str, float]]  # qid -> docid -> score
@@ -42,7 +44,8 @@ def switched_off(ranking: Ranking, names) -> Ranking:
     """`ranking` with the named switches off."""
     off = {"phrase": {"phrase": 0.0}, "prf": {"prf": 0.0}, "widen": {"prf_widen": 0},
            "synonyms": {"synonyms": 0.0},
-           "abbreviations": {"abbreviations": 0.0}, "spelling": {"spelling": False}}
+           "abbreviations": {"abbreviations": 0.0}, "spelling": {"spelling": False},
+           "pooled idf": {"idf": "whoosh"}}
     for name in names:
         ranking = replace(ranking, **off[name])
     return ranking

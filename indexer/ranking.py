@@ -45,23 +45,51 @@ class Ranking:
     synonyms: float = 0.0  # weight of MeSH entry terms against the user's words
     abbreviations: float = 0.0  # weight of an acronym's long form (and back)
     spelling: bool = False  # search the corrected query when nothing matches
+    # "whoosh": Whoosh's log(N / (n + 1)) + 1, with n counted per field;
+    # "pooled": Lucene's log(1 + (N - n + 0.5) / (n + 0.5)), one n per word
+    # over title and abstract (BM25F's one idf per term): a word in a title
+    # is not rarer than in an abstract.
+    idf: str = "whoosh"
 
     def without_expansion(self) -> Ranking:
         """These settings with every query expansion off (the user's `expand=False`)."""
         return replace(self, synonyms=0.0, abbreviations=0.0, spelling=False, prf_widen=0)
 
     def weighting(self) -> BM25F:
-        return BM25F(B=self.b, K1=self.k1, **{f"{f}_B": b for f, b in self.field_b})
+        cls = PooledBM25F if self.idf == "pooled" else BM25F
+        return cls(B=self.b, K1=self.k1, **{f"{f}_B": b for f, b in self.field_b})
 
     def weighting_key(self) -> tuple:
         """What `weighting()` depends on: equal keys score alike."""
-        return self.k1, self.b, tuple(sorted(self.field_b))
+        return self.k1, self.b, tuple(sorted(self.field_b)), self.idf
 
 
-# The product's settings, chosen on NFCorpus dev (tools/tune_relevance.py).
+# Fields whose documents are counted together for the pooled idf.
+POOLED_FIELDS = ("title", "abstract")
+
+
+def pooled_idf(doc_count: int, frequency: int) -> float:
+    """Lucene's (Robertson-Sparck Jones, floored) idf."""
+    return math.log(1 + (doc_count - frequency + 0.5) / (frequency + 0.5))
+
+
+class PooledBM25F(BM25F):
+    """Whoosh's BM25F with the pooled idf (for what Whoosh still scores itself)."""
+
+    def idf(self, searcher, fieldname, text):
+        parent = searcher.get_parent()
+        if fieldname in POOLED_FIELDS:
+            n = max(parent.doc_frequency(f, text) for f in POOLED_FIELDS)
+        else:
+            n = parent.doc_frequency(fieldname, text)
+        return pooled_idf(parent.doc_count_all(), n)
+
+
+# The product's settings, chosen on NFCorpus dev (tools/tune_relevance.py;
+# the pooled idf on dev's long queries, tools/explore_long_queries.py).
 DEFAULT = Ranking(
     prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
-    synonyms=0.15, abbreviations=0.5, spelling=True,
+    synonyms=0.15, abbreviations=0.5, spelling=True, idf="pooled",
 )
 
 

@@ -34,6 +34,7 @@ from whoosh import query as wq
 
 from . import limits
 from .columns import Columns
+from .ranking import POOLED_FIELDS, pooled_idf
 from .schema import TEXT_FIELDS
 
 _TEXT = frozenset(TEXT_FIELDS)
@@ -64,8 +65,10 @@ class Engine:
     """
 
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
-                 field_b: dict | None = None, phrases: Recent | None = None, doc_terms: Recent | None = None):
+                 field_b: dict | None = None, phrases: Recent | None = None,
+                 doc_terms: Recent | None = None, idf: str = "whoosh"):
         self.columns = columns
+        self.pooled = idf == "pooled"
         self.phrases = phrases if phrases is not None else Recent()
         self.doc_terms = doc_terms if doc_terms is not None else Recent()
         self.searcher = searcher
@@ -123,7 +126,7 @@ class Engine:
         if columns.has_deletions:
             keep = ~columns.deleted[docs]
             docs, tfs = docs[keep], tfs[keep]
-        idf = math.log(self.size / (df + 1)) + 1
+        idf = self._idf(fieldname, text, df)
         k1, b = self.k1, self._b[fieldname]
         lengths = columns.lengths[fieldname][docs].astype(np.float64)
         tf = tfs.astype(np.float64)
@@ -131,6 +134,14 @@ class Engine:
         if boost != 1.0:
             scores *= boost
         return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1)
+
+    def _idf(self, fieldname: str, text, df: int) -> float:
+        """Whoosh's idf, or the pooled one (indexer.ranking.Ranking.idf)."""
+        if not self.pooled:
+            return math.log(self.size / (df + 1)) + 1
+        if fieldname in POOLED_FIELDS:
+            df = max(self.columns.doc_frequency(f, text) for f in POOLED_FIELDS)
+        return pooled_idf(self.size, df)
 
     def _or(self, query: wq.Or) -> Node:
         children = [self.evaluate(sub) for sub in query.subqueries]

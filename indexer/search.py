@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -130,6 +131,16 @@ def snippet(text: str, words: frozenset[str], top: int = 2) -> str:
     return _FORMATTER.format(fragments)
 
 
+def one_at_a_time(method):
+    """Decorate an Index method: threads take turns on the shared searcher
+    (the time limit starts once it is this thread's turn)."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
+
+
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
@@ -138,12 +149,16 @@ class Index:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self._lock = threading.Lock()
+        # One Whoosh searcher per process, shared by its threads. Whoosh's
+        # postings readers seek in shared files, so calls take turns (Python
+        # runs one thread at a time anyway); one reader per thread cost a
+        # copy of every segment's mapped pages per thread.
+        self._lock = threading.RLock()
         self._generation: Path | None = None
         self._ix = None
+        self._shared = None
         self._columns: Columns | None = None
         self._expander = Expander()
-        self._local = threading.local()
         # Tables read once per generation (facet counts, suggest-as-you-type
         # words): name -> (generation, table).
         self._tables: dict[str, tuple[Path, object]] = {}
@@ -165,40 +180,37 @@ class Index:
             self._generation = generation
 
     def _searcher(self):
-        """This thread's searcher on the live generation, reopened after a swap."""
-        with self._lock:
-            if current_generation(self.root) != self._generation:
-                self._open_current()
-            ix, generation, columns = self._ix, self._generation, self._columns
-        local = self._local
-        if getattr(local, "generation", None) != generation:
-            if getattr(local, "searcher", None) is not None:
-                local.searcher.close()
+        """The searcher on the live generation, reopened after a swap (lock held)."""
+        if self._shared is None or current_generation(self.root) != self._generation:
+            self._open_current()
+            if self._shared is not None:
+                self._shared.close()
             # A searcher that honours the time limit set by @limits.timed.
-            local.searcher = limits.searcher(ix, weighting=DEFAULT.weighting())
-            local.generation = generation
-            local.columns = columns
-        return local.searcher
+            self._shared = limits.searcher(self._ix, weighting=DEFAULT.weighting())
+        return self._shared
 
     def _engine(self, ranking: Ranking) -> Engine:
-        """A scoring engine for one search on this thread's generation."""
+        """A scoring engine for one search on the live generation."""
         searcher = self._searcher()
-        return Engine(self._local.columns, searcher, k1=ranking.k1, b=ranking.b,
-                      field_b=dict(ranking.field_b),
+        return Engine(self._columns, searcher, k1=ranking.k1, b=ranking.b,
+                      field_b=dict(ranking.field_b), idf=ranking.idf,
                       phrases=self._per_generation("phrases", lambda _g: Recent()),
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
 
     @property
     def info(self) -> dict:
         """What the last build saved: counts, time, seeds folder, skipped pages."""
-        self._searcher()
-        return read_build_info(self._generation)
+        with self._lock:
+            self._searcher()
+            return read_build_info(self._generation)
 
     def __len__(self) -> int:
-        return self._searcher().doc_count()
+        with self._lock:
+            return self._searcher().doc_count()
 
     # --- searching ------------------------------------------------------------
 
+    @one_at_a_time
     @limits.timed
     def search(
         self,
@@ -248,6 +260,7 @@ class Index:
             expansions=[e.to_dict() for e in expansions],
         )
 
+    @one_at_a_time
     @limits.timed
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
              expand: bool = True) -> list[tuple[str, float]]:
@@ -314,7 +327,7 @@ class Index:
 
     def _per_generation(self, name: str, load):
         """The table `name` of this thread's generation, `load(generation)` once per generation."""
-        generation = self._local.generation
+        generation = self._generation
         cached = self._tables.get(name)
         if cached is None or cached[0] != generation:
             with self._tables_lock:  # one thread reads the table, the others wait
@@ -381,6 +394,7 @@ class Index:
 
     # --- export and suggestions -------------------------------------------------
 
+    @one_at_a_time
     @limits.timed
     def records(self, text: str, limit: int = 1000, sort: str = "relevance",
                 year_from: int | None = None, year_to: int | None = None,
@@ -398,6 +412,7 @@ class Index:
                              reverse=(sort == "newest"))
         return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs]
 
+    @one_at_a_time
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
         searcher = self._searcher()
@@ -407,6 +422,7 @@ class Index:
 
     # --- articles ---------------------------------------------------------------
 
+    @one_at_a_time
     def article(self, pmid: str) -> Record:
         """The full record of one article."""
         stored = self._searcher().document(pmid=str(pmid))
@@ -414,6 +430,7 @@ class Index:
             raise ArticleNotFound(f"no article with PMID {pmid}")
         return from_stored(stored)
 
+    @one_at_a_time
     def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
         """Articles like this one (Whoosh's more-like-this over the abstract)."""
         searcher = self._searcher()
@@ -428,8 +445,9 @@ class Index:
         return [self._hit(searcher, hit.docnum, hit.score or 0.0, words) for hit in results]
 
     def close(self) -> None:
-        if getattr(self._local, "searcher", None) is not None:
-            self._local.searcher.close()
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
         if self._ix is not None:
             self._ix.close()
 

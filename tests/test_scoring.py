@@ -72,12 +72,33 @@ def product_query(idx, searcher, engine, text):
 @pytest.mark.parametrize("text", QUERIES)
 def test_scores_are_whooshs(idx, text):
     searcher = idx._searcher()
-    engine = Engine(Columns.load(idx._generation), searcher)
+    engine = Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf)
     query = product_query(idx, searcher, engine, text)
     # A fresh engine: the first one remembers the feedback pass's nodes.
-    assert_same(Engine(Columns.load(idx._generation), searcher), searcher, query)
-    assert_same(Engine(Columns.load(idx._generation), searcher),
+    assert_same(Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf),
+                searcher, query)
+    assert_same(Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf),
                 searcher, without_coordination(q.parse(text)))
+
+
+def test_whooshs_own_idf_too(idx):
+    from whoosh.scoring import BM25F
+
+    from indexer.limits import BoundedSearcher
+
+    searcher = BoundedSearcher(idx._searcher().reader(), weighting=BM25F(), closereader=False)
+    for text in QUERIES:
+        assert_same(Engine(Columns.load(idx._generation), searcher, idf="whoosh"), searcher,
+                    without_coordination(q.parse(text)))
+
+
+def test_the_pooled_idf_counts_a_word_once_over_title_and_abstract(idx):
+    engine = Engine(Columns.load(idx._generation), idx._searcher(), idf="pooled")
+    columns = engine.columns
+    n = max(columns.doc_frequency("title", "cement"), columns.doc_frequency("abstract", "cement"))
+    expected = math.log(1 + (columns.doc_count_all - n + 0.5) / (n + 0.5))
+    assert engine._idf("title", "cement", 1) == engine._idf("abstract", "cement", 2) == expected
+    assert n == 2 and columns.doc_frequency("title", "cement") == 1
 
 
 def test_other_bm25_parameters_are_whooshs(idx):
@@ -87,7 +108,7 @@ def test_other_bm25_parameters_are_whooshs(idx):
     from indexer.limits import BoundedSearcher
 
     searcher = BoundedSearcher(reader, weighting=BM25F(B=0.3, K1=2.0, title_B=0.9),
-                               closereader=False)
+                               closereader=False)  # Whoosh's idf
     engine = Engine(Columns.load(idx._generation), searcher, k1=2.0, b=0.3,
                     field_b={"title": 0.9})
     for text in QUERIES[:6]:
@@ -99,7 +120,7 @@ def test_coordination_is_the_sqr_bonus_with_the_true_matched_count(idx):
     the n query terms matched. (whoosh3 3.54 under-counts m in its matcher tree,
     so here the formula is checked against hand-summed term scores.)"""
     searcher = idx._searcher()
-    engine = Engine(Columns.load(idx._generation), searcher)
+    engine = Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf)
     terms = [wq.Term(f, w) for w in ("cement", "leakag") for f in TEXT_FIELDS]
     present = [t for t in terms if engine.evaluate(t).docs.size]
     n = len(present)
@@ -196,7 +217,7 @@ def test_several_segments_and_deletions(idx, tmp_path):
     assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
     columns = Columns.load(folder)
     assert columns.deleted.sum() == 1
-    searcher = bounded_searcher(ix)
-    engine = Engine(columns, searcher)
+    searcher = bounded_searcher(ix, weighting=DEFAULT.weighting())
+    engine = Engine(columns, searcher, idf=DEFAULT.idf)
     for text in QUERIES:
         assert_same(engine, searcher, without_coordination(q.parse(text)))
