@@ -160,7 +160,7 @@ def cmd_eval(args) -> int:
 
     names = list(evaluate.testsets.TEST_SETS) if args.collection == "all" else [args.collection]
     ranking = evaluate.switched_off(evaluate.DEFAULT, [
-        name for name in evaluate.SWITCHES if getattr(args, f"no_{name}")])
+        name for name in evaluate.SWITCHES if getattr(args, f"no_{name}".replace("-", "_"))])
     rows = evaluate.evaluate(
         names, data=args.data, ranking=ranking, ablation=not args.no_ablation,
         run_file=args.run, max_queries=args.max_queries,
@@ -251,7 +251,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", help="data folder (default: $MEDSEARCH_DATA or ../shared/data)")
     sub.add_argument("--max-queries", type=int, help="only the first N queries (quick checks)")
     sub.add_argument("--no-ablation", action="store_true", help="skip the per-switch rows")
-    for name in ("synonyms", "abbreviations", "spelling", "phrase", "prf", "widen"):
+    for name in ("synonyms", "abbreviations", "spelling", "phrase", "prf", "widen", "pooled-idf"):
         sub.add_argument(f"--no-{name}", action="store_true",
                          help=f"medsearch row without {name}")
     sub.set_defaults(func=cmd_eval)

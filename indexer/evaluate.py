@@ -34,7 +34,7 @@ SWITCHES = {
     "abbreviations": lambda r: replace(r, abbreviations=DEFAULT.abbreviations or 0.5),
     "spelling": lambda r: replace(r, spelling=True),
     # One idf per word over title and abstract, Lucene's formula.
-    "pooled idf": lambda r: replace(r, idf="pooled"),
+    "pooled-idf": lambda r: replace(r, idf="pooled"),
 }
 
 Run = dict[str, dict[str, float]]  # qid -> docid -> score
@@ -45,7 +45,7 @@ def switched_off(ranking: Ranking, names) -> Ranking:
     off = {"phrase": {"phrase": 0.0}, "prf": {"prf": 0.0}, "widen": {"prf_widen": 0},
            "synonyms": {"synonyms": 0.0},
            "abbreviations": {"abbreviations": 0.0}, "spelling": {"spelling": False},
-           "pooled idf": {"idf": "whoosh"}}
+           "pooled-idf": {"idf": "whoosh"}}
     for name in names:
         ranking = replace(ranking, **off[name])
     return ranking
