@@ -21,6 +21,8 @@ NFCORPUS_QUERIES = {
     "titles": "titles",
     "vid-titles": "vid-titles",
     "nontopic": "nontopic-titles",
+    # Long queries (video descriptions): dev's stand-in for MED's sentences.
+    "vid-desc": "vid-desc",
 }
 TEST_SETS = ("med", "nfcorpus-titles", "nfcorpus-vid-titles", "nfcorpus-nontopic")
 DEV_SETS = tuple(f"nfcorpus-dev-{kind}" for kind in NFCORPUS_QUERIES)
@@ -55,7 +57,7 @@ def load(name: str, data: str | os.PathLike | None = None) -> Collection:
     root = data_dir(data)
     if name == "med":
         return load_med(root / "med-medline")
-    match = re.fullmatch(r"nfcorpus-(dev-)?(titles|vid-titles|nontopic)", name)
+    match = re.fullmatch(r"nfcorpus-(dev-)?(titles|vid-titles|nontopic|vid-desc)", name)
     if not match:
         raise MedsearchError(f"unknown collection {name!r}: choose from {', '.join(COLLECTIONS)}")
     split = "dev" if match[1] else "test"

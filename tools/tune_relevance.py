@@ -27,7 +27,7 @@ def title(weight):
     return (("abstract", 1.0), ("keywords", 1.5), ("title", weight))
 
 
-CANDIDATES = {
+CANDIDATES_BEFORE = {
     "untuned": evaluate.UNTUNED,
     "base (default, switches off)": BASE,
     "title 2.0": replace(BASE, boosts=title(2.0)),
@@ -53,17 +53,39 @@ CANDIDATES = {
 }
 
 
+CANDIDATES = {
+    "default": DEFAULT,
+    "whoosh idf": replace(DEFAULT, idf="whoosh"),
+    "coordination 0": replace(DEFAULT, coordination=0.0),
+    "coordination 2.0": replace(DEFAULT, coordination=2.0),
+    "k1 0.9": replace(DEFAULT, k1=0.9),
+    "k1 1.5": replace(DEFAULT, k1=1.5),
+    "b 0.6": replace(DEFAULT, b=0.6),
+    "b 0.9": replace(DEFAULT, b=0.9),
+    "title 0.75": replace(DEFAULT, boosts=title(0.75)),
+    "title 1.5": replace(DEFAULT, boosts=title(1.5)),
+    "prf 0.3": replace(DEFAULT, prf=0.3),
+    "prf 0.8": replace(DEFAULT, prf=0.8),
+    "prf 10 docs": replace(DEFAULT, prf_docs=10),
+    "prf 30 terms": replace(DEFAULT, prf_terms=30),
+    "phrase 0.1": replace(DEFAULT, phrase=0.1),
+}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--data")
+    parser.add_argument("--before", action="store_true",
+                        help="the candidates compared before the numpy scorer and pooled idf")
     args = parser.parse_args()
+    candidates = CANDIDATES_BEFORE if args.before else CANDIDATES
     sets = {name: testsets.load(name, args.data) for name in testsets.DEV_SETS}
     with tempfile.TemporaryDirectory() as tmp:
         index = evaluate.open_collection_index(next(iter(sets.values())), Path(tmp), args.data)
         try:
             print(f"{'settings':32s} " + " ".join(f"{n[13:]:>12s}" for n in sets) + "        mean")
-            for label, ranking in CANDIDATES.items():
+            for label, ranking in candidates.items():
                 scores = []
                 for collection in sets.values():
                     queries = dict(list(collection.queries.items())[:60 if args.quick else None])
