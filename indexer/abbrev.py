@@ -78,11 +78,17 @@ def mine(texts: Iterable[str], min_count: int = 2) -> dict[str, tuple[str, list[
     spelling seen is kept); a short form with several long
     forms keeps only those seen `min_count` times, most frequent first.
     """
+    return tally((find_pairs(text) for text in texts), min_count)
+
+
+def tally(found: Iterable[Iterable[tuple[str, str]]],
+          min_count: int = 2) -> dict[str, tuple[str, list[str]]]:
+    """`mine` of texts whose (short, long) pairs were already found, in text order."""
     counts: dict[str, Counter] = defaultdict(Counter)
     shorts: dict[str, Counter] = defaultdict(Counter)
     spelling: dict[tuple[str, str], str] = {}
-    for text in texts:
-        for short, long in find_pairs(text):
+    for pairs in found:
+        for short, long in pairs:
             # "cerebro-spinal fluid" and "cerebrospinal fluid" are one long form.
             key = (short.lower(), re.sub(r"[\s-]+", "", long.lower()))
             counts[key[0]][key[1]] += 1

@@ -29,9 +29,10 @@ from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
 from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
 from .schema import from_stored, schema, to_document
-from .columns import write_columns
+from .columns import save_segment_columns, write_columns
+from .expand import save_segment_pairs, write_resources
 from .sources import merge_copies
-from .suggest import write_vocabulary
+from .suggest import save_segment_counts, write_vocabulary
 
 # Below this many records one process writes the index faster than two.
 PARALLEL_WRITE_MIN = 400
@@ -169,6 +170,17 @@ def _write_part(job: tuple[str, list[Record]]) -> None:
         writer.add_document(**to_document(record))
     writer.commit()
     ix.close()
+    save_segment_data(Path(folder))
+
+
+def save_segment_data(folder: Path) -> None:
+    """Save what is derived from each new segment alone (postings columns,
+    word counts, abbreviations), so that the generation's files are put
+    together without reading the index again, and an update reads only the
+    segments it writes."""
+    save_segment_columns(folder)
+    save_segment_counts(folder)
+    save_segment_pairs(folder)
 
 
 def _adopt_segments(part: Path, folder: Path) -> list:
@@ -304,14 +316,12 @@ def save_resources(folder: Path) -> None:
 
     Derived from the stored records, so build and update derive the same
     resources from the same pages. Search works without them (no synonyms).
-    The words that Index.suggest completes are saved here too.
+    The words that Index.suggest completes are saved here too. Both are put
+    together from what each segment saved (save_segment_data); only segments
+    without it are read.
     """
     write_vocabulary(folder)
-    try:
-        from .expand import write_resources
-    except ImportError:  # a checkout from before query expansion landed
-        return
-    write_resources(folder, stored_records(folder))
+    write_resources(folder)
 
 
 def finish_report(report: BuildReport, indexed: int, name: str, started: float) -> None:

@@ -156,7 +156,19 @@ def _phrases(stems: list[str], table: dict):
 # --- build time -------------------------------------------------------------------
 
 def vocabulary(folder: str | os.PathLike) -> set[str]:
-    """Every term of the searchable text fields of the index in `folder`."""
+    """Every term of the searchable text fields of the index in `folder`.
+
+    Read from the generation's postings columns (indexer.columns) when it
+    has them: the same terms as the Whoosh lexicon, without reading it.
+    """
+    from .columns import PREFIX, Columns
+
+    if (Path(folder) / f"{PREFIX}stats.json").exists():
+        columns = Columns.load(folder)
+        blob = columns.keys.tobytes()
+        ends = columns.key_starts.tolist()
+        return {blob[a:b].split(b"\0", 1)[1].decode("utf-8")
+                for a, b in zip(ends, ends[1:])}
     ix = whoosh_index.open_dir(str(folder))
     try:
         with ix.reader() as reader:
@@ -169,12 +181,19 @@ def vocabulary(folder: str | os.PathLike) -> set[str]:
         ix.close()
 
 
+def _mined_text(record: Record) -> str:
+    return " ".join(p for p in (record.title, record.abstract) if p)
+
+
 def abbreviation_table(records: list[Record], vocab: set[str]) -> dict:
     """Acronym -> long forms and long form -> acronym, as stems, from the abstracts."""
-    texts = (" ".join(p for p in (r.title, r.abstract) if p) for r in records)
+    return _abbreviation_table(abbrev.mine(_mined_text(r) for r in records), vocab)
+
+
+def _abbreviation_table(mined: dict, vocab: set[str]) -> dict:
     short: dict[str, list] = {}
     long: dict[str, list] = {}
-    for lower, (written, longs) in abbrev.mine(texts).items():
+    for lower, (written, longs) in mined.items():
         key = mesh.stems(written)
         # An acronym the stemmer changes ("AIDS" -> "aid") would expand a word.
         if " ".join(key) != lower or not key:
@@ -189,18 +208,72 @@ def abbreviation_table(records: list[Record], vocab: set[str]) -> dict:
     return {"short": short, "long": long}
 
 
-def write_resources(folder: str | os.PathLike, records: list[Record],
+# The abbreviations each segment's records write out, found once when the
+# segment is written and kept with it (generations.per_segment).
+SEGMENT_KIND = "abbreviations.json"
+
+
+def segment_pairs(segment) -> list:
+    """[document number, record key, [[short, long], ...]] of each record of one
+    segment (a SegmentReader, deleted records included) that defines any."""
+    from .build import record_key
+    from .schema import from_stored
+
+    found = []
+    for docnum in range(segment.doc_count_all()):
+        record = from_stored(segment.stored_fields(docnum))
+        pairs = list(abbrev.find_pairs(_mined_text(record)))
+        if pairs:
+            found.append([docnum, record_key(record), [list(p) for p in pairs]])
+    return found
+
+
+def _save_pairs(handle, found: list) -> None:
+    handle.write(json.dumps(found, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _load_pairs(handle) -> list:
+    return json.loads(handle.read().decode("utf-8"))
+
+
+def save_segment_pairs(folder: str | os.PathLike) -> None:
+    """Save the abbreviations of each segment of the index in `folder` that has none yet."""
+    from .generations import per_segment
+
+    per_segment(Path(folder), SEGMENT_KIND, segment_pairs, _save_pairs, _load_pairs)
+
+
+def _indexed_pairs(folder: Path) -> list:
+    """The pairs of every record in the index, in key order (as stored_records
+    gives the records): deleted records left out."""
+    from .generations import per_segment
+
+    live = []
+    for segment, found in per_segment(folder, SEGMENT_KIND, segment_pairs, _save_pairs,
+                                      _load_pairs):
+        gone = set(segment.deleted_docs()) if segment.has_deletions() else ()
+        live += [(key, pairs) for docnum, key, pairs in found if docnum not in gone]
+    live.sort(key=lambda item: item[0])
+    return [pairs for _, pairs in live]
+
+
+def write_resources(folder: str | os.PathLike, records: list[Record] | None = None,
                     data: str | os.PathLike | None = None) -> dict:
     """Save the expansion resources for the index just written in `folder`.
 
     Called by the build between writing and swapping in a generation, so
     each generation carries the vocabulary that matches its own index.
+    Without `records`, the abbreviations are those of the index's records,
+    from what each segment saved (an update reads only its new segment).
     """
     from .testsets import data_dir  # the data folder is shared with `eval`
 
     vocab = vocabulary(folder)
-    synonyms = mesh.synonym_table(data_dir(data) / mesh.CTD_FILE, vocab)
-    abbreviations = abbreviation_table(records, vocab)
+    synonyms = mesh.synonym_table(data_dir(data) / mesh.CTD_FILE, vocab, cache=folder)
+    if records is None:
+        abbreviations = _abbreviation_table(abbrev.tally(_indexed_pairs(Path(folder))), vocab)
+    else:
+        abbreviations = abbreviation_table(records, vocab)
     payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations}
     (Path(folder) / RESOURCE).write_text(json.dumps(payload, separators=(",", ":")),
                                          encoding="utf-8")

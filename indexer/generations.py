@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 from whoosh.filedb.filestore import FileStorage
 
@@ -33,6 +35,13 @@ GEN_PREFIX = "gen-"
 # Whoosh's files: TOCs (_MAIN_3.toc) and segments (MAIN_<id>.seg), not its lock.
 WHOOSH_PREFIXES = ("_MAIN_", "MAIN_")
 WHOOSH_LOCK = "MAIN_WRITELOCK"
+# What is derived from one Whoosh segment alone (its postings as columns, its
+# vocabulary counts): seg-<segment id>.<kind>, written once beside the segment
+# and, like it, hard-linked into every later generation that keeps it.
+SEGMENT_PREFIX = "seg-"
+# Other write-once files named after what they were computed from
+# (cache-<what>-<digest>.<ext>), carried from one generation to the next.
+CACHE_PREFIX = "cache-"
 
 
 def current_generation(root: Path) -> Path | None:
@@ -73,7 +82,11 @@ def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
     Older ones are retired.
     """
     for filename, data in files.items():
-        (tmp / filename).write_text(json.dumps(data, indent=1, ensure_ascii=False))
+        # The manifest lists every page: compact, as json's C encoder writes
+        # it (indent makes json encode in Python, seconds at 100,000 pages).
+        text = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+                if filename == MANIFEST else json.dumps(data, indent=1, ensure_ascii=False))
+        (tmp / filename).write_text(text)
     generation = root / name
     os.rename(tmp, generation)
     previous = current_generation(root)
@@ -131,14 +144,17 @@ def link_generation(source: Path, tmp: Path) -> None:
     """Fill `tmp` with hard links to `source`'s Whoosh files (a copy where
     links are impossible).
 
-    Only Whoosh's index files are taken: every other file beside them (build
-    report, manifest, expansion resources) is rewritten by its owner with a
-    plain open(..., "w"), which would write through a link into the live
-    generation.
+    Only Whoosh's index files, the per-segment files derived from them
+    (SEGMENT_PREFIX) and caches (CACHE_PREFIX), never rewritten (see
+    save_new), are taken: every other
+    file beside them (build report, manifest, expansion resources) is
+    rewritten by its owner with a plain open(..., "w"), which would write
+    through a link into the live generation.
     """
     tmp.mkdir()
     for entry in os.scandir(source):
-        if not entry.name.startswith(WHOOSH_PREFIXES) or entry.name == WHOOSH_LOCK:
+        if not entry.name.startswith(WHOOSH_PREFIXES + (SEGMENT_PREFIX, CACHE_PREFIX)) \
+                or entry.name == WHOOSH_LOCK:
             continue
         target = tmp / entry.name
         try:
@@ -149,6 +165,64 @@ def link_generation(source: Path, tmp: Path) -> None:
 
 def open_storage(folder: Path) -> FileStorage:
     return NoClobberStorage(str(folder))
+
+
+# --- what is derived from each segment ------------------------------------------------
+
+def segment_file(folder: Path, segment_id: str, kind: str) -> Path:
+    return Path(folder) / f"{SEGMENT_PREFIX}{segment_id}.{kind}"
+
+
+def save_new(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a file through `write` under a temporary name, then rename it to
+    `path`: a new inode, so never through a hard link to an older generation."""
+    tmp = path.with_name(f"{TMP_PREFIX}{path.name}")
+    with open(tmp, "wb") as handle:
+        write(handle)
+    os.replace(tmp, path)
+
+
+def per_segment(folder: Path, kind: str, compute: Callable, save: Callable,
+                load: Callable) -> list[tuple[object, object]]:
+    """(segment, data) for every segment of the Whoosh index in `folder`, in
+    document order: `data` loaded from the segment's `kind` file, or computed
+    from a reader of the segment alone (deleted documents included) and saved.
+
+    Files of segments the index no longer lists (merged away) are removed.
+    """
+    from whoosh.index import TOC
+    from whoosh.reading import SegmentReader
+
+    folder = Path(folder)
+    storage = FileStorage(str(folder))
+    toc = TOC.read(storage, "MAIN")
+    found = []
+    for segment in toc.segments:
+        path = segment_file(folder, segment.segment_id(), kind)
+        try:
+            with open(path, "rb") as handle:
+                data = load(handle)
+        except FileNotFoundError:
+            reader = SegmentReader(storage, toc.schema, segment)
+            try:
+                data = compute(reader)
+            finally:
+                reader.close()
+            save_new(path, lambda handle: save(handle, data))
+        found.append((segment, data))
+    listed = {segment_file(folder, s.segment_id(), kind).name for s in toc.segments}
+    for entry in os.scandir(folder):
+        if (entry.name.startswith(SEGMENT_PREFIX) and entry.name.endswith(f".{kind}")
+                and entry.name not in listed):
+            os.unlink(entry.path)
+    return found
+
+
+def segment_ids(folder: Path) -> list[str]:
+    """The ids of the segments of the Whoosh index in `folder`, in document order."""
+    from whoosh.index import TOC
+
+    return [s.segment_id() for s in TOC.read(FileStorage(str(folder)), "MAIN").segments]
 
 
 # --- status --------------------------------------------------------------------------

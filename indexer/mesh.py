@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -66,7 +68,39 @@ def _analyzed(path: str) -> tuple:
     return tuple(concepts)
 
 
-def synonym_table(path: str | os.PathLike, vocabulary: set[str], max_forms: int = 6) -> dict:
+def analyzed_cached(path: str, folder: str | os.PathLike | None = None) -> tuple:
+    """_analyzed(path), kept in `folder` (a generation) as a cache file named
+    after the vocabulary file's size and mtime and the analyzer's code, which
+    updates carry forward: analyzing every entry term takes about half a second."""
+    from .generations import CACHE_PREFIX, save_new
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        return _analyzed(path)
+    if folder is None:
+        return _analyzed(path)
+    digest = hashlib.sha1(f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    here = Path(__file__).parent
+    for name in ("analysis.py", "mesh.py"):
+        digest.update((here / name).read_bytes())
+    prefix = f"{CACHE_PREFIX}mesh-"
+    cache = Path(folder) / f"{prefix}{digest.hexdigest()[:20]}.json"
+    try:
+        saved = json.loads(cache.read_text(encoding="utf-8"))
+        return tuple([(w, tuple(s)) for w, s in forms] for forms in saved)
+    except (OSError, ValueError, TypeError):
+        pass
+    concepts = _analyzed(path)
+    for old in Path(folder).glob(f"{prefix}*.json"):
+        old.unlink()
+    save_new(cache, lambda handle: handle.write(
+        json.dumps(concepts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")))
+    return concepts
+
+
+def synonym_table(path: str | os.PathLike, vocabulary: set[str], max_forms: int = 6,
+                  cache: str | os.PathLike | None = None) -> dict:
     """The compact synonym resource for one index.
 
     A concept is kept when at least one of its forms is findable in the
@@ -76,7 +110,7 @@ def synonym_table(path: str | os.PathLike, vocabulary: set[str], max_forms: int 
     """
     keys: dict[str, list[int]] = {}
     concepts: list[dict] = []
-    for forms in _analyzed(str(path)):
+    for forms in analyzed_cached(str(path), cache):
         findable = [(w, s) for w, s in forms if all(t in vocabulary for t in s)]
         # The descriptor name, then the shortest (most general) entry terms.
         findable.sort(key=lambda form: (form[0] != forms[0][0], len(form[1])))

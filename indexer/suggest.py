@@ -15,11 +15,13 @@ import json
 import os
 import re
 from bisect import bisect_left
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from whoosh import index as whoosh_index
 from whoosh.support.charset import accent_map
+
+from .generations import per_segment
 
 WORD_FIELDS = ("spell_title", "spell_abstract", "spell_keywords")
 VOCABULARY_FILE = "suggest.json"  # beside each generation, written by the build
@@ -89,14 +91,50 @@ def read_counts(reader) -> tuple[dict[str, int], dict[str, int]]:
     return words, _field_counts(reader, MESH_FIELD)
 
 
+SEGMENT_KIND = "suggest.json"  # one segment's term counts (generations.per_segment)
+
+
+def segment_counts(segment) -> dict[str, dict[str, int]]:
+    """Each word and MeSH field's terms with their document frequencies, in
+    one segment (a SegmentReader; deleted documents counted, as Whoosh does)."""
+    return {name: _field_counts(segment, name) for name in (*WORD_FIELDS, MESH_FIELD)}
+
+
+def _counts_from_segments(parts) -> tuple[dict[str, int], dict[str, int]]:
+    """read_counts of a whole index, from its segments' saved counts."""
+    totals: dict[str, Counter] = {name: Counter() for name in (*WORD_FIELDS, MESH_FIELD)}
+    for _, counts in parts:
+        for name, total in totals.items():
+            total.update(counts.get(name, {}))
+    words: dict[str, int] = {}
+    for name in WORD_FIELDS:
+        for word, n in totals[name].items():
+            if any(c.isalpha() for c in word):
+                words[word] = max(words.get(word, 0), n)
+    return words, dict(totals[MESH_FIELD])
+
+
+def _save_counts(handle, counts: dict) -> None:
+    handle.write(json.dumps(counts, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def _load_counts(handle) -> dict:
+    return json.loads(handle.read().decode("utf-8"))
+
+
+def save_segment_counts(folder: str | os.PathLike) -> None:
+    """Save the term counts of each segment of the index in `folder` that has none yet."""
+    per_segment(Path(folder), SEGMENT_KIND, segment_counts, _save_counts, _load_counts)
+
+
 def write_vocabulary(folder: str | os.PathLike) -> None:
-    """Save the index's vocabulary beside it, so Index.suggest loads it in milliseconds."""
-    ix = whoosh_index.open_dir(str(folder))
-    try:
-        with ix.reader() as reader:
-            words, mesh = read_counts(reader)
-    finally:
-        ix.close()
+    """Save the index's vocabulary beside it, so Index.suggest loads it in milliseconds.
+
+    Summed from each segment's counts, read once when the segment is written
+    and kept with it: an update reads only its new segment.
+    """
+    parts = per_segment(Path(folder), SEGMENT_KIND, segment_counts, _save_counts, _load_counts)
+    words, mesh = _counts_from_segments(parts)
     payload = json.dumps({"words": words, "mesh": mesh}, ensure_ascii=False,
                          separators=(",", ":"))
     (Path(folder) / VOCABULARY_FILE).write_text(payload, encoding="utf-8")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh.reading import SegmentReader
-from whoosh.writing import MERGE_SMALL
 
+from . import build as build_module
 from .build import (
     BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
     entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
@@ -38,6 +38,8 @@ from .schema import to_document
 RACY_NS = 2_000_000_000
 # Share of deleted records past which an update rewrites a segment.
 REWRITE_SHARE = 0.1
+# How many small segments (updates' own) wait before they are merged into one.
+MERGE_FACTOR = 8
 
 
 @dataclass
@@ -222,15 +224,40 @@ def rewrite_worn(writer, segments: list) -> list:
     drift from a build's as deletions pile up. Rewriting costs about as much
     as indexing the segment afresh, so it waits, as Lucene's merges do, until
     a segment is worn enough; a build's segments are slices of at most
-    build.SLICE records, which bounds the cost. Small segments left by
-    earlier updates merge as usual.
+    build.SLICE records, which bounds the cost. The small segments earlier
+    updates left are merged too (merge_small).
     """
     clean = []
     for segment in segments:
         if segment.deleted_count() > REWRITE_SHARE * segment.doc_count_all():
-            reader = SegmentReader(writer.storage, writer.schema, segment)
-            writer.add_reader(reader)
-            reader.close()
+            _rewrite(writer, segment)
         else:
             clean.append(segment)
-    return MERGE_SMALL(writer, clean)
+    return merge_small(writer, clean)
+
+
+def merge_small(writer, segments: list) -> list:
+    """Once MERGE_FACTOR small segments are there, rewrite them into this
+    update's segment.
+
+    Each update adds one segment of its changed records. Whoosh's own
+    MERGE_SMALL would merge these with the build's slices (about 20 of them,
+    20,000 records, at 100,000 pages: a minute per update). Here a segment of
+    at most SLICE / MERGE_FACTOR records is small; MERGE_FACTOR of them are
+    rewritten together with the update's own records, about SLICE records at
+    most when updates are small, and the result is left alone like a build's
+    slice (until deletions wear it: rewrite_worn).
+    """
+    limit = max(1, build_module.SLICE // MERGE_FACTOR)
+    small = [s for s in segments if s.doc_count_all() <= limit]
+    if len(small) < MERGE_FACTOR:
+        return segments
+    for segment in small:
+        _rewrite(writer, segment)
+    return [s for s in segments if s not in small]
+
+
+def _rewrite(writer, segment) -> None:
+    reader = SegmentReader(writer.storage, writer.schema, segment)
+    writer.add_reader(reader)
+    reader.close()

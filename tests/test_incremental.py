@@ -1,0 +1,189 @@
+"""What an update derives segment by segment (postings columns, suggestion
+counts, abbreviations) equals what reading the whole new generation gives,
+and an update rewrites only its own small segments."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from lifecycle_pages import page, write_corpus
+
+from indexer import build as build_module
+from indexer import columns as columns_module
+from indexer import update as update_module
+from indexer.build import build, stored_records
+from indexer.columns import SEGMENT_KIND as COLUMNS_KIND
+from indexer.columns import Columns, _read, write_columns
+from indexer.expand import RESOURCE, write_resources
+from indexer.expand import SEGMENT_KIND as PAIRS_KIND
+from indexer.generations import SEGMENT_PREFIX, current_generation, segment_ids
+from indexer.suggest import SEGMENT_KIND as COUNTS_KIND
+from indexer.suggest import VOCABULARY_FILE, read_counts
+from indexer.update import update
+from whoosh import index as whoosh_index
+
+ABBREVIATIONS = [
+    "magnetic resonance imaging (MRI) showed it",
+    "cerebrospinal fluid (CSF) leak after surgery",
+    "cerebro-spinal fluid (CSF) was clear",
+    "low back pain (LBP) persisted",
+]
+
+
+@pytest.fixture
+def seeds(tmp_path) -> Path:
+    folder = tmp_path / "seeds"
+    write_corpus(folder, 40)
+    for i in range(0, 40, 3):
+        (folder / f"p{i:05d}.html").write_text(
+            page(i, extra=ABBREVIATIONS[i % len(ABBREVIATIONS)]), encoding="utf-8")
+    hour_ago = time.time_ns() - 3600 * 10**9
+    for path in folder.iterdir():
+        os.utime(path, ns=(hour_ago, hour_ago))
+    return folder
+
+
+def edit(seeds: Path, round_: int) -> None:
+    """One update's worth of changes: an edit, an addition, a removal."""
+    (seeds / f"p{round_:05d}.html").write_text(
+        page(round_, extra=f"revised {round_} " + ABBREVIATIONS[round_ % 4]), encoding="utf-8")
+    (seeds / f"p{100 + round_:05d}.html").write_text(
+        page(100 + round_, extra=ABBREVIATIONS[(round_ + 1) % 4]), encoding="utf-8")
+    victim = seeds / f"p{39 - round_:05d}.html"
+    if victim.exists():
+        victim.unlink()
+
+
+def assert_columns_read_afresh(generation: Path) -> None:
+    """The saved columns are exactly those read posting by posting from the index."""
+    saved = Columns.load(generation)
+    fresh = Columns(_read(generation))
+    for name in ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "deleted"):
+        a, b = getattr(saved, name), getattr(fresh, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b), name
+    for field in saved.lengths:
+        assert np.array_equal(saved.lengths[field], fresh.lengths[field])
+    assert (saved.doc_count_all, saved.field_length, saved.has_deletions) == (
+        fresh.doc_count_all, fresh.field_length, fresh.has_deletions)
+
+
+def assert_resources_read_afresh(generation: Path, tmp_path: Path) -> None:
+    """suggest.json and expansions.json as the whole index and its stored records give them."""
+    ix = whoosh_index.open_dir(str(generation))
+    with ix.reader() as reader:
+        words, mesh = read_counts(reader)
+    ix.close()
+    assert json.loads((generation / VOCABULARY_FILE).read_text("utf-8")) == {
+        "words": words, "mesh": mesh}
+    saved = json.loads((generation / RESOURCE).read_text("utf-8"))
+    copy = tmp_path / "copy"
+    copy.mkdir(parents=True)
+    for entry in generation.iterdir():  # the index alone, without saved columns or counts
+        if entry.name.startswith(("MAIN_", "_MAIN_")):
+            os.link(entry, copy / entry.name)
+    write_resources(copy, stored_records(copy))
+    assert json.loads((copy / RESOURCE).read_text("utf-8")) == saved
+    assert saved["abbreviations"]["short"], "the test corpus defines abbreviations"
+
+
+def test_updates_derive_what_reading_the_whole_index_gives(seeds, tmp_path, monkeypatch):
+    monkeypatch.setattr(build_module, "SLICE", 20)  # two segments, worn slowly
+    root = tmp_path / "index"
+    build(seeds, root)
+    assert_columns_read_afresh(current_generation(root))
+    deletions = []
+    for round_ in range(1, 4):
+        edit(seeds, round_)
+        report = update(seeds, root)
+        assert (report.added, report.changed, report.removed) == (1, 1, 1)
+        generation = current_generation(root)
+        assert_columns_read_afresh(generation)
+        deletions.append(Columns.load(generation).has_deletions)
+        assert_resources_read_afresh(generation, tmp_path / f"round-{round_}")
+    assert deletions[0]
+    # The abbreviations are those of the live records, as a build gives them.
+    fresh = tmp_path / "fresh"
+    build(seeds, fresh)
+    built = json.loads((current_generation(fresh) / RESOURCE).read_text("utf-8"))
+    updated = json.loads((current_generation(root) / RESOURCE).read_text("utf-8"))
+    assert updated["abbreviations"] == built["abbreviations"]
+
+
+def test_update_links_each_kept_segments_derived_files_and_drops_the_rest(
+        seeds, tmp_path, monkeypatch):
+    monkeypatch.setattr(build_module, "SLICE", 8)
+    root = tmp_path / "index"
+    build(seeds, root)
+    live = current_generation(root)
+    kinds = (COLUMNS_KIND, COUNTS_KIND, PAIRS_KIND)
+
+    def derived(generation: Path) -> dict[str, int]:
+        return {p.name: p.stat().st_ino for p in generation.glob(SEGMENT_PREFIX + "*")
+                if p.name.endswith(kinds)}
+
+    before = derived(live)
+    assert len(before) == len(kinds) * len(segment_ids(live))
+    edit(seeds, 1)
+    update(seeds, root)
+    new = current_generation(root)
+    ids = segment_ids(new)
+    after = derived(new)
+    assert {name.split(".")[0] for name in after} == {SEGMENT_PREFIX + i for i in ids}
+    kept = set(before) & set(after)
+    assert kept and all(before[name] == after[name] for name in kept)
+    assert len(after) == len(kinds) * len(ids)
+
+
+def test_a_hash_shared_by_two_terms_gives_the_same_columns(seeds, tmp_path, monkeypatch):
+    # A 3-bit hash: every key shares its hash with many others.
+    monkeypatch.setattr(columns_module, "key_hash", lambda key: len(key) % 8)
+    monkeypatch.setattr(build_module, "SLICE", 8)
+    root = tmp_path / "index"
+    build(seeds, root)
+    edit(seeds, 1)
+    update(seeds, root)
+    generation = current_generation(root)
+    assert_columns_read_afresh(generation)
+    columns = Columns.load(generation)
+    assert columns.postings("title", "spinal")[0].size
+    write_columns(generation)  # again, from the saved segments' columns only
+    assert_columns_read_afresh(generation)
+
+
+def test_updates_merge_their_own_small_segments_never_the_builds(seeds, tmp_path,
+                                                                 monkeypatch):
+    monkeypatch.setattr(build_module, "SLICE", 16)  # slices of 14, 13, 13: not small
+    monkeypatch.setattr(update_module, "MERGE_FACTOR", 4)  # small: at most 4 records
+    root = tmp_path / "index"
+    build(seeds, root, procs=1)
+    built = segment_ids(current_generation(root))
+    assert len(built) == 3
+    sizes = []
+    for round_ in range(1, 6):
+        (seeds / f"p{200 + round_:05d}.html").write_text(page(200 + round_), encoding="utf-8")
+        update(seeds, root)
+        ids = segment_ids(current_generation(root))
+        assert ids[:3] == built  # the build's slices, as they were
+        sizes.append(len(ids) - 3)
+    # Each update adds a segment; with four small ones there, the next update
+    # writes them and its own records into one.
+    assert sizes == [1, 2, 3, 4, 1]
+    assert_columns_read_afresh(current_generation(root))
+
+
+def test_the_mesh_forms_are_analyzed_once_and_carried_forward(seeds, tmp_path):
+    root = tmp_path / "index"
+    build(seeds, root)
+    live = current_generation(root)
+    caches = list(live.glob("cache-mesh-*.json"))
+    if not caches:
+        pytest.skip("no MeSH vocabulary in the data folder")
+    edit(seeds, 1)
+    update(seeds, root)
+    [carried] = current_generation(root).glob("cache-mesh-*.json")
+    assert carried.stat().st_ino == caches[0].stat().st_ino
