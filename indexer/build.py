@@ -311,16 +311,17 @@ def stored_records(folder: Path) -> list[Record]:
         ix.close()
 
 
-def save_resources(folder: Path) -> None:
+def save_resources(folder: Path, previous: Path | None = None) -> None:
     """Save the query expansion resources (indexer.expand) beside a new generation.
 
     Derived from the stored records, so build and update derive the same
     resources from the same pages. Search works without them (no synonyms).
     The words that Index.suggest completes are saved here too. Both are put
     together from what each segment saved (save_segment_data); only segments
-    without it are read.
+    without it are read. An update passes the `previous` (live) generation,
+    whose sums it brings up to date.
     """
-    write_vocabulary(folder)
+    write_vocabulary(folder, previous)
     write_resources(folder)
 
 

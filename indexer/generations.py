@@ -183,10 +183,11 @@ def save_new(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
 
 def per_segment(folder: Path, kind: str, compute: Callable, save: Callable,
-                load: Callable) -> list[tuple[object, object]]:
+                load: Callable, only: set[str] | None = None) -> list[tuple[object, object]]:
     """(segment, data) for every segment of the Whoosh index in `folder`, in
     document order: `data` loaded from the segment's `kind` file, or computed
     from a reader of the segment alone (deleted documents included) and saved.
+    With `only`, just the segments with those ids.
 
     Files of segments the index no longer lists (merged away) are removed.
     """
@@ -198,6 +199,8 @@ def per_segment(folder: Path, kind: str, compute: Callable, save: Callable,
     toc = TOC.read(storage, "MAIN")
     found = []
     for segment in toc.segments:
+        if only is not None and segment.segment_id() not in only:
+            continue
         path = segment_file(folder, segment.segment_id(), kind)
         try:
             with open(path, "rb") as handle:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from whoosh.support.charset import accent_map
 
-from .generations import per_segment
+from .generations import per_segment, segment_file, segment_ids
 
 WORD_FIELDS = ("spell_title", "spell_abstract", "spell_keywords")
 VOCABULARY_FILE = "suggest.json"  # beside each generation, written by the build
@@ -92,6 +92,8 @@ def read_counts(reader) -> tuple[dict[str, int], dict[str, int]]:
 
 
 SEGMENT_KIND = "suggest.json"  # one segment's term counts (generations.per_segment)
+# Beside each generation: each field's counts summed, and the segments summed.
+TOTALS_FILE = "suggest-totals.json"
 
 
 def segment_counts(segment) -> dict[str, dict[str, int]]:
@@ -100,18 +102,28 @@ def segment_counts(segment) -> dict[str, dict[str, int]]:
     return {name: _field_counts(segment, name) for name in (*WORD_FIELDS, MESH_FIELD)}
 
 
-def _counts_from_segments(parts) -> tuple[dict[str, int], dict[str, int]]:
-    """read_counts of a whole index, from its segments' saved counts."""
+def _sum(parts) -> dict[str, Counter]:
+    """Each field's document frequencies summed over segments' counts."""
     totals: dict[str, Counter] = {name: Counter() for name in (*WORD_FIELDS, MESH_FIELD)}
     for _, counts in parts:
         for name, total in totals.items():
             total.update(counts.get(name, {}))
+    return totals
+
+
+def _read_counts_of(totals: dict[str, Counter]) -> tuple[dict[str, int], dict[str, int]]:
+    """read_counts' (words, MeSH keywords) from each field's totals."""
     words: dict[str, int] = {}
     for name in WORD_FIELDS:
         for word, n in totals[name].items():
             if any(c.isalpha() for c in word):
                 words[word] = max(words.get(word, 0), n)
     return words, dict(totals[MESH_FIELD])
+
+
+def _counts_from_segments(parts) -> tuple[dict[str, int], dict[str, int]]:
+    """read_counts of a whole index, from its segments' saved counts."""
+    return _read_counts_of(_sum(parts))
 
 
 def _save_counts(handle, counts: dict) -> None:
@@ -127,17 +139,52 @@ def save_segment_counts(folder: str | os.PathLike) -> None:
     per_segment(Path(folder), SEGMENT_KIND, segment_counts, _save_counts, _load_counts)
 
 
-def write_vocabulary(folder: str | os.PathLike) -> None:
+def write_vocabulary(folder: str | os.PathLike, previous: str | os.PathLike | None = None) -> None:
     """Save the index's vocabulary beside it, so Index.suggest loads it in milliseconds.
 
     Summed from each segment's counts, read once when the segment is written
-    and kept with it: an update reads only its new segment.
+    and kept with it. An update starts from the `previous` generation's sums
+    (TOTALS_FILE): it adds its new segments' counts and takes away those of
+    the segments it merged away, whatever the number of segments.
     """
-    parts = per_segment(Path(folder), SEGMENT_KIND, segment_counts, _save_counts, _load_counts)
-    words, mesh = _counts_from_segments(parts)
+    folder = Path(folder)
+    ids = segment_ids(folder)
+    totals = _totals_after(folder, Path(previous), ids) if previous else None
+    if totals is None:
+        totals = _sum(per_segment(folder, SEGMENT_KIND, segment_counts, _save_counts,
+                                  _load_counts))
+    words, mesh = _read_counts_of(totals)
     payload = json.dumps({"words": words, "mesh": mesh}, ensure_ascii=False,
                          separators=(",", ":"))
-    (Path(folder) / VOCABULARY_FILE).write_text(payload, encoding="utf-8")
+    (folder / VOCABULARY_FILE).write_text(payload, encoding="utf-8")
+    (folder / TOTALS_FILE).write_text(json.dumps(
+        {"segments": ids, "totals": totals}, ensure_ascii=False, separators=(",", ":")),
+        encoding="utf-8")
+
+
+def _totals_after(folder: Path, previous: Path, ids: list[str]) -> dict[str, Counter] | None:
+    """The previous generation's sums brought to the segments `ids` of `folder`;
+    None when they cannot be (no sums saved, a segment's counts missing)."""
+    try:
+        saved = json.loads((previous / TOTALS_FILE).read_text(encoding="utf-8"))
+        before = list(saved["segments"])
+        totals = {name: Counter(saved["totals"][name]) for name in (*WORD_FIELDS, MESH_FIELD)}
+        for gone in set(before) - set(ids):
+            with open(segment_file(previous, gone, SEGMENT_KIND), "rb") as handle:
+                counts = _load_counts(handle)
+            for name, total in totals.items():
+                total.subtract(counts.get(name, {}))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    new = set(ids) - set(before)
+    for _, counts in per_segment(folder, SEGMENT_KIND, segment_counts, _save_counts,
+                                 _load_counts, only=new):
+        for name, total in totals.items():
+            total.update(counts.get(name, {}))
+    for total in totals.values():
+        for term in [t for t, n in total.items() if n <= 0]:
+            del total[term]
+    return totals
 
 
 class Vocabulary:

@@ -112,7 +112,7 @@ def _update_locked(seeds, root, live, manifest, workers, progress, started) -> B
     try:
         apply_changes(live, tmp, changes.affected, winners)
         verify_index(tmp, expected, winners[:1])
-        save_resources(tmp)
+        save_resources(tmp, previous=live)
         finish_report(report, expected, name, started)
         publish(root, tmp, name, {BUILD_INFO: report.to_dict(),
                                   MANIFEST: new_manifest(seeds, changes.entries, scanned_ns)})
@@ -213,7 +213,7 @@ def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Recor
         raise
     writer.commit(mergetype=rewrite_worn)
     ix.close()
-    write_columns(tmp)
+    write_columns(tmp, previous=live)
 
 
 def rewrite_worn(writer, segments: list) -> list:

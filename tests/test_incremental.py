@@ -93,6 +93,10 @@ def assert_resources_read_afresh(generation: Path, tmp_path: Path) -> None:
 
 def test_updates_derive_what_reading_the_whole_index_gives(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "SLICE", 20)  # two segments, worn slowly
+    taken = []
+    real = columns_module._previous_part
+    monkeypatch.setattr(columns_module, "_previous_part",
+                        lambda *a: taken.append(real(*a)) or taken[-1])
     root = tmp_path / "index"
     build(seeds, root)
     assert_columns_read_afresh(current_generation(root))
@@ -106,6 +110,8 @@ def test_updates_derive_what_reading_the_whole_index_gives(seeds, tmp_path, monk
         deletions.append(Columns.load(generation).has_deletions)
         assert_resources_read_afresh(generation, tmp_path / f"round-{round_}")
     assert deletions[0]
+    # The first update merged nothing away: the live columns were taken whole.
+    assert taken[0] is not None and taken[0][0] == 2
     # The abbreviations are those of the live records, as a build gives them.
     fresh = tmp_path / "fresh"
     build(seeds, fresh)
@@ -174,6 +180,29 @@ def test_updates_merge_their_own_small_segments_never_the_builds(seeds, tmp_path
     # writes them and its own records into one.
     assert sizes == [1, 2, 3, 4, 1]
     assert_columns_read_afresh(current_generation(root))
+    assert_resources_read_afresh(current_generation(root), tmp_path / "merged")
+
+
+def test_an_update_brings_the_previous_sums_up_to_date(seeds, tmp_path, monkeypatch):
+    """The suggestion counts of an update: the live generation's sums, plus the
+    new segment's counts, minus the merged-away segments' (no other segment read)."""
+    from indexer import suggest
+
+    monkeypatch.setattr(build_module, "SLICE", 8)  # an edit wears its slice: rewritten
+    root = tmp_path / "index"
+    build(seeds, root)
+    read = []
+    real = suggest.segment_counts
+    monkeypatch.setattr(suggest, "segment_counts", lambda sub: read.append(1) or real(sub))
+    loaded = []
+    real_load = suggest._load_counts
+    monkeypatch.setattr(suggest, "_load_counts", lambda h: loaded.append(h.name) or real_load(h))
+    edit(seeds, 1)
+    update(seeds, root)
+    generation = current_generation(root)
+    assert len(read) == 1 and len(segment_ids(generation)) == 4  # 5 - 2 worn + 1
+    assert all(str(root) in name for name in loaded) and len(loaded) == 2  # merged away
+    assert_resources_read_afresh(generation, tmp_path / "check")
 
 
 def test_the_mesh_forms_are_analyzed_once_and_carried_forward(seeds, tmp_path):
