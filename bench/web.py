@@ -58,6 +58,9 @@ end
 """
 
 
+WARM_SECONDS = 20
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -112,9 +115,12 @@ def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
                 lua = LUA % {"paths": ",".join(_lua_string(p) for p in paths)}
                 script = Path(tmp) / f"{name}.lua"
                 script.write_text(lua)
-                # Warm every worker: each opens the index itself after the fork.
-                subprocess.run(["wrk", "-t2", f"-c{connections}", "-d3s", "-s", str(script),
-                                f"http://127.0.0.1:{port}"], capture_output=True, timeout=60)
+                # Warm every worker, as the API figures are warm: each opens the
+                # index itself after the fork and fills its per-generation
+                # caches; 20 s is several passes over the queries.
+                subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{WARM_SECONDS}s", "-s",
+                                str(script), f"http://127.0.0.1:{port}"],
+                               capture_output=True, timeout=WARM_SECONDS + 60)
                 out = subprocess.run(
                     ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
                      "-s", str(script), f"http://127.0.0.1:{port}"],

@@ -11,6 +11,7 @@ import functools
 import os
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
@@ -157,6 +158,7 @@ class Index:
         self._generation: Path | None = None
         self._ix = None
         self._shared = None
+        self._closer = None
         self._columns: Columns | None = None
         self._expander = Expander()
         # Tables read once per generation (facet counts, suggest-as-you-type
@@ -183,11 +185,18 @@ class Index:
         """The searcher on the live generation, reopened after a swap (lock held)."""
         if self._shared is None or current_generation(self.root) != self._generation:
             self._open_current()
-            if self._shared is not None:
-                self._shared.close()
+            self._close_searcher()
             # A searcher that honours the time limit set by @limits.timed.
             self._shared = limits.searcher(self._ix, weighting=DEFAULT.weighting())
+            # Its segment files are open files: closed when the Index goes,
+            # even if nobody calls close().
+            self._closer = weakref.finalize(self, self._shared.close)
         return self._shared
+
+    def _close_searcher(self) -> None:
+        if self._shared is not None:
+            self._closer()  # once only: a finalizer runs at most once
+            self._shared = None
 
     def _engine(self, ranking: Ranking) -> Engine:
         """A scoring engine for one search on the live generation."""
@@ -323,7 +332,7 @@ class Index:
     def _facet_table(self, searcher) -> FacetTable:
         """Year, journal and MeSH of every document, read once per generation."""
         return self._per_generation(
-            "facets", lambda _generation: FacetTable.from_reader(searcher.reader()))
+            "facets", lambda generation: FacetTable.load(generation, searcher.reader()))
 
     def _per_generation(self, name: str, load):
         """The table `name` of this thread's generation, `load(generation)` once per generation."""
@@ -445,9 +454,8 @@ class Index:
         return [self._hit(searcher, hit.docnum, hit.score or 0.0, words) for hit in results]
 
     def close(self) -> None:
-        if self._shared is not None:
-            self._shared.close()
-            self._shared = None
+        with self._lock:
+            self._close_searcher()
         if self._ix is not None:
             self._ix.close()
 

@@ -201,7 +201,7 @@ def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Recor
     """A new generation in `tmp`: the live one, minus the affected keys, plus `winners`."""
     link_generation(live, tmp)
     ix = open_storage(tmp).open_index()
-    writer = ix.writer(limitmb=WRITER_MB)
+    writer = ix.writer(limitmb=WRITER_MB, compound=False)
     try:
         # All deletions first: they apply to the segments already written only.
         for key in sorted(affected):

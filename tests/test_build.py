@@ -38,5 +38,5 @@ def test_two_processes_build_the_same_index_as_one(tmp_path, monkeypatch):
     report_one = build(seeds, one, procs=1)
     report_two = build(seeds, two, procs=2)
     assert (report_one.indexed, report_two.indexed) == (40, 40)
-    assert len(list((two / os.readlink(two / "current")).glob("MAIN_*.seg"))) == 3
+    assert len(list((two / os.readlink(two / "current")).glob("MAIN_*.pst"))) == 3
     assert everything(one) == everything(two)

@@ -213,11 +213,33 @@ def test_several_segments_and_deletions(idx, tmp_path):
             writer.add_document(**to_document(record))
         writer.commit(merge=False)
     write_columns(folder)
-    reader = ix.reader()
-    assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
     columns = Columns.load(folder)
     assert columns.deleted.sum() == 1
     searcher = bounded_searcher(ix, weighting=DEFAULT.weighting())
-    engine = Engine(columns, searcher, idf=DEFAULT.idf)
-    for text in QUERIES:
-        assert_same(engine, searcher, without_coordination(q.parse(text)))
+    try:
+        reader = searcher.reader()
+        assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
+        engine = Engine(columns, searcher, idf=DEFAULT.idf)
+        for text in QUERIES:
+            assert_same(engine, searcher, without_coordination(q.parse(text)))
+    finally:
+        searcher.close()
+
+
+def test_facet_values_saved_per_segment_count_as_the_index_does(corpus_dir, tmp_path):
+    from indexer.update import update
+
+    root = tmp_path / "index"
+    build.build(corpus_dir, root)
+    page = sorted(corpus_dir.glob("*.html"))[1]
+    page.write_text(page.read_text().replace("Cement leakage", "Cement leakage again"))
+    update(corpus_dir, root)
+    idx = open_index(root)
+    generation = idx._generation
+    assert list(generation.glob("seg-*.facets.json"))
+    reader = idx._searcher().reader()
+    table = FacetTable.load(generation, reader)
+    everything = [d for d in range(reader.doc_count_all()) if not reader.is_deleted(d)]
+    assert table.count(everything) == count_straightforward(reader, everything)
+    assert table.count(everything[:3]) == count_straightforward(reader, everything[:3])
+    idx.close()

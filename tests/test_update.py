@@ -140,10 +140,10 @@ def test_update_links_untouched_segments_and_never_changes_the_live_generation(
     assert (report.added, report.changed, report.removed, report.unchanged) == (1, 1, 0, 30)
     assert {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in live.iterdir()} == digests
     new = root / os.readlink(root / "current")
-    shared = {p.name for p in new.glob("MAIN_*.seg")
+    shared = {p.name for p in new.glob("MAIN_*.pst")
               if (live / p.name).exists() and (live / p.name).stat().st_ino == p.stat().st_ino}
     # Only the slice holding p00001 was rewritten; the other three are the same files.
-    assert len(shared) == 3 and len(list(new.glob("MAIN_*.seg"))) == 4
+    assert len(shared) == 3 and len(list(new.glob("MAIN_*.pst"))) == 4
     assert len(open_index(root)) == 31
 
 
@@ -224,8 +224,8 @@ def test_a_few_deletions_leave_the_segment_in_place(seeds, tmp_path):
     report = update(seeds, root)
     assert (report.removed, report.indexed) == (1, 29)
     new = root / os.readlink(root / "current")
-    [old_segment] = live.glob("MAIN_*.seg")
-    assert [p.stat().st_ino for p in new.glob("MAIN_*.seg")] == [old_segment.stat().st_ino]
+    [old_segment] = live.glob("MAIN_*.pst")
+    assert [p.stat().st_ino for p in new.glob("MAIN_*.pst")] == [old_segment.stat().st_ino]
     index = open_index(root)
     assert len(index) == 29
     with pytest.raises(ArticleNotFound):
