@@ -79,12 +79,3 @@ def _docs(searcher, reader, query: wq.Query) -> set[int]:
         return found - _docs(searcher, reader, query.b) if found else found
     return set(query.docs(searcher))
 
-
-def doc_frequency(reader, fieldname: str, text) -> int:
-    """`reader.doc_frequency(fieldname, text)`, remembered per reader."""
-    cache = reader.__dict__.setdefault("_medsearch_df", {})
-    key = (fieldname, text)
-    df = cache.get(key)
-    if df is None:
-        df = cache[key] = reader.doc_frequency(fieldname, text)
-    return df
