@@ -244,6 +244,10 @@ def report(results: dict, meta: dict) -> str:
                              ", ".join(f"{v:.0f}" for v in rss), "API process (search step)",
                              fmt(s["api"]["rss_mb"], digits=0) if s else "–",
                              ratio(max(rss), s["api"]["rss_mb"]) if rss and s else "–"))
+                anon = [v for v in (w.get("worker_anon_mb") or []) if v is not None]
+                if anon:
+                    rows.append(("web: own (anonymous) memory per worker after load (MB)",
+                                 ", ".join(f"{v:.0f}" for v in anon), "–", "–", "–"))
         for row in rows:
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     lines += ["", "Raw figures: bench/work/results.json (not committed).", ""]

@@ -130,6 +130,10 @@ def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
         workers_rss = [p.memory_info().rss / 2**20
                        for p in psutil.Process(server.pid).children(recursive=True)]
         results["worker_rss_mb"] = workers_rss
+        # RSS counts the index files' pages in the page cache that a worker has
+        # touched (shared by every process); its own memory is the anonymous part.
+        results["worker_anon_mb"] = [
+            _anonymous_mb(p.pid) for p in psutil.Process(server.pid).children(recursive=True)]
     finally:
         server.terminate()
         try:
@@ -138,6 +142,15 @@ def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
             server.kill()
             server.wait()
     return results
+
+
+def _anonymous_mb(pid: int) -> float | None:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^Anonymous:\s+(\d+) kB", text, re.MULTILINE)
+    return int(match[1]) / 1024 if match else None
 
 
 def _lua_string(text: str) -> str:
