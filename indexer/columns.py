@@ -175,6 +175,7 @@ def _arrays(hashes, starts, docs, tfs, blob, key_starts, lengths, deleted, doc_c
 # put together from its segments' with numpy alone.
 
 SEGMENT_KIND = "columns.pickle"
+FROM_SEGMENTS = "from_segments"  # in columns-stats.json
 
 
 def segment_columns(sub) -> dict[str, np.ndarray]:
@@ -362,6 +363,10 @@ def write_columns(folder: str | Path, previous: str | Path | None = None) -> Non
         parts = [(None, part)] + per_segment(folder, SEGMENT_KIND, segment_columns,
                                              _save_segment, _load_segment, only=set(ids[count:]))
     arrays = _from_segments(parts, segments)
+    # Columns put together from segments' own hold every deleted document's
+    # postings (those _read wrote before keeping them could miss a few):
+    # only such columns are taken whole by the next update.
+    arrays["stats"][FROM_SEGMENTS] = True
     for name, value in arrays.items():
         if name != "stats":
             # np.save writes through an existing name's hard link: replace instead.
@@ -378,7 +383,8 @@ def _previous_part(previous: Path, ids: list[str]) -> tuple[int, dict] | None:
         before = [s.segment_id() for s in TOC.read(FileStorage(str(previous)), "MAIN").segments]
     except (OSError, ValueError):
         return None
-    if stats.get("version") != VERSION or ids[:len(before)] != before:
+    if (stats.get("version") != VERSION or not stats.get(FROM_SEGMENTS)
+            or ids[:len(before)] != before):
         return None
     arrays = {name: np.load(previous / f"{PREFIX}{name}.npy", mmap_mode="r")
               for name in ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths")}

@@ -216,3 +216,24 @@ def test_the_mesh_forms_are_analyzed_once_and_carried_forward(seeds, tmp_path):
     update(seeds, root)
     [carried] = current_generation(root).glob("cache-mesh-*.json")
     assert carried.stat().st_ino == caches[0].stat().st_ino
+
+
+def test_columns_written_before_segments_kept_theirs_are_not_taken_whole(
+        seeds, tmp_path, monkeypatch):
+    """Columns read posting by posting by an older version could miss deleted
+    documents' postings: an update puts the new ones together from segments."""
+    monkeypatch.setattr(build_module, "SLICE", 20)
+    root = tmp_path / "index"
+    build(seeds, root)
+    stats_file = current_generation(root) / "columns-stats.json"
+    stats = json.loads(stats_file.read_text())
+    del stats[columns_module.FROM_SEGMENTS]
+    stats_file.write_text(json.dumps(stats))
+    taken = []
+    real = columns_module._previous_part
+    monkeypatch.setattr(columns_module, "_previous_part",
+                        lambda *a: taken.append(real(*a)) or taken[-1])
+    edit(seeds, 1)
+    update(seeds, root)
+    assert taken == [None]
+    assert_columns_read_afresh(current_generation(root))
