@@ -15,6 +15,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import subprocess
@@ -100,11 +101,13 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
     chosen = rng.sample(pages, 10)
     backup = {p: p.read_bytes() for p in chosen}
     try:
-        for p in chosen:  # a page edited: a sentence added to its abstract region
+        for p in chosen:  # a page edited: a sentence added after its heading
             text = p.read_bytes()
-            marker = b"</h1>" if b"</h1>" in text else b"</title>"
-            p.write_bytes(text.replace(marker, marker + b"\n<p>Updated: a new sentence "
-                                       b"about lumbar stenosis decompression outcomes.</p>", 1))
+            # Some layouts write upper-case tags (<H1>, <TITLE>).
+            marker = re.search(rb"</h1>|</title>", text, re.IGNORECASE)
+            end = marker.end() if marker else len(text)
+            p.write_bytes(text[:end] + b"\n<p>Updated: a new sentence about lumbar "
+                          b"stenosis decompression outcomes.</p>" + text[end:])
             os.utime(p)
         cmd = medsearch("update", "--seeds", str(seeds), "--index", root)
         log(f"[{size}] update after 10 changed pages")
