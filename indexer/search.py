@@ -32,6 +32,7 @@ from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
 from .schema import from_stored, schema
 from .scoring import Engine, Node, Recent, passing, positive_terms
+from .spelling import Speller
 from .suggest import Vocabulary
 
 SORTS = ("relevance", "newest", "oldest")
@@ -372,14 +373,14 @@ class Index:
         return " ".join(corrected) if changed else None
 
     def _correction(self, searcher, word: str) -> list[str]:
-        """The closest index word to an unknown `word` (a fuzzy scan of the
-        lexicon), remembered for the generation: people misspell the same words."""
+        """The closest index word to an unknown `word` (indexer.spelling),
+        remembered for the generation: people misspell the same words."""
         corrections = self._per_generation("corrections", lambda _generation: {})
         found = corrections.get(word)
         if found is None:
             limits.check_time()
-            found = (searcher.suggest("abstract", word, limit=1, maxdist=2)
-                     or searcher.suggest("title", word, limit=1, maxdist=2))
+            closest = self._speller(searcher).correct(word)
+            found = [closest] if closest else []
             if len(corrections) >= CORRECTIONS_KEPT:
                 corrections.clear()
             corrections[word] = found
@@ -424,10 +425,15 @@ class Index:
     @one_at_a_time
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
-        searcher = self._searcher()
-        vocabulary = self._per_generation(
+        return self._vocabulary(self._searcher()).suggest(prefix, limit)
+
+    def _vocabulary(self, searcher) -> Vocabulary:
+        return self._per_generation(
             "vocabulary", lambda generation: Vocabulary.load(generation, searcher.reader()))
-        return vocabulary.suggest(prefix, limit)
+
+    def _speller(self, searcher) -> Speller:
+        vocabulary = self._vocabulary(searcher)  # first: the table lock is not re-entrant
+        return self._per_generation("speller", lambda _g: Speller(vocabulary.word_counts()))
 
     # --- articles ---------------------------------------------------------------
 

@@ -217,6 +217,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self._words.keys) + len(self._mesh.keys)
 
+    def word_counts(self) -> dict[str, int]:
+        """Every word (not MeSH keyword) with its document frequency."""
+        return dict(zip(self._words.keys, self._words.freqs))
+
     def suggest(self, text: str, limit: int = 8) -> list[str]:
         """Completions of `text`, most frequent first.
 
