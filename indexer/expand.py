@@ -228,29 +228,21 @@ def segment_pairs(segment) -> list:
     return found
 
 
-def _save_pairs(handle, found: list) -> None:
-    handle.write(json.dumps(found, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-
-
-def _load_pairs(handle) -> list:
-    return json.loads(handle.read().decode("utf-8"))
-
-
 def save_segment_pairs(folder: str | os.PathLike) -> None:
     """Save the abbreviations of each segment of the index in `folder` that has none yet."""
-    from .generations import per_segment
+    from .generations import load_json, per_segment, save_json
 
-    per_segment(Path(folder), SEGMENT_KIND, segment_pairs, _save_pairs, _load_pairs)
+    per_segment(Path(folder), SEGMENT_KIND, segment_pairs, save_json, load_json)
 
 
 def _indexed_pairs(folder: Path) -> list:
     """The pairs of every record in the index, in key order (as stored_records
     gives the records): deleted records left out."""
-    from .generations import per_segment
+    from .generations import load_json, per_segment, save_json
 
     live = []
-    for segment, found in per_segment(folder, SEGMENT_KIND, segment_pairs, _save_pairs,
-                                      _load_pairs):
+    for segment, found in per_segment(folder, SEGMENT_KIND, segment_pairs, save_json,
+                                      load_json):
         gone = set(segment.deleted_docs()) if segment.has_deletions() else ()
         live += [(key, pairs) for docnum, key, pairs in found if docnum not in gone]
     live.sort(key=lambda item: item[0])

@@ -13,13 +13,12 @@ term-vector read per match); tests/test_search_perf_equivalence.py checks it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from .generations import per_segment, segment_file
+from .generations import load_json, per_segment, save_json, segment_file
 
 FACET_LIMIT = 10
 
@@ -66,10 +65,11 @@ class FacetTable:
         for segment in _toc_segments(folder):
             path = segment_file(folder, segment.segment_id(), SEGMENT_KIND)
             try:
-                saved = json.loads(path.read_text())
-                values = saved["years"], saved["journals"], saved["mesh"]
+                with open(path, "rb") as handle:
+                    saved = load_json(handle)
             except FileNotFoundError:
-                values = _values(subs[segment.segment_id()])
+                saved = _segment_values(subs[segment.segment_id()])
+            values = saved["years"], saved["journals"], saved["mesh"]
             years += values[0]
             journals += values[1]
             mesh += values[2]
@@ -112,6 +112,11 @@ def _values(reader) -> tuple[list, list, list]:
     return years, journals, per_doc
 
 
+def _segment_values(reader) -> dict:
+    """_values of one segment, as saved beside it."""
+    return dict(zip(("years", "journals", "mesh"), _values(reader)))
+
+
 # --- saved per segment ------------------------------------------------------------
 #
 # A segment's facet values never change, so the build saves them beside the
@@ -122,10 +127,7 @@ SEGMENT_KIND = "facets.json"
 
 def write_facets(folder: Path) -> None:
     """Save the facet values of each segment of a new generation that has none."""
-    per_segment(Path(folder), SEGMENT_KIND, compute=_values,
-                save=lambda handle, values: handle.write(json.dumps(
-                    dict(zip(("years", "journals", "mesh"), values)),
-                    ensure_ascii=False, separators=(",", ":")).encode("utf-8")),
+    per_segment(Path(folder), SEGMENT_KIND, compute=_segment_values, save=save_json,
                 load=lambda handle: None)
 
 

@@ -182,6 +182,16 @@ def save_new(path: Path, write: Callable[[BinaryIO], None]) -> None:
     os.replace(tmp, path)
 
 
+def save_json(handle: BinaryIO, data) -> None:
+    """Write `data` as compact UTF-8 JSON (the `save` of a per_segment file)."""
+    handle.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def load_json(handle: BinaryIO):
+    """The JSON a save_json wrote (the `load` of a per_segment file)."""
+    return json.loads(handle.read().decode("utf-8"))
+
+
 def per_segment(folder: Path, kind: str, compute: Callable, save: Callable,
                 load: Callable, only: set[str] | None = None) -> list[tuple[object, object]]:
     """(segment, data) for every segment of the Whoosh index in `folder`, in

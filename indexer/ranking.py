@@ -240,9 +240,11 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
         # user's words, but only the `prf_widen` they find best, so the
         # result count stays near that of the user's words.
         user = built.user or built.query
-        related = set(_top_docnums(engine, clause, ranking.prf_widen, restrict,
-                                   [term for term, _ in chosen], ranking.prf_widen_min))
-        related -= set(engine.evaluate(user).docs.tolist())
+        candidates = np.array(_top_docnums(engine, clause, ranking.prf_widen, restrict,
+                                           [term for term, _ in chosen],
+                                           ranking.prf_widen_min), dtype=np.int64)
+        # Those without the user's words (a look-up each, not a set of every match).
+        related = set(candidates[~np.isin(candidates, engine.evaluate(user).docs)].tolist())
         if related:
             found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
             words = _surface_forms([stored for stored, _, _ in top[:ranking.prf_docs]],

@@ -39,7 +39,7 @@ SORTS = ("relevance", "newest", "oldest")
 MAX_PER_PAGE = 100
 FACET_LIMIT = 10
 SNIPPET_WORDS = 40
-CORRECTIONS_KEPT = 20_000  # spelling corrections remembered per generation
+CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
 
 
 @dataclass
@@ -375,25 +375,20 @@ class Index:
     def _correction(self, searcher, word: str) -> list[str]:
         """The closest index word to an unknown `word` (indexer.spelling),
         remembered for the generation: people misspell the same words."""
-        corrections = self._per_generation("corrections", lambda _generation: {})
+        corrections = self._per_generation("corrections", lambda _g: Recent(CORRECTIONS_KEPT))
         found = corrections.get(word)
         if found is None:
             limits.check_time()
             closest = self._speller(searcher).correct(word)
-            found = [closest] if closest else []
-            if len(corrections) >= CORRECTIONS_KEPT:
-                corrections.clear()
-            corrections[word] = found
+            found = corrections.put(word, [closest] if closest else [])
         return found
 
     def _known(self, searcher, word: str) -> bool:
         """Whether `word` is an index word (remembered for the generation)."""
-        known = self._per_generation("known", lambda _generation: {})
+        known = self._per_generation("known", lambda _g: Recent(CORRECTIONS_KEPT))
         found = known.get(word)
         if found is None:
-            if len(known) >= CORRECTIONS_KEPT:
-                known.clear()
-            found = known[word] = self._in_lexicon(searcher, word)
+            found = known.put(word, self._in_lexicon(searcher, word))
         return found
 
     @staticmethod

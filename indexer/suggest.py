@@ -21,7 +21,7 @@ from pathlib import Path
 
 from whoosh.support.charset import accent_map
 
-from .generations import per_segment, segment_file, segment_ids
+from .generations import load_json, per_segment, save_json, segment_file, segment_ids
 
 WORD_FIELDS = ("spell_title", "spell_abstract", "spell_keywords")
 VOCABULARY_FILE = "suggest.json"  # beside each generation, written by the build
@@ -126,17 +126,9 @@ def _counts_from_segments(parts) -> tuple[dict[str, int], dict[str, int]]:
     return _read_counts_of(_sum(parts))
 
 
-def _save_counts(handle, counts: dict) -> None:
-    handle.write(json.dumps(counts, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-
-
-def _load_counts(handle) -> dict:
-    return json.loads(handle.read().decode("utf-8"))
-
-
 def save_segment_counts(folder: str | os.PathLike) -> None:
     """Save the term counts of each segment of the index in `folder` that has none yet."""
-    per_segment(Path(folder), SEGMENT_KIND, segment_counts, _save_counts, _load_counts)
+    per_segment(Path(folder), SEGMENT_KIND, segment_counts, save_json, load_json)
 
 
 def write_vocabulary(folder: str | os.PathLike, previous: str | os.PathLike | None = None) -> None:
@@ -151,8 +143,8 @@ def write_vocabulary(folder: str | os.PathLike, previous: str | os.PathLike | No
     ids = segment_ids(folder)
     totals = _totals_after(folder, Path(previous), ids) if previous else None
     if totals is None:
-        totals = _sum(per_segment(folder, SEGMENT_KIND, segment_counts, _save_counts,
-                                  _load_counts))
+        totals = _sum(per_segment(folder, SEGMENT_KIND, segment_counts, save_json,
+                                  load_json))
     words, mesh = _read_counts_of(totals)
     payload = json.dumps({"words": words, "mesh": mesh}, ensure_ascii=False,
                          separators=(",", ":"))
@@ -171,14 +163,14 @@ def _totals_after(folder: Path, previous: Path, ids: list[str]) -> dict[str, Cou
         totals = {name: Counter(saved["totals"][name]) for name in (*WORD_FIELDS, MESH_FIELD)}
         for gone in set(before) - set(ids):
             with open(segment_file(previous, gone, SEGMENT_KIND), "rb") as handle:
-                counts = _load_counts(handle)
+                counts = load_json(handle)
             for name, total in totals.items():
                 total.subtract(counts.get(name, {}))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     new = set(ids) - set(before)
-    for _, counts in per_segment(folder, SEGMENT_KIND, segment_counts, _save_counts,
-                                 _load_counts, only=new):
+    for _, counts in per_segment(folder, SEGMENT_KIND, segment_counts, save_json,
+                                 load_json, only=new):
         for name, total in totals.items():
             total.update(counts.get(name, {}))
     for total in totals.values():

@@ -195,8 +195,8 @@ def test_an_update_brings_the_previous_sums_up_to_date(seeds, tmp_path, monkeypa
     real = suggest.segment_counts
     monkeypatch.setattr(suggest, "segment_counts", lambda sub: read.append(1) or real(sub))
     loaded = []
-    real_load = suggest._load_counts
-    monkeypatch.setattr(suggest, "_load_counts", lambda h: loaded.append(h.name) or real_load(h))
+    real_load = suggest.load_json
+    monkeypatch.setattr(suggest, "load_json", lambda h: loaded.append(h.name) or real_load(h))
     edit(seeds, 1)
     update(seeds, root)
     generation = current_generation(root)
