@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import build as build_module
 from . import update as update_module
+from ._text import printable
 from .errors import ExtractionError, MedsearchError
 from .extract import extract_file
 from .generations import index_stats
@@ -110,13 +111,13 @@ def cmd_extract(args) -> int:
         try:
             record = extract_file(path)
         except ExtractionError as exc:
-            print(f"{path}: {exc}", file=sys.stderr)
+            print(f"{printable(path)}: {exc}", file=sys.stderr)
             failed = True
             continue
         if args.json:
             print(json.dumps(record.to_dict(), ensure_ascii=False))
         else:
-            print(f"{path}: {record.pmid} {record.title}")
+            print(f"{printable(path)}: {record.pmid} {record.title}")
     return 1 if failed else 0
 
 

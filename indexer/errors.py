@@ -10,7 +10,7 @@ class ExtractionError(MedsearchError):
 
 
 class NotAnArticle(ExtractionError):
-    """A page holds no article (no title, or neither abstract nor keywords)."""
+    """A page holds no article: no labelled fields, no title or no PubMed ID."""
 
 
 class IndexMissing(MedsearchError):
