@@ -15,10 +15,11 @@ import signal
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExtractionError
+from .errors import BuildFailed, ExtractionError
 from ._text import printable
 from .extract import MAX_PAGE_BYTES
 from .records import Record
@@ -216,11 +217,17 @@ class Workers:
         """fn over items, results in input order, in the pool when there is one."""
         items = list(items)
         total = total or len(items)
-        if self._pool is not None and len(items) > 1:
-            results = self._pool.map(fn, items, chunksize=chunksize)
-        else:
-            results = map(fn, items)
-        for done, result in enumerate(results, 1):
-            if progress:
-                progress(done, total)
-            yield result
+        try:
+            if self._pool is not None and len(items) > 1:
+                results = self._pool.map(fn, items, chunksize=chunksize)
+            else:
+                results = map(fn, items)
+            for done, result in enumerate(results, 1):
+                if progress:
+                    progress(done, total)
+                yield result
+        except BrokenProcessPool:
+            # Killed from outside (kill, the kernel's out-of-memory killer):
+            # no page can do this within the extraction budgets.
+            raise BuildFailed("a worker process died (killed, or out of memory); the live index "
+                              "was left as it was: run the command again") from None

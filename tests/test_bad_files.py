@@ -10,10 +10,11 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from lifecycle_pages import page, run, write_corpus
+from lifecycle_pages import medsearch, page, run, write_corpus
 
 from indexer import extract as extract_module
 from indexer import open_index
@@ -182,6 +183,25 @@ def test_a_page_over_the_time_budget_is_skipped(tmp_path, monkeypatch):
     # The alarm is off again and its handler restored: nothing later is cut short.
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+
+
+def test_a_worker_killed_from_outside_is_one_line(tmp_path):
+    seeds = tmp_path / "seeds"
+    write_corpus(seeds, 1500)
+    root = tmp_path / "index"
+    proc = medsearch("build", "--seeds", str(seeds), "--index", str(root), "--procs", "2")
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    deadline = time.monotonic() + 60
+    while not children.read_text().split() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    workers = children.read_text().split() if proc.poll() is None else []
+    assert workers, "the build started no worker process"
+    os.kill(int(workers[0]), signal.SIGKILL)  # as the out-of-memory killer would
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (1, "")
+    assert err == ("medsearch: a worker process died (killed, or out of memory); the live index "
+                   "was left as it was: run the command again\n")
+    assert not (root / "current").exists() and not list(root.glob(".tmp-*"))
 
 
 # --- OS errors ------------------------------------------------------------------------------
