@@ -20,7 +20,7 @@ BAD = {
     "AND": 0, "NOT": 0, "OR OR": 0, "AND OR NOT": 0, "*itis": 0, "?": 6, "*:*": 6,
     "x" * 10_000: 0, "blood " * 2000: 1, "\x00\x07\x1b[31mblood\x7f patch": 1,
     "foo:bar": 0, "http://example.com": 0, "title:": 0, ":": 0, "year:abc": 0,
-    "year:[1 TO": 0, "\\": 0, "[": 0, "}": 0, "^": 0, "blood^1e400": 0, "blood^" + "9" * 400: 1,
+    "year:[1 TO": 0, "\\": 0, "[": 0, "}": 0, "^": 0, "blood^1e400": 1, "blood^" + "9" * 400: 1,
     "\udcff\udcfe": 6, "\ufffd": 0, "title:(a OR)": 0,
 }
 
