@@ -52,7 +52,7 @@ def test_search_without_index_says_to_build(tmp_path, capsys):
 
 def test_bad_search_parameter_is_a_message_not_a_traceback(index_dir, capsys):
     assert main(["search", "spine", "--index", str(index_dir), "--limit", "0"]) == 1
-    assert capsys.readouterr().err == "medsearch: per_page must be between 1 and 100, not 0\n"
+    assert capsys.readouterr().err == "medsearch: per_page must be a whole number from 1 to 100, not 0\n"
 
 
 def test_build_prints_a_summary(corpus_dir, tmp_path, capsys):

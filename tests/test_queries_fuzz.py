@@ -38,7 +38,7 @@ def test_odd_queries_give_results(idx, text):
     ("*a?", "'*a?' is too broad: give a wildcard at least 2 letters besides * and ? "
             "(e.g. spin* or *itis)"),
     ("(" * 30 + "spine", "parentheses are nested 30 deep; at most 20 are allowed"),
-    (None, "the query must be text, not NoneType"),
+    (None, "the query must be text, not None"),
 ])
 def test_queries_refused_with_a_clear_message(idx, text, message):
     with pytest.raises(QueryError) as error:
