@@ -4,6 +4,8 @@
   terms (the most frequent of those matching), found by looking at no more
   than MAX_SCAN terms of the field; a pattern needs MIN_LITERAL letters
   besides its wildcards (`*itis` is fine, `a*` or `*a` is too broad).
+- A fuzzy word (`spine~2`) allows at most MAX_EDITS edits and expands, like
+  a wildcard, to MAX_EXPANSION terms, the closest first.
 - Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
 - A search stops after TIME_LIMIT seconds with a QueryError.
 """
@@ -18,6 +20,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 from whoosh import query as wq
 from whoosh.collectors import ScoredCollector, WrappingCollector
 from whoosh.query.ranges import TermRange
@@ -30,6 +34,8 @@ MAX_SCAN = 50_000
 MIN_LITERAL = 2
 MAX_DEPTH = 20
 MAX_BOOST = 100.0
+MAX_EDITS = 2  # as Lucene: more edits match nearly any word
+AUTO_EDITS = -1  # `spine~`: 0 edits up to 2 letters, 1 up to 5, else 2 (Elasticsearch's AUTO)
 TIME_LIMIT = 3.0  # seconds
 # Spelling suggestions: words looked up per query, and the longest looked up.
 MAX_SUGGEST_WORDS = 8
@@ -74,17 +80,41 @@ class BoundedTermRange(TermRange):
         return iter(_capped(ixreader, self.fieldname, super()._btexts(ixreader)))
 
 
-_BOUNDED = {wq.Wildcard: BoundedWildcard, wq.Prefix: BoundedPrefix, TermRange: BoundedTermRange}
+class BoundedFuzzy(wq.FuzzyTerm):
+    """A FuzzyTerm over the field's own (stemmed) terms: at most MAX_SCAN looked
+    at, MAX_EXPANSION kept (the closest, then the most frequent); a swap of
+    two letters is one edit, as in indexer.spelling."""
+
+    def _btexts(self, ixreader) -> Iterator[bytes]:
+        edits = self.maxdist
+        if edits == AUTO_EDITS:
+            edits = 0 if len(self.text) <= 2 else 1 if len(self.text) <= 5 else 2
+        edits = max(0, min(edits, MAX_EDITS))
+        field = ixreader.schema[self.fieldname]
+        prefix = self.text[:self.prefixlength]
+        words = [field.from_bytes(b) for b in islice(
+            ixreader.expand_prefix(self.fieldname, prefix), MAX_SCAN)]
+        found = process.extract(self.text, words, scorer=OSA.distance,
+                                score_cutoff=edits, limit=None)
+        found.sort(key=lambda match: (match[1], -ixreader.doc_frequency(
+            self.fieldname, field.to_bytes(match[0]))))
+        return iter(sorted(field.to_bytes(word) for word, _, _ in found[:MAX_EXPANSION]))
+
+
+_BOUNDED = {wq.Wildcard: BoundedWildcard, wq.Prefix: BoundedPrefix, TermRange: BoundedTermRange,
+            wq.FuzzyTerm: BoundedFuzzy}
 
 
 def bound(query: wq.Query) -> wq.Query:
     """Bound the expensive parts of a freshly parsed query, in place; returns it."""
     bounded = _BOUNDED.get(type(query))
     if bounded is not None:
-        if bounded is not BoundedTermRange:
+        if bounded in (BoundedWildcard, BoundedPrefix):
             _check_pattern(query.text, bounded is BoundedPrefix)
         query.__class__ = bounded
-    if getattr(query, "boost", 1.0) > MAX_BOOST:
+        if bounded is BoundedFuzzy:
+            query.constantscore = False  # ranked by BM25 of the words found, as a plain word
+    if getattr(query, "boost", 1.0) > MAX_BOOST:  # incl. inf (spine^1e400)
         query.boost = MAX_BOOST
     for sub in getattr(query, "subqueries", None) or ():
         bound(sub)

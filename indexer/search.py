@@ -23,9 +23,10 @@ from whoosh import index as whoosh_index
 
 from . import fastpaths, limits
 from . import query as q
+from .arguments import MAX_PER_PAGE, SORTS, checked, index_root
 from .build import current_generation, read_build_info
 from .columns import Columns
-from .errors import ArticleNotFound, IndexMissing, QueryError
+from .errors import ArticleNotFound, IndexMissing
 from .expand import Expander, Expansion
 from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
@@ -35,8 +36,6 @@ from .scoring import Engine, Node, Recent, passing, positive_terms
 from .spelling import Speller
 from .suggest import Vocabulary
 
-SORTS = ("relevance", "newest", "oldest")
-MAX_PER_PAGE = 100
 FACET_LIMIT = 10
 SNIPPET_WORDS = 40
 CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
@@ -149,8 +148,8 @@ class Index:
     # Seconds one search may take before it stops with a QueryError (see indexer.limits).
     time_limit = limits.TIME_LIMIT
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = index_root(root)  # None: $MEDSEARCH_INDEX, else index/
         # One Whoosh searcher per process, shared by its threads. Whoosh's
         # postings readers seek in shared files, so calls take turns (Python
         # runs one thread at a time anyway); one reader per thread cost a
@@ -220,6 +219,7 @@ class Index:
 
     # --- searching ------------------------------------------------------------
 
+    @checked
     @one_at_a_time
     @limits.timed
     def search(
@@ -242,12 +242,6 @@ class Index:
         settings (for evaluation).
         """
         started = time.perf_counter()
-        if sort not in SORTS:
-            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
-        if page < 1:
-            raise QueryError(f"page must be 1 or more, not {page}")
-        if not 1 <= per_page <= MAX_PER_PAGE:
-            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
@@ -270,6 +264,7 @@ class Index:
             expansions=[e.to_dict() for e in expansions],
         )
 
+    @checked
     @one_at_a_time
     @limits.timed
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
@@ -399,14 +394,13 @@ class Index:
 
     # --- export and suggestions -------------------------------------------------
 
+    @checked
     @one_at_a_time
     @limits.timed
     def records(self, text: str, limit: int = 1000, sort: str = "relevance",
                 year_from: int | None = None, year_to: int | None = None,
                 journal: str | None = None, mesh: str | None = None) -> list[Record]:
         """The full records of the first `limit` results, in result order (for export)."""
-        if sort not in SORTS:
-            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         ranking = _settings(None, True)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
@@ -415,8 +409,9 @@ class Index:
         docs, _ = engine.top(node, max(1, limit), restrict,
                              sort_keys=None if sort == "relevance" else table.years,
                              reverse=(sort == "newest"))
-        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs]
+        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs[:limit]]
 
+    @checked
     @one_at_a_time
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
@@ -432,6 +427,7 @@ class Index:
 
     # --- articles ---------------------------------------------------------------
 
+    @checked
     @one_at_a_time
     def article(self, pmid: str) -> Record:
         """The full record of one article."""
@@ -440,6 +436,7 @@ class Index:
             raise ArticleNotFound(f"no article with PMID {pmid}")
         return from_stored(stored)
 
+    @checked
     @one_at_a_time
     def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
         """Articles like this one (Whoosh's more-like-this over the abstract)."""
@@ -447,6 +444,8 @@ class Index:
         docnum = searcher.document_number(pmid=str(pmid))
         if docnum is None:
             raise ArticleNotFound(f"no article with PMID {pmid}")
+        if not limit:
+            return []
         results = searcher.more_like(docnum, "abstract", top=limit,
                                      filter=None, numterms=20)
         if not len(results):
@@ -466,9 +465,10 @@ def _settings(ranking: Ranking | None, expand: bool) -> Ranking:
     return ranking if expand else ranking.without_expansion()
 
 
-def open_index(root: str | os.PathLike = "index") -> Index:
-    """Open the index at `root`; IndexMissing says to run `medsearch build`."""
+def open_index(root: str | os.PathLike | None = None) -> Index:
+    """Open the index at `root` (None: $MEDSEARCH_INDEX, else index/);
+    IndexMissing says to run `medsearch build`."""
     return Index(root)
 
 
-__all__ = ["Hit", "Index", "Results", "open_index"]
+__all__ = ["MAX_PER_PAGE", "SORTS", "Hit", "Index", "Results", "open_index"]
