@@ -4,13 +4,17 @@
   terms (the most frequent of those matching), found by looking at no more
   than MAX_SCAN terms of the field; a pattern needs MIN_LITERAL letters
   besides its wildcards (`*itis` is fine, `a*` or `*a` is too broad).
+- A query holds at most MAX_PATTERNS wildcard, prefix and range terms, and
+  at most MAX_OPEN_PATTERNS of them may start with a wildcard (each reads
+  the field's whole word list while the process's other searches wait):
+  a costlier query is refused before it runs.
 - Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
-- A search stops after TIME_LIMIT seconds with a QueryError.
+- A search stops TIME_LIMIT seconds after it was asked for, the wait for
+  its turn included (indexer.turns), with a QueryError.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import time
@@ -28,6 +32,8 @@ from .errors import QueryError
 MAX_EXPANSION = 64
 MAX_SCAN = 50_000
 MIN_LITERAL = 2
+MAX_PATTERNS = 8
+MAX_OPEN_PATTERNS = 2
 MAX_DEPTH = 20
 MAX_BOOST = 100.0
 TIME_LIMIT = 3.0  # seconds
@@ -102,6 +108,38 @@ def _check_pattern(text: str, prefix: bool) -> None:
         raise QueryError(
             f"'{shown}' is too broad: give a wildcard at least {MIN_LITERAL} letters "
             "besides * and ? (e.g. spin* or *itis)")
+
+
+def check_cost(query: wq.Query) -> wq.Query:
+    """Refuse a bounded query with more patterns than a search may expand; returns it."""
+    patterns = set(_patterns(query))  # one per field each: count the texts
+    open_ones = sorted(text for text, anchored in patterns if not anchored)
+    if len(open_ones) > MAX_OPEN_PATTERNS:
+        raise QueryError(
+            f"{len(open_ones)} terms start with a wildcard ({', '.join(open_ones[:3])}"
+            f"{', …' if len(open_ones) > 3 else ''}); at most {MAX_OPEN_PATTERNS} may: "
+            "begin the others with letters (e.g. spin* rather than *pin*)")
+    if len(patterns) > MAX_PATTERNS:
+        raise QueryError(
+            f"the query has {len(patterns)} wildcard and range terms; at most {MAX_PATTERNS} "
+            "are searched at once: remove some or write the words out")
+    return query
+
+
+def _patterns(query: wq.Query) -> Iterator[tuple[str, bool]]:
+    """(text, starts with letters) of each wildcard, prefix and range term in `query`."""
+    if isinstance(query, BoundedWildcard):
+        yield query.text, bool(query._find_prefix(query.text))
+    elif isinstance(query, BoundedPrefix):
+        yield query.text + "*", True
+    elif isinstance(query, BoundedTermRange):
+        yield f"[{query.start} TO {query.end}]", True
+    for sub in getattr(query, "subqueries", None) or ():
+        yield from _patterns(sub)
+    for name in ("a", "b", "child", "query"):
+        sub = getattr(query, name, None)
+        if isinstance(sub, wq.Query):
+            yield from _patterns(sub)
 
 
 def check_nesting(text: str) -> None:
@@ -186,13 +224,10 @@ def deadline(seconds: float):
         _clock.deadline = None
 
 
-def timed(method):
-    """Decorate an Index method: it runs under the index's time limit."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with deadline(getattr(self, "time_limit", TIME_LIMIT)):
-            return method(self, *args, **kwargs)
-    return run
+def time_left() -> float | None:
+    """Seconds until this thread's deadline (negative once past), or None without one."""
+    deadline = getattr(_clock, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def check_time() -> None:
