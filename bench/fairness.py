@@ -37,7 +37,6 @@ CHEAP_CLIENTS = 8
 COSTLY_CLIENTS = 2
 # Two-letter infixes: `*an*` cannot use the sorted word list, so each reads all of it.
 COSTLY_QUERY = " ".join(f"*{a}{b}*" for a, b in itertools.product("aeiou", "lnrstcm"))
-COSTLY_PATH = "/api/search?" + urlencode({"q": COSTLY_QUERY})
 ARTICLES = ("21349964", "30000001")  # replaced by the index's own PMIDs at start
 
 
@@ -64,13 +63,14 @@ def _client(port: int, paths: list[str], stop: threading.Event, out: list, offse
     conn.close()
 
 
-def _phase(port: int, cheap: list[str], seconds: float, costly: int) -> tuple[list, list]:
+def _phase(port: int, cheap: list[str], seconds: float, costly: int,
+           costly_path: str = "") -> tuple[list, list]:
     stop = threading.Event()
     cheap_out: list = []
     costly_out: list = []
     threads = [threading.Thread(target=_client, args=(port, cheap, stop, cheap_out, i * 37))
                for i in range(CHEAP_CLIENTS)]
-    threads += [threading.Thread(target=_client, args=(port, [COSTLY_PATH], stop, costly_out, 0))
+    threads += [threading.Thread(target=_client, args=(port, [costly_path], stop, costly_out, 0))
                 for _ in range(costly)]
     for thread in threads:
         thread.start()
@@ -121,8 +121,10 @@ def _cheap_paths(port: int) -> list[str]:
     return paths
 
 
-def run(repo: Path, index: str, seconds: float, log=print) -> dict:
-    results: dict = {"repo": str(repo), "seconds": seconds}
+def run(repo: Path, index: str, seconds: float, costly_query: str = COSTLY_QUERY,
+        log=print) -> dict:
+    results: dict = {"repo": str(repo), "seconds": seconds, "costly_query": costly_query}
+    costly_path = "/api/search?" + urlencode({"q": costly_query})
     with serving(repo, index) as (port, server):
         if port is None:
             raise SystemExit(f"the server did not come up (exit {server.poll()})")
@@ -132,7 +134,7 @@ def run(repo: Path, index: str, seconds: float, log=print) -> dict:
         log(f"eight cheap clients alone ({seconds:g} s) ...")
         alone, _ = _phase(port, cheap, seconds, costly=0)
         log(f"eight cheap clients and two costly ones ({seconds:g} s) ...")
-        shared, costly = _phase(port, cheap, seconds, costly=COSTLY_CLIENTS)
+        shared, costly = _phase(port, cheap, seconds, COSTLY_CLIENTS, costly_path)
     results["alone"] = _summary(alone) | {"routes": _by_route(alone)}
     results["with_costly"] = _summary(shared) | {"routes": _by_route(shared)}
     results["costly"] = _summary(costly)
@@ -154,10 +156,12 @@ def main(argv=None) -> int:
     parser.add_argument("--index", type=Path, default=HERE / "work" / "index-fairness",
                         help="built from seeds/ when missing")
     parser.add_argument("--seconds", type=float, default=20, help="length of each phase")
+    parser.add_argument("--costly", default=COSTLY_QUERY,
+                        help="what the costly clients search for (default: 35 wildcards)")
     args = parser.parse_args(argv)
     _ensure_index(args.index)
     log = lambda *a: print(time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)  # noqa: E731
-    results = run(args.repo.resolve(), str(args.index.resolve()), args.seconds, log)
+    results = run(args.repo.resolve(), str(args.index.resolve()), args.seconds, args.costly, log)
     results["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     print(json.dumps(results, indent=2))
     return 0
