@@ -10,7 +10,8 @@
   a costlier query is refused before it runs.
 - Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
 - A search stops TIME_LIMIT seconds after it was asked for, the wait for
-  its turn included (indexer.turns), with a QueryError.
+  its turn included (indexer.turns), with a QueryError; where threads share
+  a searcher (the web workers), also TURN_LIMIT seconds after its turn began.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ MAX_OPEN_PATTERNS = 1
 MAX_DEPTH = 20
 MAX_BOOST = 100.0
 TIME_LIMIT = 3.0  # seconds
+TURN_LIMIT = 0.5  # seconds a web request's search may keep the others waiting
 # Spelling suggestions: words looked up per query, and the longest looked up.
 MAX_SUGGEST_WORDS = 8
 MAX_SUGGEST_CHARS = 30
@@ -214,14 +216,33 @@ def deadline(seconds: float):
         yield
         return
     _clock.deadline = time.monotonic() + seconds
+    _clock.stopped_after = None
     try:
         yield
     except TimeLimit:
         raise QueryError(
-            f"the search took longer than {seconds:g} s and was stopped: "
-            "try more specific words or fewer wildcards") from None
+            f"the search took longer than {_clock.stopped_after or seconds:g} s and was "
+            "stopped: try more specific words or fewer wildcards") from None
     finally:
         _clock.deadline = None
+
+
+@contextmanager
+def narrowed(seconds: float | None):
+    """Within the block, this thread's deadline is at most `seconds` away (None: as it is)."""
+    before = getattr(_clock, "deadline", None)
+    soon = None if seconds is None else time.monotonic() + seconds
+    if soon is None or (before is not None and before <= soon):
+        yield
+        return
+    _clock.deadline = soon
+    try:
+        yield
+    except TimeLimit:
+        _clock.stopped_after = seconds  # the message names the limit that stopped it
+        raise
+    finally:
+        _clock.deadline = before
 
 
 def time_left() -> float | None:

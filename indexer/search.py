@@ -102,6 +102,8 @@ class Index:
 
     # Seconds one search may take before it stops with a QueryError (see indexer.limits).
     time_limit = limits.TIME_LIMIT
+    # Seconds one call may hold a searcher that other threads wait for (None: no bound).
+    turn_limit: float | None = None
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
