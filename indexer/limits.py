@@ -220,9 +220,11 @@ def deadline(seconds: float):
     try:
         yield
     except TimeLimit:
+        if _clock.stopped_after is not None:
+            seconds = _clock.stopped_after
         raise QueryError(
-            f"the search took longer than {_clock.stopped_after or seconds:g} s and was "
-            "stopped: try more specific words or fewer wildcards") from None
+            f"the search took longer than {seconds:g} s and was stopped: "
+            "try more specific words or fewer wildcards") from None
     finally:
         _clock.deadline = None
 
