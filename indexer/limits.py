@@ -6,13 +6,18 @@
   besides its wildcards (`*itis` is fine, `a*` or `*a` is too broad).
 - A fuzzy word (`spine~2`) allows at most MAX_EDITS edits and expands, like
   a wildcard, to MAX_EXPANSION terms, the closest first.
+- A query holds at most MAX_PATTERNS wildcard, prefix, range and fuzzy terms, and
+  at most MAX_OPEN_PATTERNS of them may start with a wildcard (each reads
+  the field's whole word list while the process's other searches wait):
+  a costlier query is refused before it runs.
 - Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
-- A search stops after TIME_LIMIT seconds with a QueryError.
+- A search stops TIME_LIMIT seconds after it was asked for, the wait for
+  its turn included (indexer.turns), with a QueryError; where threads share
+  a searcher (the web workers), also TURN_LIMIT seconds after its turn began.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import time
@@ -32,11 +37,14 @@ from .errors import QueryError
 MAX_EXPANSION = 64
 MAX_SCAN = 50_000
 MIN_LITERAL = 2
+MAX_PATTERNS = 8
+MAX_OPEN_PATTERNS = 1
 MAX_DEPTH = 20
 MAX_BOOST = 100.0
 MAX_EDITS = 2  # as Lucene: more edits match nearly any word
 AUTO_EDITS = -1  # `spine~`: 0 edits up to 2 letters, 1 up to 5, else 2 (Elasticsearch's AUTO)
 TIME_LIMIT = 3.0  # seconds
+TURN_LIMIT = 0.5  # seconds a web request's search may keep the others waiting
 # Spelling suggestions: words looked up per query, and the longest looked up.
 MAX_SUGGEST_WORDS = 8
 MAX_SUGGEST_CHARS = 30
@@ -134,6 +142,40 @@ def _check_pattern(text: str, prefix: bool) -> None:
             "besides * and ? (e.g. spin* or *itis)")
 
 
+def check_cost(query: wq.Query) -> wq.Query:
+    """Refuse a bounded query with more patterns than a search may expand; returns it."""
+    patterns = set(_patterns(query))  # one per field each: count the texts
+    open_ones = sorted(text for text, anchored in patterns if not anchored)
+    if len(open_ones) > MAX_OPEN_PATTERNS:
+        raise QueryError(
+            f"{len(open_ones)} terms start with a wildcard ({', '.join(open_ones[:3])}"
+            f"{', …' if len(open_ones) > 3 else ''}); at most {MAX_OPEN_PATTERNS} may: "
+            "begin the others with letters (e.g. spin* rather than *pin*)")
+    if len(patterns) > MAX_PATTERNS:
+        raise QueryError(
+            f"the query has {len(patterns)} wildcard, fuzzy and range terms; at most {MAX_PATTERNS} "
+            "are searched at once: remove some or write the words out")
+    return query
+
+
+def _patterns(query: wq.Query) -> Iterator[tuple[str, bool]]:
+    """(text, starts with letters) of each wildcard, prefix, range and fuzzy term in `query`."""
+    if isinstance(query, BoundedWildcard):
+        yield query.text, bool(query._find_prefix(query.text))
+    elif isinstance(query, BoundedPrefix):
+        yield query.text + "*", True
+    elif isinstance(query, BoundedTermRange):
+        yield f"[{query.start} TO {query.end}]", True
+    elif isinstance(query, BoundedFuzzy):  # scans up to MAX_SCAN words, in C
+        yield f"{query.text}~{query.maxdist}", True
+    for sub in getattr(query, "subqueries", None) or ():
+        yield from _patterns(sub)
+    for name in ("a", "b", "child", "query"):
+        sub = getattr(query, name, None)
+        if isinstance(sub, wq.Query):
+            yield from _patterns(sub)
+
+
 def check_nesting(text: str) -> None:
     """Refuse parentheses nested deeper than MAX_DEPTH (Whoosh recurses on them)."""
     depth = deepest = 0
@@ -206,9 +248,12 @@ def deadline(seconds: float):
         yield
         return
     _clock.deadline = time.monotonic() + seconds
+    _clock.stopped_after = None
     try:
         yield
     except TimeLimit:
+        if _clock.stopped_after is not None:
+            seconds = _clock.stopped_after
         raise QueryError(
             f"the search took longer than {seconds:g} s and was stopped: "
             "try more specific words or fewer wildcards") from None
@@ -216,13 +261,28 @@ def deadline(seconds: float):
         _clock.deadline = None
 
 
-def timed(method):
-    """Decorate an Index method: it runs under the index's time limit."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with deadline(getattr(self, "time_limit", TIME_LIMIT)):
-            return method(self, *args, **kwargs)
-    return run
+@contextmanager
+def narrowed(seconds: float | None):
+    """Within the block, this thread's deadline is at most `seconds` away (None: as it is)."""
+    before = getattr(_clock, "deadline", None)
+    soon = None if seconds is None else time.monotonic() + seconds
+    if soon is None or (before is not None and before <= soon):
+        yield
+        return
+    _clock.deadline = soon
+    try:
+        yield
+    except TimeLimit:
+        _clock.stopped_after = seconds  # the message names the limit that stopped it
+        raise
+    finally:
+        _clock.deadline = before
+
+
+def time_left() -> float | None:
+    """Seconds until this thread's deadline (negative once past), or None without one."""
+    deadline = getattr(_clock, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def check_time() -> None:

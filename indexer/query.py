@@ -180,8 +180,8 @@ def parse(text: str, parser: MultifieldParser | None = None) -> wq.Query:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
         raise QueryError(f"could not understand the query: {exc}") from None
-    # Wildcards and ranges expand to a bounded number of terms.
-    return limits.bound(parsed)
+    # Wildcards and ranges expand to a bounded number of terms, in few patterns.
+    return limits.check_cost(limits.bound(parsed))
 
 
 def _not_excludes(query: wq.Query) -> wq.Query:

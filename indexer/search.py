@@ -7,37 +7,34 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
 import weakref
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
 
 import numpy as np
-from whoosh import highlight
 from whoosh import query as wq
 from whoosh import index as whoosh_index
 
-from . import fastpaths, limits
+from . import fastpaths, limits, turns
 from . import query as q
 from .arguments import MAX_PER_PAGE, SORTS, checked, index_root
 from .build import current_generation, read_build_info
 from .columns import Columns
-from .errors import ArticleNotFound, IndexMissing
+from .errors import ArticleNotFound, Busy, IndexMissing
 from .expand import Expander, Expansion
 from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
-from .schema import from_stored, schema
+from .schema import from_stored
 from .scoring import Engine, Node, Recent, passing, positive_terms
+from .snippets import first_words, snippet
 from .spelling import Speller
 from .suggest import Vocabulary
 
 FACET_LIMIT = 10
-SNIPPET_WORDS = 40
 CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
 
 
@@ -99,62 +96,24 @@ class Results:
         }
 
 
-class MarkFormatter(highlight.Formatter):
-    """Marks matched words with <mark>, escaping all text around them."""
-
-    between = " … "
-
-    def format_token(self, text, token, replace=False):
-        return "<mark>" + escape(highlight.get_text(text, token, replace)) + "</mark>"
-
-    def _text(self, text):
-        return escape(text)
-
-
-def _first_words(text: str, count: int = SNIPPET_WORDS) -> str:
-    words = text.split()
-    return escape(" ".join(words[:count]) + (" …" if len(words) > count else ""))
-
-
-_FRAGMENTER = highlight.ContextFragmenter(maxchars=300, surround=60)
-_FORMATTER = MarkFormatter()
-_HIGHLIGHTER = highlight.Highlighter(fragmenter=_FRAGMENTER, formatter=_FORMATTER)
-
-
-def snippet(text: str, words: frozenset[str], top: int = 2) -> str:
-    """The best `top` passages of an abstract with `words` in <mark>
-    (what Whoosh's Hit.highlights does, given the words instead of a hit)."""
-    tokens = schema["abstract"].analyzer(text, positions=True, chars=True, mode="index",
-                                         removestops=False)
-    tokens = _HIGHLIGHTER._merge_matched_tokens(highlight.set_matched_filter(tokens, words))
-    fragments = highlight.top_fragments(_FRAGMENTER.fragment_tokens(text, tokens), top,
-                                        _HIGHLIGHTER.scorer, _HIGHLIGHTER.order, minscore=1)
-    return _FORMATTER.format(fragments)
-
-
-def one_at_a_time(method):
-    """Decorate an Index method: threads take turns on the shared searcher
-    (the time limit starts once it is this thread's turn)."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with self._lock:
-            return method(self, *args, **kwargs)
-    return run
-
-
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
     # Seconds one search may take before it stops with a QueryError (see indexer.limits).
     time_limit = limits.TIME_LIMIT
+    # Seconds one call may hold a searcher that other threads wait for (None: no bound).
+    turn_limit: float | None = None
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = index_root(root)  # None: $MEDSEARCH_INDEX, else index/
-        # One Whoosh searcher per process, shared by its threads. Whoosh's
-        # postings readers seek in shared files, so calls take turns (Python
-        # runs one thread at a time anyway); one reader per thread cost a
-        # copy of every segment's mapped pages per thread.
+        # One Whoosh searcher per process for searches, shared by its threads,
+        # and one "desk" searcher for articles and suggestions. Whoosh's
+        # readers seek in shared files, so calls take turns on each
+        # (indexer.turns; Python runs one thread at a time anyway); one reader
+        # per thread cost a copy of every segment's mapped pages per thread.
         self._lock = threading.RLock()
+        self._desk_lock = threading.RLock()
+        self._desk = None  # (generation, searcher, closer)
         self._generation: Path | None = None
         self._ix = None
         self._shared = None
@@ -198,6 +157,19 @@ class Index:
             self._closer()  # once only: a finalizer runs at most once
             self._shared = None
 
+    def _desk_searcher(self):
+        """The desk's searcher on the live generation (desk turn held)."""
+        if current_generation(self.root) != self._generation:
+            with turns.turn(self._lock):  # only the searches' side swaps generations
+                self._searcher()
+        generation, ix = self._generation, self._ix  # ix first swapped, generation last
+        if self._desk is None or self._desk[0] != generation:
+            if self._desk is not None:
+                self._desk[2]()
+            desk = limits.searcher(ix, weighting=DEFAULT.weighting())
+            self._desk = (generation, desk, weakref.finalize(self, desk.close))
+        return self._desk[1]
+
     def _engine(self, ranking: Ranking) -> Engine:
         """A scoring engine for one search on the live generation."""
         searcher = self._searcher()
@@ -207,21 +179,20 @@ class Index:
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
 
     @property
+    @turns.at_desk
     def info(self) -> dict:
         """What the last build saved: counts, time, seeds folder, skipped pages."""
-        with self._lock:
-            self._searcher()
-            return read_build_info(self._generation)
+        self._desk_searcher()
+        return read_build_info(self._generation)
 
+    @turns.at_desk
     def __len__(self) -> int:
-        with self._lock:
-            return self._searcher().doc_count()
+        return self._desk_searcher().doc_count()
 
     # --- searching ------------------------------------------------------------
 
     @checked
-    @one_at_a_time
-    @limits.timed
+    @turns.searching
     def search(
         self,
         text: str,
@@ -265,8 +236,7 @@ class Index:
         )
 
     @checked
-    @one_at_a_time
-    @limits.timed
+    @turns.searching
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
              expand: bool = True) -> list[tuple[str, float]]:
         """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
@@ -276,6 +246,31 @@ class Index:
         docs, scores = engine.top(node, k)
         stored = engine.searcher.stored_fields
         return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
+
+    def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
+              journal: str | None = None, mesh: str | None = None) -> int | None:
+        """How many documents `search` finds (its total), unranked; None when the
+        time limit (a caller's `deadline()` if any) runs out first."""
+        with self.deadline():
+            try:
+                return self._count(text, q.filters(year_from, year_to, journal, mesh))
+            except (limits.TimeLimit, Busy):
+                return None
+
+    @turns.searching
+    def _count(self, text: str, restrict) -> int:
+        engine = self._engine(DEFAULT)
+        restrict = self._filter_mask(engine, restrict)
+        return len(passing(self._run(engine, text, DEFAULT, restrict)[1], restrict))
+
+    def deadline(self):
+        """One time limit for every call in the block (in this thread), e.g. a web page's."""
+        return limits.deadline(self.time_limit)
+
+    @staticmethod
+    def time_left() -> float | None:
+        """Seconds left of this thread's time limit, None outside one."""
+        return limits.time_left()
 
     def _filter_mask(self, engine: Engine, restrict) -> np.ndarray | None:
         """The documents a filter query lets through, as a boolean array (kept per reader)."""
@@ -322,7 +317,7 @@ class Index:
             pmid=record.pmid, title=record.title, score=round(score, 4),
             year=record.year, journal=record.journal, authors=record.authors,
             keywords=record.keywords, url=record.url, published=record.published,
-            snippet=found or (_first_words(text) if text else ""),
+            snippet=found or (first_words(text) if text else ""),
         )
 
     def _facet_table(self, searcher) -> FacetTable:
@@ -395,8 +390,7 @@ class Index:
     # --- export and suggestions -------------------------------------------------
 
     @checked
-    @one_at_a_time
-    @limits.timed
+    @turns.searching
     def records(self, text: str, limit: int = 1000, sort: str = "relevance",
                 year_from: int | None = None, year_to: int | None = None,
                 journal: str | None = None, mesh: str | None = None) -> list[Record]:
@@ -412,10 +406,10 @@ class Index:
         return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs[:limit]]
 
     @checked
-    @one_at_a_time
+    @turns.at_desk
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
-        return self._vocabulary(self._searcher()).suggest(prefix, limit)
+        return self._vocabulary(self._desk_searcher()).suggest(prefix, limit)
 
     def _vocabulary(self, searcher) -> Vocabulary:
         return self._per_generation(
@@ -428,19 +422,19 @@ class Index:
     # --- articles ---------------------------------------------------------------
 
     @checked
-    @one_at_a_time
+    @turns.at_desk
     def article(self, pmid: str) -> Record:
         """The full record of one article."""
-        stored = self._searcher().document(pmid=str(pmid))
+        stored = self._desk_searcher().document(pmid=str(pmid))
         if stored is None:
             raise ArticleNotFound(f"no article with PMID {pmid}")
         return from_stored(stored)
 
     @checked
-    @one_at_a_time
+    @turns.at_desk
     def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
         """Articles like this one (Whoosh's more-like-this over the abstract)."""
-        searcher = self._searcher()
+        searcher = self._desk_searcher()
         docnum = searcher.document_number(pmid=str(pmid))
         if docnum is None:
             raise ArticleNotFound(f"no article with PMID {pmid}")
@@ -456,6 +450,9 @@ class Index:
     def close(self) -> None:
         with self._lock:
             self._close_searcher()
+        with self._desk_lock:
+            if self._desk is not None:
+                self._desk[2]()
         if self._ix is not None:
             self._ix.close()
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from indexer.errors import ArticleNotFound, IndexMissing, QueryError
+from indexer.errors import ArticleNotFound, Busy, IndexMissing, QueryError
+from indexer.turns import RETRY_AFTER
 
 TITLES = {
     400: "Bad request",
@@ -41,6 +42,13 @@ def register(app: Flask) -> None:
         return error_response(
             503, "The search index has not been built yet. "
                  "Run `medsearch build` on the server, then reload this page.")
+
+    @app.errorhandler(Busy)
+    def busy(exc):
+        response, status = error_response(503, str(exc))
+        response = app.make_response((response, status))
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
 
     @app.errorhandler(InternalServerError)
     def server_error(exc):
