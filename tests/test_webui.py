@@ -750,7 +750,8 @@ def test_serve_passes_its_options_to_gunicorn(index_dir, monkeypatch):
     monkeypatch.setattr(server.MedsearchServer, "run", lambda self: seen.update(self.options))
     server.serve(index_dir, host="0.0.0.0", port=8123, workers=4)
     assert {k: seen[k] for k in ("bind", "workers", "worker_class", "preload_app")} == {
-        "bind": "0.0.0.0:8123", "workers": 4, "worker_class": "gthread", "preload_app": False}
+        "bind": "0.0.0.0:8123", "workers": 4, "worker_class": "webui.worker.MedsearchWorker",
+        "preload_app": False}
 
 
 def test_webui_never_imports_whoosh():

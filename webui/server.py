@@ -4,8 +4,9 @@ Why gunicorn: searching is CPU-bound Python (parsing, BM25F scoring, facet
 counts, highlighting). A single waitress process runs all of it under one
 GIL, so it uses one core however many threads it has; gunicorn runs several
 worker processes, each with its own interpreter, so concurrent searches use
-every core. Workers are `gthread` ones, so a slow or keep-alive client ties
-up a thread, not a whole worker. The app is not preloaded: each worker opens
+every core. Workers are `gthread` ones (webui.worker.MedsearchWorker), which
+read request heads in their event loop, so a slow or keep-alive client ties
+up a socket, not a request thread. The app is not preloaded: each worker opens
 the index itself after the fork, so no Whoosh file handles or searchers are
 shared between processes, and each follows rebuilds on its own.
 """
@@ -19,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 from . import create_app
 
 THREADS_PER_WORKER = 4
+WORKER_CLASS = "webui.worker.MedsearchWorker"  # gthread, safe against slow clients
 
 
 class MedsearchServer(BaseApplication):
@@ -49,7 +51,7 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,
         "threads": THREADS_PER_WORKER,
         "preload_app": False,
         "timeout": 30,

@@ -1,0 +1,118 @@
+"""The real server (`medsearch serve`, gunicorn) against hostile and careless clients.
+
+Each test talks to a server started in a subprocess on a loopback port, over
+raw sockets where an HTTP library would tidy the request up.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import urllib.request
+from contextlib import ExitStack
+from urllib.parse import urlsplit
+
+import pytest
+
+from webui import SECURITY_HEADERS
+from webui_fixtures import running_site
+
+SLOW_CLIENTS = 48  # more than the 8 request threads of 2 workers x 4, many times over
+
+
+@pytest.fixture(scope="module")
+def site(index_dir):
+    with running_site(index_dir, workers=2) as url:
+        yield url
+
+
+def address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname, parts.port
+
+
+def raw_request(url: str, data: bytes, timeout: float = 20.0) -> bytes:
+    """Send `data` as is and read the whole answer (the server closes)."""
+    with socket.create_connection(address(url), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = bytearray()
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return bytes(answer)
+
+
+def status_and_headers(answer: bytes) -> tuple[str, dict[str, str]]:
+    head = answer.partition(b"\r\n\r\n")[0].decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in head[1:])
+    return head[0], headers
+
+
+def get(url: str, timeout: float = 15.0) -> int:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        response.read()
+        return response.status
+
+
+# --- slow clients ----------------------------------------------------------------------------------
+
+def test_slow_header_clients_do_not_starve_normal_requests(site):
+    stop = threading.Event()
+    with ExitStack() as stack:
+        slow = []
+        for number in range(SLOW_CLIENTS):
+            sock = stack.enter_context(socket.create_connection(address(site), timeout=30))
+            sock.sendall(b"GET /?q=spine HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slow.append(sock)
+
+        def trickle():
+            # One more header line per client per second, never the blank line.
+            line = 0
+            while not stop.wait(1.0) and line < 60:
+                line += 1
+                for sock in slow:
+                    try:
+                        sock.sendall(b"X-Slow-%d: %d\r\n" % (line, line))
+                    except OSError:
+                        pass  # the server has given up on this one: as it should
+
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        try:
+            time.sleep(1.5)  # every slow client is connected and has sent a first line
+            statuses = [get(f"{site}/?q=vertebroplasty&n={n}") for n in range(12)]
+            statuses += [get(f"{site}/api/search?q=spine&n={n}") for n in range(12)]
+            assert statuses == [200] * 24
+            # The slow clients themselves are answered 408 and closed once their
+            # head is late, without ever having taken a thread.
+            answers = []
+            for sock in slow:
+                sock.settimeout(30)
+                answer = bytearray()
+                while chunk := sock.recv(65536):
+                    answer += chunk
+                answers.append(bytes(answer))
+        finally:
+            stop.set()
+            trickler.join(timeout=10)
+    for answer in answers:
+        status, headers = status_and_headers(answer)
+        assert status == "HTTP/1.1 408 Request Timeout"
+        assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+    assert get(f"{site}/?q=spine") == 200
+
+
+# --- gunicorn's own error answers ------------------------------------------------------------------
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"NOT AN HTTP REQUEST\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+    (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414 URI Too Long"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
+     "HTTP/1.1 431 Request Header Fields Too Large"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X-Many: 1234567890\r\n" * 4000 + b"\r\n",
+     "HTTP/1.1 431 Request Header Fields Too Large"),
+])
+def test_servers_own_error_answers_carry_the_security_headers(site, request_bytes, status):
+    answer_status, headers = status_and_headers(raw_request(site, request_bytes))
+    assert answer_status == status
+    assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
