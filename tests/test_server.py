@@ -116,3 +116,20 @@ def test_servers_own_error_answers_carry_the_security_headers(site, request_byte
     answer_status, headers = status_and_headers(raw_request(site, request_bytes))
     assert answer_status == status
     assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
+
+
+# --- answers of the app itself ---------------------------------------------------------------------
+
+@pytest.fixture
+def client(index_dir):
+    from webui import create_app
+
+    return create_app({"TESTING": True, "INDEX": str(index_dir)}).test_client()
+
+
+@pytest.mark.parametrize("url", ["/", "/api/search", "/article/21349964", "/opensearch.xml"])
+def test_method_not_allowed_says_which_methods_are(client, url):
+    response = client.post(url)
+    assert response.status_code == 405
+    assert sorted(response.headers["Allow"].split(", ")) == ["GET", "HEAD", "OPTIONS"]
+    assert response.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
