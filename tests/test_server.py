@@ -133,3 +133,59 @@ def test_method_not_allowed_says_which_methods_are(client, url):
     assert response.status_code == 405
     assert sorted(response.headers["Allow"].split(", ")) == ["GET", "HEAD", "OPTIONS"]
     assert response.headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+
+
+# --- OpenSearch URLs come from configuration, never from the client's Host -------------------------
+
+OPENSEARCH_NS = {"os": "http://a9.com/-/spec/opensearch/1.1/"}
+
+
+def opensearch_urls(xml: bytes) -> list[str]:
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(xml)
+    return ([u.get("template") for u in root.findall("os:Url", OPENSEARCH_NS)]
+            + [root.find("os:Image", OPENSEARCH_NS).text])
+
+
+def test_opensearch_uses_the_public_url_whatever_host_is_sent(index_dir):
+    from webui import create_app
+
+    app = create_app({"TESTING": True, "INDEX": str(index_dir),
+                      "PUBLIC_URL": "https://search.example.org/"})
+    response = app.test_client().get("/opensearch.xml", headers={"Host": "evil.example"})
+    assert opensearch_urls(response.data) == [
+        "https://search.example.org/?q={searchTerms}",
+        "https://search.example.org/api/search?q={searchTerms}&page={startPage?}",
+        "https://search.example.org/api/suggest?q={searchTerms}",
+        "https://search.example.org/static/favicon.svg",
+    ]
+
+
+def test_opensearch_without_a_public_url_never_names_the_clients_host(index_dir, monkeypatch):
+    from webui import create_app
+
+    monkeypatch.delenv("MEDSEARCH_PUBLIC_URL", raising=False)
+    client = create_app({"TESTING": True, "INDEX": str(index_dir)}).test_client()
+    response = client.get("/opensearch.xml", headers={"Host": "evil.example"})
+    assert b"evil" not in response.data
+    assert opensearch_urls(response.data) == [
+        "/?q={searchTerms}", "/api/search?q={searchTerms}&page={startPage?}",
+        "/api/suggest?q={searchTerms}", "/static/favicon.svg"]
+
+
+def test_public_url_comes_from_the_environment(index_dir, monkeypatch):
+    from webui import create_app
+
+    monkeypatch.setenv("MEDSEARCH_PUBLIC_URL", "http://10.0.0.5:8080")
+    assert create_app({"INDEX": str(index_dir)}).config["PUBLIC_URL"] == "http://10.0.0.5:8080"
+
+
+def test_served_site_names_its_own_address_in_opensearch(site):
+    host, port = address(site)
+    answer = raw_request(site, b"GET /opensearch.xml HTTP/1.1\r\nHost: evil.example\r\n"
+                               b"Connection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    urls = opensearch_urls(answer.partition(b"\r\n\r\n")[2])
+    assert urls[0] == f"http://{host}:{port}/?q={{searchTerms}}"
+    assert b"evil" not in answer

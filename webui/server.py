@@ -26,9 +26,11 @@ WORKER_CLASS = "webui.worker.MedsearchWorker"  # gthread, safe against slow clie
 class MedsearchServer(BaseApplication):
     """A gunicorn application whose settings come from arguments, not argv."""
 
-    def __init__(self, index_root: str | os.PathLike, options: dict):
+    def __init__(self, index_root: str | os.PathLike, options: dict,
+                 public_url: str | None = None):
         self.index_root = str(index_root)
         self.options = options
+        self.public_url = public_url
         super().__init__()
 
     def load_config(self) -> None:
@@ -37,17 +39,34 @@ class MedsearchServer(BaseApplication):
 
     def load(self):
         # Runs in each worker (preload is off).
-        app = create_app({"INDEX": self.index_root})
+        config = {"INDEX": self.index_root}
+        if self.public_url:
+            config["PUBLIC_URL"] = self.public_url
+        app = create_app(config)
         app.config["DEBUG"] = False  # never the debugger on a served site
         app.debug = False
         return app
 
 
+def default_public_url(host: str, port: int) -> str | None:
+    """$MEDSEARCH_PUBLIC_URL, else the address served when it is a single one."""
+    if os.environ.get("MEDSEARCH_PUBLIC_URL"):
+        return os.environ["MEDSEARCH_PUBLIC_URL"]
+    if host in ("", "0.0.0.0", "::"):
+        return None  # every interface: which one people use is unknown
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
-          workers: int = 2) -> None:
-    """Serve the site over `index_root` at http://host:port/ until interrupted."""
+          workers: int = 2, public_url: str | None = None) -> None:
+    """Serve the site over `index_root` at http://host:port/ until interrupted.
+
+    `public_url` is the address people reach the site at (behind a proxy, the
+    proxy's); by default $MEDSEARCH_PUBLIC_URL, else http://host:port.
+    """
     if workers < 1:
         raise ValueError("workers must be 1 or more")
+    public_url = public_url or default_public_url(host, port)
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -62,4 +81,4 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
     }
     print(f"medsearch: serving {index_root} at http://{host}:{port}/ "
           f"({workers} workers; Ctrl-C stops)", flush=True)
-    MedsearchServer(index_root, options).run()
+    MedsearchServer(index_root, options, public_url).run()
