@@ -174,8 +174,10 @@ def cmd_eval(args) -> int:
 
 def cmd_serve(args) -> int:
     # The web UI is a shell of its own; the CLI only starts it.
-    from webui.server import serve
+    from webui.server import check_can_serve, serve
 
+    # Before any build: a taken port should not cost a build first.
+    check_can_serve(args.host, args.port, args.public_url)
     if build_module.current_generation(Path(args.index)) is None:
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
         print_report(build_module.build(args.seeds, args.index, procs=args.procs,

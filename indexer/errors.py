@@ -31,3 +31,7 @@ class QueryError(MedsearchError):
 
 class ArticleNotFound(MedsearchError):
     """No article has that PMID."""
+
+
+class CannotServe(MedsearchError):
+    """The site cannot be served as asked (address in use, bad public URL)."""

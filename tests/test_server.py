@@ -6,11 +6,15 @@ raw sockets where an HTTP library would tidy the request up.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
 from contextlib import ExitStack
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -18,6 +22,7 @@ import pytest
 from webui import SECURITY_HEADERS
 from webui_fixtures import running_site
 
+REPO = Path(__file__).resolve().parent.parent
 SLOW_CLIENTS = 48  # more than the 8 request threads of 2 workers x 4, many times over
 
 
@@ -189,3 +194,53 @@ def test_served_site_names_its_own_address_in_opensearch(site):
     urls = opensearch_urls(answer.partition(b"\r\n\r\n")[2])
     assert urls[0] == f"http://{host}:{port}/?q={{searchTerms}}"
     assert b"evil" not in answer
+
+
+# --- starting up -----------------------------------------------------------------------------------
+
+def medsearch(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environment = {name: value for name, value in os.environ.items()
+                   if name != "MEDSEARCH_PUBLIC_URL"}
+    environment.update(PYTHONPATH=str(REPO), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "indexer", *args], cwd=REPO, env=environment,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_serve_on_a_busy_port_says_how_to_pick_another(index_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = medsearch("serve", "--index", str(index_dir), "--port", str(port))
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        f"medsearch: port {port} is in use on 127.0.0.1: stop what uses it or pick another port, "
+        f"e.g. `make serve PORT={port + 1}` or `medsearch serve --port {port + 1}`\n")
+
+
+def test_serve_with_a_busy_port_and_no_index_builds_nothing(tmp_path, corpus_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = medsearch("serve", "--index", str(tmp_path / "index"), "--seeds", str(corpus_dir),
+                         "--port", str(port))
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"medsearch: port {port} is in use")
+    assert not (tmp_path / "index").exists()
+
+
+def test_serve_rejects_a_public_url_that_is_not_one(index_dir):
+    done = medsearch("serve", "--index", str(index_dir), "--public-url", "search.example.org")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "medsearch serve: error: argument --public-url: public URL 'search.example.org' is not "
+        "an address like https://search.example.org: give the scheme and host people reach the "
+        "site at")
+    done = medsearch("serve", "--index", str(index_dir), "--port", "1",
+                     env={"MEDSEARCH_PUBLIC_URL": "ftp://x"})
+    assert done.returncode == 1
+    assert done.stderr == ("medsearch: public URL 'ftp://x' is not an address like "
+                           "https://search.example.org: give the scheme and host people reach "
+                           "the site at\n")
