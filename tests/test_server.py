@@ -107,6 +107,26 @@ def test_slow_header_clients_do_not_starve_normal_requests(site):
     assert get(f"{site}/?q=spine") == 200
 
 
+def test_kept_alive_and_pipelined_requests_are_all_answered(site):
+    with socket.create_connection(address(site), timeout=20) as sock:
+        sock.sendall(b"GET /api/search?q=spine HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /api/search?q=vertebroplasty HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.5)  # the second head arrives in two parts
+        sock.sendall(b"Connection: close\r\n\r\n")
+        answer = bytearray()
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 2
+
+
+def test_a_request_with_a_body_is_answered_then_closed(site):
+    # No page reads a body; waiting for this one would hold a thread.
+    answer = raw_request(site, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+    status, headers = status_and_headers(answer)
+    assert status == "HTTP/1.1 405 METHOD NOT ALLOWED"
+    assert headers["Connection"] == "close"
+
+
 # --- gunicorn's own error answers ------------------------------------------------------------------
 
 @pytest.mark.parametrize("request_bytes, status", [

@@ -80,6 +80,9 @@ class MedsearchWorker(ThreadWorker):
         conn.sock.setblocking(False)
         self.reading_heads.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._read_head, conn))
+        # A kept-alive connection is here because it is readable: no need to
+        # wait for the poller to say so again.
+        self._read_head(conn, conn.sock)
 
     def _read_head(self, conn, _sock):
         try:
