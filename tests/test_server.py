@@ -131,6 +131,7 @@ def test_a_request_with_a_body_is_answered_then_closed(site):
 
 @pytest.mark.parametrize("request_bytes, status", [
     (b"NOT AN HTTP REQUEST\r\n\r\n", "HTTP/1.1 400 Bad Request"),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nBad\x01Name: y\r\n\r\n", "HTTP/1.1 400 Bad Request"),
     (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 414 URI Too Long"),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n",
      "HTTP/1.1 431 Request Header Fields Too Large"),
