@@ -175,17 +175,29 @@ def cmd_eval(args) -> int:
 
 def cmd_serve(args) -> int:
     # The web UI is a shell of its own; the CLI only starts it.
-    from webui.server import serve
+    from webui.server import check_can_serve, serve
 
+    # Before any build: a taken port should not cost a build first.
+    check_can_serve(args.host, args.port, args.public_url)
     if build_module.current_generation(Path(args.index)) is None:
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
         print_report(build_module.build(args.seeds, args.index, procs=args.procs,
                                         progress=progress_bar()), out=sys.stderr)
-    serve(args.index, host=args.host, port=args.port, workers=args.workers)
+    serve(args.index, host=args.host, port=args.port, workers=args.workers,
+          public_url=args.public_url)
     return 0
 
 
 # --- the parser ----------------------------------------------------------------
+
+def _public_url(text: str) -> str:
+    from webui import public_url
+
+    try:
+        return public_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -222,6 +234,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    sub.add_argument("--public-url", type=_public_url, metavar="URL",
+                     help="the address people reach the site at, e.g. behind a reverse proxy "
+                          "(default: $MEDSEARCH_PUBLIC_URL, else http://HOST:PORT)")
     sub.set_defaults(func=cmd_serve)
 
     sub = commands.add_parser("extract", help="print the record extracted from each page")

@@ -35,3 +35,7 @@ class ArticleNotFound(MedsearchError):
 
 class Busy(MedsearchError):
     """Other searches held the index until this one's time limit ran out."""
+
+
+class CannotServe(MedsearchError):
+    """The site cannot be served as asked (address in use, bad public URL)."""
