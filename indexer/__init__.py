@@ -3,7 +3,7 @@
 The CLI, the web UI and callers use this package; only it imports Whoosh.
 """
 
-from .build import build as build_index
+from .whoosh_engine.build import build as build_index
 from .errors import (
     ArticleNotFound,
     BuildFailed,
@@ -14,8 +14,8 @@ from .errors import (
     NotAnArticle,
     QueryError,
 )
-from .extract import extract_file, extract_page
-from .records import Record
+from .pages.extract import extract_file, extract_page
+from .pages.records import Record
 from .search import open_index
 
 __all__ = [

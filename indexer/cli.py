@@ -12,11 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from . import build as build_module
-from . import update as update_module
+from .whoosh_engine import build as build_module
+from .whoosh_engine import update as update_module
 from .errors import ExtractionError, MedsearchError
-from .extract import extract_file
-from .generations import index_stats
+from .pages.extract import extract_file
+from .whoosh_engine.generations import index_stats
 from .search import SORTS, open_index
 
 
@@ -156,7 +156,7 @@ def cmd_search(args) -> int:
 
 def cmd_eval(args) -> int:
     # Imported here: evaluation needs the `eval` extra (ir-measures, bm25s).
-    from . import evaluate
+    from .evaluation import evaluate
 
     names = list(evaluate.testsets.TEST_SETS) if args.collection == "all" else [args.collection]
     ranking = evaluate.switched_off(evaluate.DEFAULT, [

@@ -15,8 +15,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .pubmed import MONTHS
-from .records import Record
+from .pages.pubmed import MONTHS
+from .pages.records import Record
 
 MEDLINE_WIDTH = 80
 CSV_COLUMNS = ("pmid", "title", "abstract", "authors", "journal", "published", "year",

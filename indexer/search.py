@@ -21,19 +21,19 @@ from whoosh import highlight
 from whoosh import query as wq
 from whoosh import index as whoosh_index
 
-from . import fastpaths, limits
-from . import query as q
-from .build import current_generation, read_build_info
-from .columns import Columns
+from .whoosh_engine import fastpaths, limits
+from .whoosh_engine import parse as q
+from .whoosh_engine.build import current_generation, read_build_info
+from .whoosh_engine.columns import Columns
 from .errors import ArticleNotFound, IndexMissing, QueryError
-from .expand import Expander, Expansion
-from .facets import FacetTable
-from .ranking import DEFAULT, Ranking, build_query, feedback
-from .records import Record
-from .schema import from_stored, schema
-from .scoring import Engine, Node, Recent, passing, positive_terms
-from .spelling import Speller
-from .suggest import Vocabulary
+from .query.expand import Expander, Expansion
+from .whoosh_engine.facets import FacetTable
+from .whoosh_engine.ranking import DEFAULT, Ranking, build_query, feedback
+from .pages.records import Record
+from .whoosh_engine.schema import from_stored, schema
+from .whoosh_engine.scoring import Engine, Node, Recent, passing, positive_terms
+from .query.spelling import Speller
+from .query.suggest import Vocabulary
 
 SORTS = ("relevance", "newest", "oldest")
 MAX_PER_PAGE = 100

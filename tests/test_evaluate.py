@@ -5,10 +5,10 @@ import math
 
 import pytest
 
-from indexer import testsets
+from indexer.evaluation import testsets
 from indexer.cli import main
-from indexer.evaluate import BASE, SWITCHES, score, switched_off, write_run
-from indexer.ranking import DEFAULT, Ranking
+from indexer.evaluation.evaluate import BASE, SWITCHES, score, switched_off, write_run
+from indexer.whoosh_engine.ranking import DEFAULT, Ranking
 
 DATA = testsets.data_dir()
 needs_data = pytest.mark.skipif(

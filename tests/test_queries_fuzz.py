@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from indexer import QueryError, limits, open_index
-from indexer import query as q
+from indexer import QueryError, open_index
+from indexer.whoosh_engine import limits
+from indexer.whoosh_engine import parse as q
 
 BAD = {
     '"unbalanced quote': 0, 'blood "patch': 1, "((vertebroplasty": 2, "spine))": 1,

@@ -14,14 +14,15 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
-from indexer import build, open_index
-from indexer import query as q
-from indexer.columns import Columns
-from indexer.facets import FacetTable, count_straightforward
-from indexer.fastpaths import match_set
-from indexer.ranking import DEFAULT, build_query, feedback
-from indexer.scoring import Engine, positive_terms
-from indexer.schema import TEXT_FIELDS
+from indexer import open_index
+from indexer.whoosh_engine import build
+from indexer.whoosh_engine import parse as q
+from indexer.whoosh_engine.columns import Columns
+from indexer.whoosh_engine.facets import FacetTable, count_straightforward
+from indexer.whoosh_engine.fastpaths import match_set
+from indexer.whoosh_engine.ranking import DEFAULT, build_query, feedback
+from indexer.whoosh_engine.scoring import Engine, positive_terms
+from indexer.whoosh_engine.schema import TEXT_FIELDS
 
 QUERIES = [
     "epidural blood patch", "cement leakage", "spinal", "vertebroplasty kyphoplasty",
@@ -84,7 +85,7 @@ def test_scores_are_whooshs(idx, text):
 def test_whooshs_own_idf_too(idx):
     from whoosh.scoring import BM25F
 
-    from indexer.limits import BoundedSearcher
+    from indexer.whoosh_engine.limits import BoundedSearcher
 
     searcher = BoundedSearcher(idx._searcher().reader(), weighting=BM25F(), closereader=False)
     for text in QUERIES:
@@ -105,7 +106,7 @@ def test_other_bm25_parameters_are_whooshs(idx):
     from whoosh.scoring import BM25F
 
     reader = idx._searcher().reader()
-    from indexer.limits import BoundedSearcher
+    from indexer.whoosh_engine.limits import BoundedSearcher
 
     searcher = BoundedSearcher(reader, weighting=BM25F(B=0.3, K1=2.0, title_B=0.9),
                                closereader=False)  # Whoosh's idf
@@ -197,10 +198,10 @@ def test_columns_hold_whooshs_postings_and_statistics(idx):
 
 def test_several_segments_and_deletions(idx, tmp_path):
     """Segments added and documents deleted (as updates leave them): still Whoosh's scores."""
-    from indexer.build import write_index
-    from indexer.columns import write_columns
-    from indexer.limits import searcher as bounded_searcher
-    from indexer.schema import from_stored, to_document
+    from indexer.whoosh_engine.build import write_index
+    from indexer.whoosh_engine.columns import write_columns
+    from indexer.whoosh_engine.limits import searcher as bounded_searcher
+    from indexer.whoosh_engine.schema import from_stored, to_document
 
     records = [from_stored(f) for f in idx._searcher().reader().all_stored_fields()]
     folder = tmp_path / "gen"
@@ -227,7 +228,7 @@ def test_several_segments_and_deletions(idx, tmp_path):
 
 
 def test_facet_values_saved_per_segment_count_as_the_index_does(corpus_dir, tmp_path):
-    from indexer.update import update
+    from indexer.whoosh_engine.update import update
 
     root = tmp_path / "index"
     build.build(corpus_dir, root)

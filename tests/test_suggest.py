@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import ARTICLES, clinic_page
 from indexer import open_index
-from indexer.build import build, current_generation
-from indexer.suggest import VOCABULARY_FILE, Vocabulary, read_counts
+from indexer.whoosh_engine.build import build, current_generation
+from indexer.query.suggest import VOCABULARY_FILE, Vocabulary, read_counts
 from webui import create_app
 
 

@@ -37,8 +37,8 @@ from .columns import write_columns
 from .generations import (
     current_generation, link_generation, new_temp, open_storage, publish, read_json,
 )
-from .pages import PageFile, Progress, Workers, code_version, process_page, scan
-from .records import Record
+from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
+from ..pages.records import Record
 from .schema import to_document
 
 # A page modified this close to the last scan may have changed again within

@@ -15,10 +15,10 @@ import os
 import re
 from dataclasses import dataclass
 
-from indexer._blocks import HEADING, Block, Page, html_page, looks_like_html, text_page
-from indexer._text import clean, decode_page
+from indexer.pages.blocks import HEADING, Block, Page, html_page, looks_like_html, text_page
+from indexer.pages.text import clean, decode_page
 from indexer.errors import ExtractionError, NotAnArticle
-from indexer.records import Record, pubmed_url
+from indexer.pages.records import Record, pubmed_url
 
 MAX_PAGE_BYTES = 20 * 1024 * 1024
 

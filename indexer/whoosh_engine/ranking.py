@@ -16,9 +16,9 @@ from whoosh import matching
 from whoosh import query as wq
 from whoosh.scoring import BM25F
 
-from . import query as q
+from . import parse as q
 from .analysis import medical_analyzer
-from .expand import Expansion, Expander, plain_segments
+from ..query.expand import Expansion, Expander, plain_segments
 from .schema import FIELD_BOOSTS, TEXT_FIELDS
 
 

@@ -20,20 +20,20 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 from whoosh.qparser import QueryParser
 
-from .errors import BuildFailed
+from ..errors import BuildFailed
 from .generations import (  # noqa: F401 - re-exported: search.py and cli.py use them
     BUILD_INFO, CURRENT, GEN_PREFIX, MANIFEST, TMP_PREFIX, _swap_in, clear_stale,
     current_generation, new_temp, publish, read_build_info,
 )
 from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
-from .pages import PageFile, Progress, Workers, code_version, process_page, scan
-from .records import Record
+from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
+from ..pages.records import Record
 from .schema import from_stored, schema, to_document
 from .columns import save_segment_columns, write_columns
-from .expand import save_segment_pairs, write_resources
+from ..query.expand import save_segment_pairs, write_resources
 from .facets import write_facets
-from .sources import merge_copies
-from .suggest import save_segment_counts, write_vocabulary
+from ..pages.sources import merge_copies
+from ..query.suggest import save_segment_counts, write_vocabulary
 
 # Below this many records one process writes the index faster than two.
 PARALLEL_WRITE_MIN = 400

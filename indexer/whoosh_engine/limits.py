@@ -23,7 +23,7 @@ from whoosh.collectors import ScoredCollector, WrappingCollector
 from whoosh.query.ranges import TermRange
 from whoosh.searching import Searcher, TimeLimit
 
-from .errors import QueryError
+from ..errors import QueryError
 
 MAX_EXPANSION = 64
 MAX_SCAN = 50_000

@@ -18,7 +18,7 @@ from bs4 import BeautifulSoup, CData, NavigableString, Tag
 from bs4.element import PageElement, PreformattedString
 from bs4 import MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 
-from indexer._text import clean
+from indexer.pages.text import clean
 
 HEADING = "heading"  # h1-h6 or an element whose class/id says it is a title
 TEXT = "text"

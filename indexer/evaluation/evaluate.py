@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import testsets
-from .build import GEN_PREFIX, _swap_in, write_index
-from .expand import write_resources
-from .ranking import DEFAULT, Ranking
-from .search import Index
+from ..whoosh_engine.build import GEN_PREFIX, _swap_in, write_index
+from ..query.expand import write_resources
+from ..whoosh_engine.ranking import DEFAULT, Ranking
+from ..search import Index
 
 DEPTH = 100  # documents ranked per query
 MEASURE_NAMES = ("nDCG@10", "MAP@100", "R@100")

@@ -8,7 +8,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import IndexLocked
+from ..errors import IndexLocked
 
 LOCK = ".lock"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
 from .analysis import keyword_list_analyzer, medical_analyzer, name_analyzer
-from .records import Record
+from ..pages.records import Record
 
 # Searched by plain words, with these BM25F field weights (tuned in eval).
 # Whoosh adds up each field's BM25 score, so a title word, which is nearly

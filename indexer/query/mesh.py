@@ -15,7 +15,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from .analysis import medical_analyzer
+from ..whoosh_engine.analysis import medical_analyzer
 
 CTD_FILE = Path("mesh-ctd-diseases") / "CTD_diseases.tsv.gz"
 
@@ -72,7 +72,7 @@ def analyzed_cached(path: str, folder: str | os.PathLike | None = None) -> tuple
     """_analyzed(path), kept in `folder` (a generation) as a cache file named
     after the vocabulary file's size and mtime and the analyzer's code, which
     updates carry forward: analyzing every entry term takes about half a second."""
-    from .generations import CACHE_PREFIX, save_new
+    from ..whoosh_engine.generations import CACHE_PREFIX, save_new
 
     try:
         info = os.stat(path)
@@ -81,8 +81,8 @@ def analyzed_cached(path: str, folder: str | os.PathLike | None = None) -> tuple
     if folder is None:
         return _analyzed(path)
     digest = hashlib.sha1(f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
-    here = Path(__file__).parent
-    for name in ("analysis.py", "mesh.py"):
+    here = Path(__file__).parent.parent
+    for name in ("whoosh_engine/analysis.py", "query/mesh.py"):
         digest.update((here / name).read_bytes())
     prefix = f"{CACHE_PREFIX}mesh-"
     cache = Path(folder) / f"{prefix}{digest.hexdigest()[:20]}.json"

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import MedsearchError
-from .records import Record
+from ..errors import MedsearchError
+from ..pages.records import Record
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 
 # nfcorpus-<type> reads test.<file>; nfcorpus-dev-<type> reads dev.<file>.
 NFCORPUS_QUERIES = {

@@ -15,7 +15,7 @@ from whoosh import query as wq
 from whoosh.qparser import FieldAliasPlugin, MultifieldParser, OrGroup
 
 from . import limits
-from .errors import QueryError
+from ..errors import QueryError
 from .schema import FIELD_BOOSTS, TEXT_FIELDS, schema
 
 MAX_QUERY_CHARS = 1000

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from whoosh.filedb.filestore import FileStorage
 
-from .errors import IndexMissing
+from ..errors import IndexMissing
 
 CURRENT = "current"
 BUILD_INFO = "build.json"

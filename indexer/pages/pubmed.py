@@ -14,7 +14,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from indexer.errors import ExtractionError
-from indexer.records import Record, pubmed_url
+from indexer.pages.records import Record, pubmed_url
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExtractionError
+from ..errors import ExtractionError
 from .extract import MAX_PAGE_BYTES
 from .records import Record
 from .sources import records_from_bytes
@@ -26,9 +26,9 @@ Progress = Callable[[int, int], None]
 
 # The modules whose code decides what a page becomes in the index: when any
 # of them changes, an update must re-extract everything (see code_version).
-_INDEXING_MODULES = ("extract.py", "_text.py", "_blocks.py", "records.py",
-                     "sources.py", "pubmed.py",
-                     "schema.py", "analysis.py")
+_INDEXING_MODULES = ("pages/extract.py", "pages/text.py", "pages/blocks.py", "pages/records.py",
+                     "pages/sources.py", "pages/pubmed.py",
+                     "whoosh_engine/schema.py", "whoosh_engine/analysis.py")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -151,7 +151,7 @@ def process_page(job: tuple[str, str | None]) -> tuple[str | None, list[Record],
 def code_version() -> str:
     """A fingerprint of the code that turns pages into index documents."""
     digest = hashlib.sha1()
-    here = Path(__file__).parent
+    here = Path(__file__).parent.parent
     for name in _INDEXING_MODULES:
         try:
             digest.update((here / name).read_bytes())

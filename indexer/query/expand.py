@@ -19,9 +19,9 @@ from pathlib import Path
 from whoosh import index as whoosh_index
 
 from . import abbrev, mesh
-from .analysis import medical_analyzer
-from .records import Record
-from .schema import TEXT_FIELDS
+from ..whoosh_engine.analysis import medical_analyzer
+from ..pages.records import Record
+from ..whoosh_engine.schema import TEXT_FIELDS
 
 RESOURCE = "expansions.json"
 MAX_PHRASE = 6  # longest query phrase (in terms) looked up
@@ -161,7 +161,7 @@ def vocabulary(folder: str | os.PathLike) -> set[str]:
     Read from the generation's postings columns (indexer.columns) when it
     has them: the same terms as the Whoosh lexicon, without reading it.
     """
-    from .columns import PREFIX, Columns
+    from ..whoosh_engine.columns import PREFIX, Columns
 
     if (Path(folder) / f"{PREFIX}stats.json").exists():
         columns = Columns.load(folder)
@@ -216,8 +216,8 @@ SEGMENT_KIND = "abbreviations.json"
 def segment_pairs(segment) -> list:
     """[document number, record key, [[short, long], ...]] of each record of one
     segment (a SegmentReader, deleted records included) that defines any."""
-    from .build import record_key
-    from .schema import from_stored
+    from ..whoosh_engine.build import record_key
+    from ..whoosh_engine.schema import from_stored
 
     found = []
     for docnum in range(segment.doc_count_all()):
@@ -230,7 +230,7 @@ def segment_pairs(segment) -> list:
 
 def save_segment_pairs(folder: str | os.PathLike) -> None:
     """Save the abbreviations of each segment of the index in `folder` that has none yet."""
-    from .generations import load_json, per_segment, save_json
+    from ..whoosh_engine.generations import load_json, per_segment, save_json
 
     per_segment(Path(folder), SEGMENT_KIND, segment_pairs, save_json, load_json)
 
@@ -238,7 +238,7 @@ def save_segment_pairs(folder: str | os.PathLike) -> None:
 def _indexed_pairs(folder: Path) -> list:
     """The pairs of every record in the index, in key order (as stored_records
     gives the records): deleted records left out."""
-    from .generations import load_json, per_segment, save_json
+    from ..whoosh_engine.generations import load_json, per_segment, save_json
 
     live = []
     for segment, found in per_segment(folder, SEGMENT_KIND, segment_pairs, save_json,
@@ -258,7 +258,7 @@ def write_resources(folder: str | os.PathLike, records: list[Record] | None = No
     Without `records`, the abbreviations are those of the index's records,
     from what each segment saved (an update reads only its new segment).
     """
-    from .testsets import data_dir  # the data folder is shared with `eval`
+    from ..evaluation.testsets import data_dir  # the data folder is shared with `eval`
 
     vocab = vocabulary(folder)
     synonyms = mesh.synonym_table(data_dir(data) / mesh.CTD_FILE, vocab, cache=folder)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from whoosh.support.charset import accent_map
 
-from .generations import load_json, per_segment, save_json, segment_file, segment_ids
+from ..whoosh_engine.generations import load_json, per_segment, save_json, segment_file, segment_ids
 
 WORD_FIELDS = ("spell_title", "spell_abstract", "spell_keywords")
 VOCABULARY_FILE = "suggest.json"  # beside each generation, written by the build
