@@ -1,9 +1,10 @@
 """medsearch's core: extraction, the schema, indexing and search.
 
-The CLI, the web UI and callers use this package; only it imports Whoosh.
+The CLI, the web UI and callers use this package; only its engine
+(indexer.whoosh_engine, behind indexer.engine) imports Whoosh.
 """
 
-from .whoosh_engine.build import build as build_index
+from .engine import build_index
 from .errors import (
     ArticleNotFound,
     BuildFailed,

@@ -10,13 +10,10 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
-from .whoosh_engine import build as build_module
-from .whoosh_engine import update as update_module
+from . import engine
 from .errors import ExtractionError, MedsearchError
 from .pages.extract import extract_file
-from .whoosh_engine.generations import index_stats
 from .search import SORTS, open_index
 
 
@@ -82,21 +79,21 @@ def print_stats(stats: dict, out=None) -> None:
 # --- commands ----------------------------------------------------------------
 
 def cmd_build(args) -> int:
-    report = build_module.build(args.seeds, args.index, procs=args.procs,
+    report = engine.build_index(args.seeds, args.index, procs=args.procs,
                                 progress=progress_bar())
     print_report(report)
     return 0
 
 
 def cmd_update(args) -> int:
-    report = update_module.update(args.seeds, args.index, procs=args.procs,
+    report = engine.update_index(args.seeds, args.index, procs=args.procs,
                                   progress=progress_bar())
     print_report(report)
     return 0
 
 
 def cmd_stats(args) -> int:
-    stats = index_stats(args.index)
+    stats = engine.index_stats(args.index)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=1))
     else:
@@ -176,9 +173,9 @@ def cmd_serve(args) -> int:
     # The web UI is a shell of its own; the CLI only starts it.
     from webui.server import serve
 
-    if build_module.current_generation(Path(args.index)) is None:
+    if not engine.has_index(args.index):
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
-        print_report(build_module.build(args.seeds, args.index, procs=args.procs,
+        print_report(engine.build_index(args.seeds, args.index, procs=args.procs,
                                         progress=progress_bar()), out=sys.stderr)
     serve(args.index, host=args.host, port=args.port, workers=args.workers)
     return 0

@@ -9,7 +9,7 @@ from indexer.query import mesh
 from indexer.query.abbrev import find_pairs, mine
 from indexer.evaluation.evaluate import open_collection_index
 from indexer.query.expand import Expander, plain_segments
-from indexer.whoosh_engine.ranking import DEFAULT
+from indexer.query.settings import DEFAULT
 from indexer.pages.records import Record
 from indexer.evaluation.testsets import Collection, data_dir
 

@@ -50,7 +50,7 @@ def test_queries_refused_with_a_clear_message(idx, text, message):
 def test_wildcards_expand_to_a_bounded_number_of_terms(idx, monkeypatch):
     monkeypatch.setattr(limits, "MAX_EXPANSION", 1)
     query = q.parse("title:*in*")
-    reader = idx._searcher().reader()
+    reader = idx.engine._searcher().reader()
     terms = list(query.expanded_terms(reader))
     assert len(terms) == 1  # of spinal, spine
     # The one kept is the most frequent of those matching.

@@ -16,9 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import testsets
-from ..whoosh_engine.build import GEN_PREFIX, _swap_in, write_index
-from ..query.expand import write_resources
-from ..whoosh_engine.ranking import DEFAULT, Ranking
+from ..engine import index_records
+from ..query.settings import DEFAULT, Ranking
 from ..search import Index
 
 DEPTH = 100  # documents ranked per query
@@ -92,10 +91,7 @@ def write_run(path: str | Path, run: Run, tag: str) -> None:
 def open_collection_index(collection: testsets.Collection, folder: Path,
                           data=None) -> Index:
     """The collection's documents in a fresh index in `folder`, as a build makes it."""
-    generation = folder / f"{GEN_PREFIX}eval"
-    write_index(generation, collection.docs)
-    write_resources(generation, collection.docs, data)
-    _swap_in(folder, generation)
+    index_records(folder, collection.docs, data)
     return Index(folder)
 
 

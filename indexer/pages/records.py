@@ -31,3 +31,8 @@ class Record:
 def pubmed_url(pmid: str) -> str:
     """The canonical PubMed link for `pmid`."""
     return PUBMED_URL.format(pmid=pmid)
+
+
+def record_key(record: Record) -> str:
+    """The unique key: the PMID, or the source file for a page without one."""
+    return record.pmid or f"source:{record.source}"

@@ -1,6 +1,6 @@
 """Medical query understanding: MeSH synonyms and mined abbreviations.
 
-At build time `write_resources` saves, beside the new generation's index, a
+At build time the engine's `write_resources` saves, beside the new generation's index, a
 small JSON file: the MeSH concepts whose terms the index holds and the
 abbreviations found in its abstracts. `Expander` loads it once per
 generation and, per query, finds the phrases it can expand. Only plain
@@ -16,12 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from whoosh import index as whoosh_index
-
-from . import abbrev, mesh
-from ..whoosh_engine.analysis import medical_analyzer
+from . import abbrev, mesh, terms
 from ..pages.records import Record
-from ..whoosh_engine.schema import TEXT_FIELDS
 
 RESOURCE = "expansions.json"
 MAX_PHRASE = 6  # longest query phrase (in terms) looked up
@@ -101,8 +97,7 @@ class Expander:
         """The expansions of the plain-word `segments` of a query."""
         found: list[Expansion] = []
         for segment in segments:
-            tokens = [(t.text, t.startchar, t.endchar)
-                      for t in medical_analyzer(segment, mode="query", chars=True)]
+            tokens = terms.query_tokens(segment)
             stems = [t[0] for t in tokens]
             asked = set(stems)
             if synonyms:
@@ -153,44 +148,19 @@ def _phrases(stems: list[str], table: dict):
             i += 1
 
 
-# --- build time -------------------------------------------------------------------
+# --- build time (the engine reads its index and calls these) ---------------------
 
-def vocabulary(folder: str | os.PathLike) -> set[str]:
-    """Every term of the searchable text fields of the index in `folder`.
-
-    Read from the generation's postings columns (indexer.columns) when it
-    has them: the same terms as the Whoosh lexicon, without reading it.
-    """
-    from ..whoosh_engine.columns import PREFIX, Columns
-
-    if (Path(folder) / f"{PREFIX}stats.json").exists():
-        columns = Columns.load(folder)
-        blob = columns.keys.tobytes()
-        ends = columns.key_starts.tolist()
-        return {blob[a:b].split(b"\0", 1)[1].decode("utf-8")
-                for a, b in zip(ends, ends[1:])}
-    ix = whoosh_index.open_dir(str(folder))
-    try:
-        with ix.reader() as reader:
-            terms: set[str] = set()
-            for name in TEXT_FIELDS:
-                terms.update(t.decode("utf-8") if isinstance(t, bytes) else t
-                             for t in reader.lexicon(name))
-            return terms
-    finally:
-        ix.close()
-
-
-def _mined_text(record: Record) -> str:
+def mined_text(record: Record) -> str:
+    """Title and abstract: the text abbreviations are mined from."""
     return " ".join(p for p in (record.title, record.abstract) if p)
 
 
 def abbreviation_table(records: list[Record], vocab: set[str]) -> dict:
     """Acronym -> long forms and long form -> acronym, as stems, from the abstracts."""
-    return _abbreviation_table(abbrev.mine(_mined_text(r) for r in records), vocab)
+    return abbreviations_from_pairs(abbrev.mine(mined_text(r) for r in records), vocab)
 
 
-def _abbreviation_table(mined: dict, vocab: set[str]) -> dict:
+def abbreviations_from_pairs(mined: dict, vocab: set[str]) -> dict:
     short: dict[str, list] = {}
     long: dict[str, list] = {}
     for lower, (written, longs) in mined.items():
@@ -206,67 +176,3 @@ def _abbreviation_table(mined: dict, vocab: set[str]) -> dict:
         for lf, s in forms:
             long.setdefault(" ".join(s), [[written, list(key)]])
     return {"short": short, "long": long}
-
-
-# The abbreviations each segment's records write out, found once when the
-# segment is written and kept with it (generations.per_segment).
-SEGMENT_KIND = "abbreviations.json"
-
-
-def segment_pairs(segment) -> list:
-    """[document number, record key, [[short, long], ...]] of each record of one
-    segment (a SegmentReader, deleted records included) that defines any."""
-    from ..whoosh_engine.build import record_key
-    from ..whoosh_engine.schema import from_stored
-
-    found = []
-    for docnum in range(segment.doc_count_all()):
-        record = from_stored(segment.stored_fields(docnum))
-        pairs = list(abbrev.find_pairs(_mined_text(record)))
-        if pairs:
-            found.append([docnum, record_key(record), [list(p) for p in pairs]])
-    return found
-
-
-def save_segment_pairs(folder: str | os.PathLike) -> None:
-    """Save the abbreviations of each segment of the index in `folder` that has none yet."""
-    from ..whoosh_engine.generations import load_json, per_segment, save_json
-
-    per_segment(Path(folder), SEGMENT_KIND, segment_pairs, save_json, load_json)
-
-
-def _indexed_pairs(folder: Path) -> list:
-    """The pairs of every record in the index, in key order (as stored_records
-    gives the records): deleted records left out."""
-    from ..whoosh_engine.generations import load_json, per_segment, save_json
-
-    live = []
-    for segment, found in per_segment(folder, SEGMENT_KIND, segment_pairs, save_json,
-                                      load_json):
-        gone = set(segment.deleted_docs()) if segment.has_deletions() else ()
-        live += [(key, pairs) for docnum, key, pairs in found if docnum not in gone]
-    live.sort(key=lambda item: item[0])
-    return [pairs for _, pairs in live]
-
-
-def write_resources(folder: str | os.PathLike, records: list[Record] | None = None,
-                    data: str | os.PathLike | None = None) -> dict:
-    """Save the expansion resources for the index just written in `folder`.
-
-    Called by the build between writing and swapping in a generation, so
-    each generation carries the vocabulary that matches its own index.
-    Without `records`, the abbreviations are those of the index's records,
-    from what each segment saved (an update reads only its new segment).
-    """
-    from ..evaluation.testsets import data_dir  # the data folder is shared with `eval`
-
-    vocab = vocabulary(folder)
-    synonyms = mesh.synonym_table(data_dir(data) / mesh.CTD_FILE, vocab, cache=folder)
-    if records is None:
-        abbreviations = _abbreviation_table(abbrev.tally(_indexed_pairs(Path(folder))), vocab)
-    else:
-        abbreviations = abbreviation_table(records, vocab)
-    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations}
-    (Path(folder) / RESOURCE).write_text(json.dumps(payload, separators=(",", ":")),
-                                         encoding="utf-8")
-    return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"])}

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
 
-from ..whoosh_engine.analysis import medical_analyzer
+from .terms import stems
 
 CTD_FILE = Path("mesh-ctd-diseases") / "CTD_diseases.tsv.gz"
 
@@ -26,11 +24,6 @@ def deinvert(term: str) -> str:
     if sep and ", " not in tail and "(" not in term:
         return f"{tail} {head}"
     return term
-
-
-def stems(text: str) -> tuple[str, ...]:
-    """The analyzer's query terms for `text` (what a query would search)."""
-    return tuple(t.text for t in medical_analyzer(text, mode="query"))
 
 
 @lru_cache(maxsize=4)
@@ -50,7 +43,7 @@ def read_descriptors(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
 
 
 @lru_cache(maxsize=4)
-def _analyzed(path: str) -> tuple:
+def analyzed(path: str) -> tuple:
     """Each descriptor's distinct forms as (written, stems), name first."""
     concepts = []
     for name, synonyms in read_descriptors(path):
@@ -68,40 +61,9 @@ def _analyzed(path: str) -> tuple:
     return tuple(concepts)
 
 
-def analyzed_cached(path: str, folder: str | os.PathLike | None = None) -> tuple:
-    """_analyzed(path), kept in `folder` (a generation) as a cache file named
-    after the vocabulary file's size and mtime and the analyzer's code, which
-    updates carry forward: analyzing every entry term takes about half a second."""
-    from ..whoosh_engine.generations import CACHE_PREFIX, save_new
-
-    try:
-        info = os.stat(path)
-    except OSError:
-        return _analyzed(path)
-    if folder is None:
-        return _analyzed(path)
-    digest = hashlib.sha1(f"{os.path.abspath(path)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
-    here = Path(__file__).parent.parent
-    for name in ("whoosh_engine/analysis.py", "query/mesh.py"):
-        digest.update((here / name).read_bytes())
-    prefix = f"{CACHE_PREFIX}mesh-"
-    cache = Path(folder) / f"{prefix}{digest.hexdigest()[:20]}.json"
-    try:
-        saved = json.loads(cache.read_text(encoding="utf-8"))
-        return tuple([(w, tuple(s)) for w, s in forms] for forms in saved)
-    except (OSError, ValueError, TypeError):
-        pass
-    concepts = _analyzed(path)
-    for old in Path(folder).glob(f"{prefix}*.json"):
-        old.unlink()
-    save_new(cache, lambda handle: handle.write(
-        json.dumps(concepts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")))
-    return concepts
-
-
-def synonym_table(path: str | os.PathLike, vocabulary: set[str], max_forms: int = 6,
-                  cache: str | os.PathLike | None = None) -> dict:
-    """The compact synonym resource for one index.
+def synonym_table(analyzed_forms: tuple, vocabulary: set[str], max_forms: int = 6) -> dict:
+    """The compact synonym resource for one index, from `analyzed_forms`, what
+    analyzed() gives (each a list of (written, stems) forms, the name first).
 
     A concept is kept when at least one of its forms is findable in the
     index (all its terms in `vocabulary`); every form of a kept concept is a
@@ -110,7 +72,7 @@ def synonym_table(path: str | os.PathLike, vocabulary: set[str], max_forms: int 
     """
     keys: dict[str, list[int]] = {}
     concepts: list[dict] = []
-    for forms in analyzed_cached(str(path), cache):
+    for forms in analyzed_forms:
         findable = [(w, s) for w, s in forms if all(t in vocabulary for t in s)]
         # The descriptor name, then the shortest (most general) entry terms.
         findable.sort(key=lambda form: (form[0] != forms[0][0], len(form[1])))

@@ -18,6 +18,8 @@ from whoosh.analysis import (
 from whoosh.analysis.filters import STOP_WORDS
 from whoosh.support.charset import accent_map
 
+from ..query import terms
+
 # A word, possibly joined to more words by hyphens or slashes
 # ("CT-guided", "L4-L5", "COVID-19", "neck/shoulder"), or a decimal ("2.5").
 TOKEN_PATTERN = r"\d+\.\d+|\w+(?:['’]\w+)*(?:[-/]\w+(?:['’]\w+)*)*"
@@ -94,3 +96,18 @@ keyword_list_analyzer = RegexTokenizer(r"[^\n]+") | StripFilter()
 def analyze(text: str, mode: str = "index") -> list[str]:
     """The index terms of `text` (for tests and for inspecting the analyzer)."""
     return [t.text for t in medical_analyzer(text, mode=mode)]
+
+
+def query_tokens(text: str) -> list[tuple[str, int, int]]:
+    """(term, start, end) of each query term of `text`."""
+    return [(t.text, t.startchar, t.endchar)
+            for t in medical_analyzer(text, mode="query", chars=True)]
+
+
+def fold(text: str) -> str:
+    """Lower case without accents, as the analyzers fold words before indexing them."""
+    return text.lower().translate(accent_map)
+
+
+# Query understanding (indexer.query) sees words as this engine indexes them.
+terms.install(query_tokens, fold)

@@ -12,7 +12,6 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -27,13 +26,14 @@ from .generations import (  # noqa: F401 - re-exported: search.py and cli.py use
 )
 from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
 from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
-from ..pages.records import Record
+from ..pages.records import Record, record_key
+from ..results import BuildReport
 from .schema import from_stored, schema, to_document
 from .columns import save_segment_columns, write_columns
-from ..query.expand import save_segment_pairs, write_resources
+from .resources import save_segment_pairs, write_resources
 from .facets import write_facets
 from ..pages.sources import merge_copies
-from ..query.suggest import save_segment_counts, write_vocabulary
+from .vocabulary import save_segment_counts, write_vocabulary
 
 # Below this many records one process writes the index faster than two.
 PARALLEL_WRITE_MIN = 400
@@ -44,44 +44,6 @@ WRITER_MB = 256
 # postings and term index into memory (a BytesIO copy per segment: 900 MB per
 # reader at 100,000 pages); a non-compound segment's files are read through
 # the page cache, which every process shares.
-
-
-@dataclass
-class BuildReport:
-    """What a build or update did: the summary the CLI prints and `stats` shows."""
-
-    seeds: str
-    command: str = "build"
-    pages: int = 0
-    indexed: int = 0
-    duplicates: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    built_at: str = ""
-    generation: str = ""
-    # Only for `update`: how the pages compare with the previous generation.
-    added: int = 0
-    changed: int = 0
-    removed: int = 0
-    unchanged: int = 0
-    note: str = ""
-
-    def to_dict(self) -> dict:
-        data = {
-            "seeds": self.seeds,
-            "command": self.command,
-            "pages": self.pages,
-            "indexed": self.indexed,
-            "duplicates": self.duplicates,
-            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
-            "seconds": round(self.seconds, 3),
-            "built_at": self.built_at,
-            "generation": self.generation,
-        }
-        if self.command == "update":
-            data.update(added=self.added, changed=self.changed, removed=self.removed,
-                        unchanged=self.unchanged, note=self.note)
-        return data
 
 
 # --- records ----------------------------------------------------------------------
@@ -95,11 +57,6 @@ def richness(record: Record) -> tuple:
         len(record.authors),
         sum(v is not None for v in (record.journal, record.year, record.organisation)),
     )
-
-
-def record_key(record: Record) -> str:
-    """The unique key: the PMID, or the source file for a page without one."""
-    return record.pmid or f"source:{record.source}"
 
 
 def pick(records: Iterable[Record]) -> Record | None:
@@ -337,3 +294,13 @@ def finish_report(report: BuildReport, indexed: int, name: str, started: float) 
     report.generation = name
     report.built_at = now()
     report.seconds = time.monotonic() - started
+
+
+def index_records(root: str | os.PathLike, records: list[Record],
+                  data: str | os.PathLike | None = None) -> None:
+    """Make `records` the live index at `root`, with the build's resources (for eval)."""
+    root = Path(root)
+    generation = root / f"{GEN_PREFIX}eval"
+    write_index(generation, records)
+    write_resources(generation, records, data)
+    _swap_in(root, generation)

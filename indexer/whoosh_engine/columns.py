@@ -3,7 +3,7 @@
 Whoosh scores one posting at a time in Python; a query over 100,000 pages
 touches hundreds of thousands of postings. The same postings, copied once per
 generation into flat arrays (document numbers and term frequencies, grouped
-by term, plus every document's field lengths), let indexer.scoring compute
+by term, plus every document's field lengths), let .scoring compute
 the same BM25F for a whole posting list in one numpy step.
 
 The columns are read from the finished Whoosh index, segment by segment, so
@@ -15,7 +15,7 @@ one copy in the page cache.
 
 Terms are found by a 64-bit hash of "field\\0term" (sorted, searched with
 numpy), checked against the term's own bytes, so no per-process dictionary
-of every term is needed.
+of every term is needed. This module writes them; .postings reads them.
 """
 
 from __future__ import annotations
@@ -396,71 +396,3 @@ def _previous_part(previous: Path, ids: list[str]) -> tuple[int, dict] | None:
                                    dtype=np.int64),
         "doc_count_all": np.asarray([stats["doc_count_all"]], dtype=np.int64),
     }
-
-
-class Columns:
-    """One generation's columns, memory-mapped, read-only, shared by threads."""
-
-    def __init__(self, arrays: dict):
-        self.hashes = arrays["hashes"]
-        self.starts = arrays["starts"]
-        self.docs = arrays["docs"]
-        self.tfs = arrays["tfs"]
-        self.keys = arrays["keys"]
-        self.key_starts = arrays["key_starts"]
-        self.lengths = {f: arrays["lengths"][i] for i, f in enumerate(TEXT_FIELDS)}
-        self.deleted = arrays["deleted"]
-        stats = arrays["stats"]
-        self.doc_count_all = int(stats["doc_count_all"])
-        self.field_length = stats["field_length"]
-        self.has_deletions = bool(stats["has_deletions"])
-
-    @classmethod
-    def load(cls, folder: str | Path) -> Columns:
-        """The columns saved beside a generation; computed now if it has none."""
-        folder = Path(folder)
-        stats_file = folder / f"{PREFIX}stats.json"
-        if stats_file.exists():
-            stats = json.loads(stats_file.read_text())
-            if stats.get("version") == VERSION:
-                arrays = {name: np.load(folder / f"{PREFIX}{name}.npy", mmap_mode="r")
-                          for name in ("hashes", "starts", "docs", "tfs", "keys",
-                                       "key_starts", "lengths", "deleted")}
-                arrays["stats"] = stats
-                return cls(arrays)
-        # A generation from before the columns (or an older layout): read in memory.
-        return cls(_read(folder))
-
-    @classmethod
-    def from_reader(cls, reader) -> Columns:
-        return cls(_from_reader(reader))
-
-    def _find(self, fieldname: str, text: str | bytes) -> int:
-        key = term_key(fieldname, text)
-        h = np.uint64(key_hash(key))
-        i = int(np.searchsorted(self.hashes, h))
-        while i < len(self.hashes) and self.hashes[i] == h:
-            if bytes(self.keys[self.key_starts[i]:self.key_starts[i + 1]]) == key:
-                return i
-            i += 1
-        return -1
-
-    def postings(self, fieldname: str, text: str | bytes) -> tuple[np.ndarray, np.ndarray]:
-        """Document numbers (ascending) and weights of a term; empty if absent."""
-        i = self._find(fieldname, text)
-        if i < 0:
-            return _EMPTY_DOCS, _EMPTY_TFS
-        start, end = self.starts[i], self.starts[i + 1]
-        return self.docs[start:end], self.tfs[start:end]
-
-    def doc_frequency(self, fieldname: str, text: str | bytes) -> int:
-        """Documents with the term, deleted ones included (as Whoosh counts)."""
-        i = self._find(fieldname, text)
-        return 0 if i < 0 else int(self.starts[i + 1] - self.starts[i])
-
-    def avg_length(self, fieldname: str) -> float:
-        return self.field_length.get(fieldname, 0) / (self.doc_count_all or 1)
-
-
-_EMPTY_DOCS = np.zeros(0, dtype=np.int32)
-_EMPTY_TFS = np.zeros(0, dtype=np.float32)

@@ -55,6 +55,11 @@ def current_generation(root: Path) -> Path | None:
     return path if path.is_dir() else None
 
 
+def has_index(root: str | os.PathLike) -> bool:
+    """Whether `root` has a live generation."""
+    return current_generation(Path(root)) is not None
+
+
 def read_json(path: Path) -> dict:
     """A JSON file saved beside a generation; {} when missing or unreadable."""
     try:

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import copy
 import re
-import unicodedata
 
 from whoosh import query as wq
 from whoosh.qparser import FieldAliasPlugin, MultifieldParser, OrGroup
 
 from . import limits
 from ..errors import QueryError
-from .schema import FIELD_BOOSTS, TEXT_FIELDS, schema
+from ..query.settings import COORDINATION, FIELD_BOOSTS
+from ..query.text import clean
+from .schema import TEXT_FIELDS, schema
 
-MAX_QUERY_CHARS = 1000
 
 # What a user may put before a colon, and the field it searches.
 PREFIXES = {
@@ -36,17 +36,6 @@ PREFIXES = {
 _PREFIX = re.compile(r"(?<![\w:])(\w+):")
 _YEAR_RANGE = re.compile(r"\byear:(\d{4})\s*(?:-|\.\.|to)\s*(\d{4})\b", re.IGNORECASE)
 _YEAR_OPEN = re.compile(r"\byear:([<>]=?)(\d{4})\b", re.IGNORECASE)
-
-
-def clean(text: str) -> str:
-    """The query text without control characters, folded to NFC, bounded."""
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
-    text = " ".join(text.split())
-    if len(text) > MAX_QUERY_CHARS:
-        cut = text.rfind(" ", 0, MAX_QUERY_CHARS)
-        text = text[: cut if cut > 0 else MAX_QUERY_CHARS]
-    return text
 
 
 def rewrite(text: str) -> str:
@@ -69,10 +58,6 @@ def _open_year_range(match: re.Match) -> str:
     if op == ">=":
         return f"year:[{year} TO]"
     return f"year:[TO {year - 1 if op == '<' else year}]"
-
-
-# The OR group's coordination factor (Whoosh's SQR bonus for matching more words).
-COORDINATION = 0.9
 
 
 def _make_parser(fieldboosts: dict | None = None,

@@ -1,8 +1,7 @@
-"""How a query is ranked: BM25F settings, proximity, feedback and expansions.
+"""How a query is ranked in Whoosh: BM25F weighting, proximity, feedback and expansions.
 
-`Ranking` holds every relevance lever in one place so that `medsearch eval`
-can switch each one on and off; `DEFAULT` is what the product uses, chosen
-on NFCorpus dev (README: Relevance).
+The settings themselves (`Ranking`, `DEFAULT`) are engine-neutral and live in
+indexer.query.settings; this module turns them into Whoosh queries.
 """
 
 from __future__ import annotations
@@ -19,49 +18,8 @@ from whoosh.scoring import BM25F
 from . import parse as q
 from .analysis import medical_analyzer
 from ..query.expand import Expansion, Expander, plain_segments
-from .schema import FIELD_BOOSTS, TEXT_FIELDS
-
-
-@dataclass(frozen=True)
-class Ranking:
-    """Relevance settings; a weight of 0 switches that lever off."""
-
-    k1: float = 1.2
-    b: float = 0.75
-    field_b: tuple = ()  # (field, b) pairs: a field's own length normalisation
-    boosts: tuple = tuple(sorted(FIELD_BOOSTS.items()))
-    coordination: float = q.COORDINATION
-    phrase: float = 0.0  # weight of adjacent query-word pairs found close together
-    slop: int = 4  # how close "close together" is, in words
-    prf: float = 0.0  # weight of pseudo-relevance feedback terms (RM3-style)
-    prf_docs: int = 10
-    prf_terms: int = 20
-    prf_doc_weight: str = "linear"  # "linear" (score above the cut) or "softmax"
-    prf_temperature: float = 1.0  # softmax: exp((score - best) / temperature)
-    prf_idf: bool = True  # feedback term weight times idf
-    prf_max_df: float = 0.3  # feedback terms in more of the documents are left out
-    prf_widen: int = 0  # feedback may add up to this many documents without the user's words
-    prf_widen_min: int = 2  # ... each matching at least this many feedback words
-    synonyms: float = 0.0  # weight of MeSH entry terms against the user's words
-    abbreviations: float = 0.0  # weight of an acronym's long form (and back)
-    spelling: bool = False  # search the corrected query when nothing matches
-    # "whoosh": Whoosh's log(N / (n + 1)) + 1, with n counted per field;
-    # "pooled": Lucene's log(1 + (N - n + 0.5) / (n + 0.5)), one n per word
-    # over title and abstract (BM25F's one idf per term): a word in a title
-    # is not rarer than in an abstract.
-    idf: str = "whoosh"
-
-    def without_expansion(self) -> Ranking:
-        """These settings with every query expansion off (the user's `expand=False`)."""
-        return replace(self, synonyms=0.0, abbreviations=0.0, spelling=False, prf_widen=0)
-
-    def weighting(self) -> BM25F:
-        cls = PooledBM25F if self.idf == "pooled" else BM25F
-        return cls(B=self.b, K1=self.k1, **{f"{f}_B": b for f, b in self.field_b})
-
-    def weighting_key(self) -> tuple:
-        """What `weighting()` depends on: equal keys score alike."""
-        return self.k1, self.b, tuple(sorted(self.field_b)), self.idf
+from ..query.settings import Ranking
+from .schema import TEXT_FIELDS
 
 
 # Fields whose documents are counted together for the pooled idf.
@@ -71,6 +29,12 @@ POOLED_FIELDS = ("title", "abstract")
 def pooled_idf(doc_count: int, frequency: int) -> float:
     """Lucene's (Robertson-Sparck Jones, floored) idf."""
     return math.log(1 + (doc_count - frequency + 0.5) / (frequency + 0.5))
+
+
+def weighting(ranking: Ranking) -> BM25F:
+    """Whoosh's BM25F with the settings of `ranking` (for what Whoosh still scores itself)."""
+    cls = PooledBM25F if ranking.idf == "pooled" else BM25F
+    return cls(B=ranking.b, K1=ranking.k1, **{f"{f}_B": b for f, b in ranking.field_b})
 
 
 class PooledBM25F(BM25F):
@@ -83,14 +47,6 @@ class PooledBM25F(BM25F):
         else:
             n = parent.doc_frequency(fieldname, text)
         return pooled_idf(parent.doc_count_all(), n)
-
-
-# The product's settings, chosen on NFCorpus dev (tools/tune_relevance.py;
-# the pooled idf on dev's long queries, tools/explore_long_queries.py).
-DEFAULT = Ranking(
-    prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
-    synonyms=0.15, abbreviations=0.5, spelling=True, idf="pooled",
-)
 
 
 class Sum(wq.Or):

@@ -7,12 +7,8 @@ from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 from .analysis import keyword_list_analyzer, medical_analyzer, name_analyzer
 from ..pages.records import Record
 
-# Searched by plain words, with these BM25F field weights (tuned in eval).
-# Whoosh adds up each field's BM25 score, so a title word, which is nearly
-# always in the abstract too, already counts twice: on NFCorpus dev a title
-# weight of 1.0 ranked best (0.75 as well), 2.0 worst (README: Relevance).
+# Searched by plain words, with the BM25F field weights of indexer.query.settings.
 TEXT_FIELDS = ("title", "abstract", "keywords")
-FIELD_BOOSTS = {"title": 1.0, "keywords": 1.5, "abstract": 1.0}
 
 schema = Schema(
     pmid=ID(stored=True, unique=True),

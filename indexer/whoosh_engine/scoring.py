@@ -33,7 +33,7 @@ import numpy as np
 from whoosh import query as wq
 
 from . import limits
-from .columns import Columns
+from .postings import Columns
 from .ranking import POOLED_FIELDS, pooled_idf
 from .schema import TEXT_FIELDS
 
