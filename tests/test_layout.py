@@ -8,6 +8,8 @@ module over 450 lines.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,3 +117,52 @@ def test_no_module_is_over_450_lines():
 def test_the_folders_show_the_stages():
     packages = sorted(p.parent.name for p in INDEXER.glob("*/__init__.py"))
     assert packages == ["evaluation", "pages", "query", "whoosh_engine"]
+
+
+# --- an index written before the move ------------------------------------------------
+
+def index_of_an_older_layout(corpus_dir, root: Path) -> Path:
+    """An index whose pickled analyzer names a module that no longer exists, as
+    every index written before the analyzer moved into indexer.whoosh_engine does."""
+    from indexer.engine import build_index
+
+    build_index(corpus_dir, root)
+    for toc in root.glob("gen-*/*.toc"):
+        pickled = toc.read_bytes()
+        assert b"indexer.whoosh_engine.analysis" in pickled
+        # Same length: Whoosh stores the pickle behind its length.
+        toc.write_bytes(pickled.replace(b"indexer.whoosh_engine.analysis",
+                                        b"indexer.whoosh_engine.analysiz"))
+    return root
+
+
+def test_an_index_of_an_older_layout_says_to_rebuild(corpus_dir, tmp_path):
+    root = index_of_an_older_layout(corpus_dir, tmp_path / "index")
+    for command in (["search", "kyphoplasty"], ["stats"]):
+        done = subprocess.run([sys.executable, "-m", "indexer", *command, "--index", str(root)],
+                              capture_output=True, text=True, cwd=REPO, check=False)
+        assert (done.returncode, done.stdout) == (1, "")
+        assert done.stderr == (f"medsearch: the index at {root} was written by an older "
+                               "medsearch: run `medsearch build`\n")
+
+
+def test_serve_rebuilds_an_index_of_an_older_layout(corpus_dir, tmp_path):
+    from indexer import engine, open_index
+
+    root = index_of_an_older_layout(corpus_dir, tmp_path / "index")
+    assert not engine.has_index(root)  # so `medsearch serve` (and `make serve`) builds first
+    engine.build_index(corpus_dir, root)
+    with_rebuilt = open_index(root)
+    assert len(with_rebuilt) == 6
+    with_rebuilt.close()
+
+
+def test_update_rebuilds_an_index_of_an_older_layout(corpus_dir, tmp_path):
+    from indexer import engine, open_index
+
+    root = index_of_an_older_layout(corpus_dir, tmp_path / "index")
+    report = engine.update_index(corpus_dir, root)
+    assert report.note == "rebuilt everything: it was written by an older medsearch"
+    with_rebuilt = open_index(root)
+    assert len(with_rebuilt) == 6
+    with_rebuilt.close()

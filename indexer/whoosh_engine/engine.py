@@ -15,7 +15,6 @@ import weakref
 from pathlib import Path
 
 import numpy as np
-from whoosh import index as whoosh_index
 from whoosh import query as wq
 
 from ..errors import ArticleNotFound, IndexMissing, QueryError
@@ -29,7 +28,7 @@ from . import fastpaths, limits
 from . import parse as q
 from .postings import Columns
 from .facets import FacetTable
-from .generations import current_generation, read_build_info
+from .generations import current_generation, open_generation, read_build_info
 from .ranking import build_query, feedback, weighting
 from .schema import from_stored
 from .scoring import Engine, Node, Recent, passing, positive_terms
@@ -82,7 +81,7 @@ class WhooshEngine:
         if generation is None:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
-            self._ix = whoosh_index.open_dir(str(generation))
+            self._ix = open_generation(self.root, generation)
             # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
             self._columns = Columns.load(generation)
             # Synonyms and abbreviations saved by the build, read once per generation.

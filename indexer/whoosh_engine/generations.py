@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,8 +58,32 @@ def current_generation(root: Path) -> Path | None:
 
 
 def has_index(root: str | os.PathLike) -> bool:
-    """Whether `root` has a live generation."""
-    return current_generation(Path(root)) is not None
+    """Whether `root` has a live generation that this code can open."""
+    generation = current_generation(Path(root))
+    if generation is None:
+        return False
+    try:
+        open_generation(Path(root), generation).close()
+    except IndexMissing:
+        return False
+    return True
+
+
+def open_generation(root: Path, generation: Path):
+    """The Whoosh index of `generation`; IndexMissing if it was written by an
+    older layout (its pickled schema names classes that have moved)."""
+    from whoosh import index as whoosh_index
+
+    # Whoosh leaves the table of contents open when unpickling fails: the file
+    # is closed as the error is dropped, without a warning about it.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        try:
+            return whoosh_index.open_dir(str(generation))
+        except (ImportError, AttributeError, pickle.UnpicklingError):
+            pass
+    raise IndexMissing(f"the index at {root} was written by an older medsearch: "
+                       "run `medsearch build`")
 
 
 def read_json(path: Path) -> dict:
@@ -261,11 +287,9 @@ def require_current(root: Path) -> Path:
 def index_stats(root: str | os.PathLike) -> dict:
     """What `medsearch stats` shows: documents, when and from where the live
     generation was built, its size on disk, the pages its build skipped."""
-    from whoosh import index as whoosh_index
-
     root = Path(root)
     generation = require_current(root)
-    ix = whoosh_index.open_dir(str(generation))
+    ix = open_generation(root, generation)
     try:
         with ix.reader() as reader:
             documents = reader.doc_count()

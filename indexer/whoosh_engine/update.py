@@ -35,8 +35,10 @@ from .build import (
 )
 from .columns import write_columns
 from .generations import (
-    current_generation, link_generation, new_temp, open_storage, publish, read_json,
+    current_generation, link_generation, new_temp, open_generation, open_storage, publish,
+    read_json,
 )
+from ..errors import IndexMissing
 from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
 from ..pages.records import Record
 from .schema import to_document
@@ -96,6 +98,10 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
         return f"it was built from {manifest.get('seeds')}, not {seeds.resolve()}"
     if manifest.get("code") != code_version():
         return "the extractor or the schema changed since it was built"
+    try:
+        open_generation(live.parent, live).close()
+    except IndexMissing:
+        return "it was written by an older medsearch"
     return None
 
 
