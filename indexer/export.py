@@ -2,7 +2,7 @@
 
 Pure functions, Records in, text out: RIS (Zotero, EndNote, Mendeley),
 MEDLINE/.nbib (PubMed's own format, which the same tools and
-indexer.pubmed.parse_medline read) and CSV (spreadsheets).
+indexer.pages.pubmed.parse_medline read) and CSV (spreadsheets).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Pages as a flat list of text blocks, the way a browser would lay them out.
 
 HTML and plain-text dumps both become `Block`s, so one label-driven reader
-(indexer.extract) handles every layout. HTML loses its chrome here: scripts,
+(.extract) handles every layout. HTML loses its chrome here: scripts,
 styles, hidden elements, navigation, asides, footers and anything whose class
 or id names a widget (cookie banner, menu, reviews, related posts, ...).
 """

@@ -2,7 +2,7 @@
 
 Pages differ in markup but agree on labelled fields ("Keywords :",
 "Authors :", "Pubmed Link :", ...). We lay the page out as text blocks
-(indexer._blocks), find the cluster of labelled fields, and read backwards
+(.blocks), find the cluster of labelled fields, and read backwards
 from it: the blocks just before the first label are the abstract, and the
 block before those is the title. Titles are located by agreement with what
 the page announces (<title>, og:title, breadcrumbs), else by heading markup,

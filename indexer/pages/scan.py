@@ -126,7 +126,7 @@ def read_page(path: str) -> bytes:
 def process_page(job: tuple[str, str | None]) -> tuple[str | None, list[Record], str | None]:
     """(sha1, records, skip reason) for one file; never raises.
 
-    A page gives one record, a PubMed export many (indexer.sources). With the
+    A page gives one record, a PubMed export many (.sources). With the
     file's previous sha1 in `job` and unchanged content, returns (sha1, [],
     None) without extracting: a touched file costs a read only.
     """

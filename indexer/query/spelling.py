@@ -3,7 +3,7 @@
 Whoosh's corrector walks a Levenshtein automaton over each segment's word
 graph: two seconds for an unknown word over the 100 segments of a
 100,000-page index. The vocabulary the build saves for suggest-as-you-type
-(indexer.suggest) already lists every index word with its document
+(indexer.query.suggest) already lists every index word with its document
 frequency; here it is grouped by word length once, and a correction compares
 the word with the words of nearby lengths in C (rapidfuzz's optimal string
 alignment distance: a swap of two letters is one edit, as in Whoosh).

@@ -1,8 +1,8 @@
 """Building the index: every page in, a verified Whoosh index swapped in atomically.
 
-The folder layout and the swap are in indexer.generations, the one-writer
-lock in indexer.lock, scanning and extracting pages in indexer.pages; the
-incremental `update` in indexer.update.
+The folder layout and the swap are in .generations, the one-writer
+lock in .lock, scanning and extracting pages in indexer.pages.scan; the
+incremental `update` in .update.
 """
 
 from __future__ import annotations
@@ -275,7 +275,7 @@ def stored_records(folder: Path) -> list[Record]:
 
 
 def save_resources(folder: Path, previous: Path | None = None) -> None:
-    """Save the query expansion resources (indexer.expand) beside a new generation.
+    """Save the query expansion resources (.resources) beside a new generation.
 
     Derived from the stored records, so build and update derive the same
     resources from the same pages. Search works without them (no synonyms).

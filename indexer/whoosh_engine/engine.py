@@ -82,7 +82,7 @@ class WhooshEngine:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
             self._ix = open_generation(self.root, generation)
-            # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
+            # The postings as numpy columns, memory-mapped (.scoring scores with them).
             self._columns = Columns.load(generation)
             # Synonyms and abbreviations saved by the build, read once per generation.
             self._expander = Expander.load(generation)

@@ -137,7 +137,7 @@ def _proximity(segments: list[str], boosts: dict, ranking: Ranking) -> list[wq.Q
 def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
     """Built with RM3-style feedback terms from the top documents of a first pass.
 
-    `engine` is an indexer.scoring.Engine; `restrict` a boolean array of the
+    `engine` is an .scoring.Engine; `restrict` a boolean array of the
     documents a filter lets through (or None).
 
     Each feedback document weighs by its first-pass score (`prf_doc_weight`:

@@ -56,7 +56,7 @@ def analyzed_cached(path: str, folder: str | os.PathLike | None = None) -> tuple
 def vocabulary(folder: str | os.PathLike) -> set[str]:
     """Every term of the searchable text fields of the index in `folder`.
 
-    Read from the generation's postings columns (indexer.columns) when it
+    Read from the generation's postings columns (.columns) when it
     has them: the same terms as the Whoosh lexicon, without reading it.
     """
     if (Path(folder) / f"{PREFIX}stats.json").exists():

@@ -2,7 +2,7 @@
 
 Whoosh walks a tree of matchers one document at a time and scores each
 posting with a Python call. The `Engine` here evaluates the same query tree
-over the generation's columns (indexer.columns): each term's postings are
+over the generation's columns (.columns, read by .postings): each term's postings are
 scored in one vectorized step with Whoosh's BM25F formula and statistics,
 and each node of the tree combines its children's (documents, scores)
 arrays the way Whoosh's matcher for that node combines them:
@@ -136,7 +136,7 @@ class Engine:
         return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1)
 
     def _idf(self, fieldname: str, text, df: int) -> float:
-        """Whoosh's idf, or the pooled one (indexer.ranking.Ranking.idf)."""
+        """Whoosh's idf, or the pooled one (indexer.query.settings.Ranking.idf)."""
         if not self.pooled:
             return math.log(self.size / (df + 1)) + 1
         if fieldname in POOLED_FIELDS:
