@@ -1,9 +1,10 @@
 """medsearch's core: extraction, the schema, indexing and search.
 
-The CLI, the web UI and callers use this package; only it imports Whoosh.
+The CLI, the web UI and callers use this package; only its engine
+(indexer.whoosh_engine, behind indexer.engine) imports Whoosh.
 """
 
-from .build import build as build_index
+from .engine import build_index
 from .errors import (
     ArticleNotFound,
     BuildFailed,
@@ -14,8 +15,8 @@ from .errors import (
     NotAnArticle,
     QueryError,
 )
-from .extract import extract_file, extract_page
-from .records import Record
+from .pages.extract import extract_file, extract_page
+from .pages.records import Record
 from .search import open_index
 
 __all__ = [

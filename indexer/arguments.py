@@ -13,9 +13,9 @@ from numbers import Integral
 from pathlib import Path
 
 from .errors import QueryError
+from .query.settings import Ranking
+from .results import MAX_PER_PAGE, SORTS
 
-SORTS = ("relevance", "newest", "oldest")
-MAX_PER_PAGE = 100
 MAX_YEAR = 9999
 
 
@@ -81,10 +81,8 @@ def _pmid(name: str, value) -> None:
 
 
 def _ranking(name: str, value) -> None:
-    from .ranking import Ranking  # imported late: ranking imports the query parser
-
     if value is not None and not isinstance(value, Ranking):
-        raise QueryError(f"ranking must be an indexer.ranking.Ranking or None, "
+        raise QueryError(f"ranking must be an indexer.query.settings.Ranking or None, "
                          f"not {_shown(value)}")
 
 

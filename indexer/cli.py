@@ -10,14 +10,11 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
 
-from . import build as build_module
-from . import update as update_module
-from ._text import printable
+from . import engine
 from .errors import ExtractionError, MedsearchError
-from .extract import extract_file
-from .generations import index_stats
+from .pages.extract import extract_file
+from .pages.text import printable
 from .search import SORTS, open_index
 
 
@@ -83,21 +80,21 @@ def print_stats(stats: dict, out=None) -> None:
 # --- commands ----------------------------------------------------------------
 
 def cmd_build(args) -> int:
-    report = build_module.build(args.seeds, args.index, procs=args.procs,
+    report = engine.build_index(args.seeds, args.index, procs=args.procs,
                                 progress=progress_bar())
     print_report(report)
     return 0
 
 
 def cmd_update(args) -> int:
-    report = update_module.update(args.seeds, args.index, procs=args.procs,
+    report = engine.update_index(args.seeds, args.index, procs=args.procs,
                                   progress=progress_bar())
     print_report(report)
     return 0
 
 
 def cmd_stats(args) -> int:
-    stats = index_stats(args.index)
+    stats = engine.index_stats(args.index)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=1))
     else:
@@ -157,7 +154,7 @@ def cmd_search(args) -> int:
 
 def cmd_eval(args) -> int:
     # Imported here: evaluation needs the `eval` extra (ir-measures, bm25s).
-    from . import evaluate
+    from .evaluation import evaluate
 
     names = list(evaluate.testsets.TEST_SETS) if args.collection == "all" else [args.collection]
     ranking = evaluate.switched_off(evaluate.DEFAULT, [
@@ -179,9 +176,9 @@ def cmd_serve(args) -> int:
 
     # Before any build: a taken port should not cost a build first.
     check_can_serve(args.host, args.port, args.public_url)
-    if build_module.current_generation(Path(args.index)) is None:
+    if not engine.has_index(args.index):
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
-        print_report(build_module.build(args.seeds, args.index, procs=args.procs,
+        print_report(engine.build_index(args.seeds, args.index, procs=args.procs,
                                         progress=progress_bar()), out=sys.stderr)
     serve(args.index, host=args.host, port=args.port, workers=args.workers,
           public_url=args.public_url)

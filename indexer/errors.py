@@ -36,6 +36,8 @@ class ArticleNotFound(MedsearchError):
 class Busy(MedsearchError):
     """Other searches held the index until this one's time limit ran out."""
 
+    retry_after = 1  # seconds a refused caller is told to wait before trying again
+
 
 class CannotServe(MedsearchError):
     """The site cannot be served as asked (address in use, bad public URL)."""

@@ -2,7 +2,7 @@
 
 Pure functions, Records in, text out: RIS (Zotero, EndNote, Mendeley),
 MEDLINE/.nbib (PubMed's own format, which the same tools and
-indexer.pubmed.parse_medline read) and CSV (spreadsheets).
+indexer.pages.pubmed.parse_medline read) and CSV (spreadsheets).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .pubmed import MONTHS
-from .records import Record
+from .pages.pubmed import MONTHS
+from .pages.records import Record
 
 MEDLINE_WIDTH = 80
 CSV_COLUMNS = ("pmid", "title", "abstract", "authors", "journal", "published", "year",

@@ -3,469 +3,125 @@
     from indexer import open_index
     idx = open_index("index")
     res = idx.search("epidural blood patch", page=1, per_page=10)
+
+`Index` is a thin facade over the engine that indexer.engine chooses; it
+checks the caller's arguments (indexer.arguments) and neither knows nor
+imports which engine answers.
 """
 
 from __future__ import annotations
 
 import os
-import threading
-import time
-import weakref
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from contextlib import AbstractContextManager
 
-import numpy as np
-from whoosh import query as wq
-from whoosh import index as whoosh_index
+from . import engine as engine_seam
+from .arguments import checked, index_root
+from .pages.records import Record
+from .query.settings import Ranking
+from .results import MAX_PER_PAGE, SORTS, Hit, Results
 
-from . import fastpaths, limits, turns
-from . import query as q
-from .arguments import MAX_PER_PAGE, SORTS, checked, index_root
-from .build import current_generation, read_build_info
-from .columns import Columns
-from .errors import ArticleNotFound, Busy, IndexMissing
-from .expand import Expander, Expansion
-from .facets import FacetTable
-from .ranking import DEFAULT, Ranking, build_query, feedback
-from .records import Record
-from .schema import from_stored
-from .scoring import Engine, Node, Recent, passing, positive_terms
-from .snippets import first_words, snippet
-from .spelling import Speller
-from .suggest import Vocabulary
-
-FACET_LIMIT = 10
-CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
-
-
-@dataclass
-class Hit:
-    """One ranked result, with what a results page shows."""
-
-    pmid: str
-    title: str
-    score: float
-    year: int | None
-    journal: str | None
-    authors: list[str]
-    keywords: list[str]
-    url: str | None
-    published: str | None
-    snippet: str  # HTML: escaped text with the matched words in <mark>
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Results:
-    """One page of ranked hits, with facet counts for the whole result set."""
-
-    query: str
-    total: int
-    page: int
-    per_page: int
-    sort: str
-    hits: list[Hit]
-    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    suggestion: str | None = None
-    took: float = 0.0
-    # Synonyms, abbreviations and spelling corrections searched besides the
-    # user's words: [{"type": ..., "from": ..., "to": [...]}].
-    expansions: list[dict] = field(default_factory=list)
-
-    @property
-    def pages(self) -> int:
-        """How many pages the results fill."""
-        return max(1, -(-self.total // self.per_page))
-
-    def to_dict(self) -> dict:
-        return {
-            "query": self.query,
-            "total": self.total,
-            "page": self.page,
-            "per_page": self.per_page,
-            "pages": self.pages,
-            "sort": self.sort,
-            "took": round(self.took, 4),
-            "hits": [h.to_dict() for h in self.hits],
-            "facets": {name: [{"value": v, "count": c} for v, c in counts]
-                       for name, counts in self.facets.items()},
-            "suggestion": self.suggestion,
-            "expansions": [dict(e) for e in self.expansions],
-        }
+__all__ = ["Hit", "Index", "MAX_PER_PAGE", "Results", "SORTS", "open_index"]
 
 
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
-    # Seconds one search may take before it stops with a QueryError (see indexer.limits).
-    time_limit = limits.TIME_LIMIT
-    # Seconds one call may hold a searcher that other threads wait for (None: no bound).
-    turn_limit: float | None = None
-
     def __init__(self, root: str | os.PathLike | None = None):
-        self.root = index_root(root)  # None: $MEDSEARCH_INDEX, else index/
-        # One Whoosh searcher per process for searches, shared by its threads,
-        # and one "desk" searcher for articles and suggestions. Whoosh's
-        # readers seek in shared files, so calls take turns on each
-        # (indexer.turns; Python runs one thread at a time anyway); one reader
-        # per thread cost a copy of every segment's mapped pages per thread.
-        self._lock = threading.RLock()
-        self._desk_lock = threading.RLock()
-        self._desk = None  # (generation, searcher, closer)
-        self._generation: Path | None = None
-        self._ix = None
-        self._shared = None
-        self._closer = None
-        self._columns: Columns | None = None
-        self._expander = Expander()
-        # Tables read once per generation (facet counts, suggest-as-you-type
-        # words): name -> (generation, table).
-        self._tables: dict[str, tuple[Path, object]] = {}
-        self._tables_lock = threading.Lock()
-        self._open_current()
-
-    # --- generations -----------------------------------------------------
-
-    def _open_current(self) -> None:
-        generation = current_generation(self.root)
-        if generation is None:
-            raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
-        if generation != self._generation:
-            self._ix = whoosh_index.open_dir(str(generation))
-            # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
-            self._columns = Columns.load(generation)
-            # Synonyms and abbreviations saved by the build, read once per generation.
-            self._expander = Expander.load(generation)
-            self._generation = generation
-
-    def _searcher(self):
-        """The searcher on the live generation, reopened after a swap (lock held)."""
-        if self._shared is None or current_generation(self.root) != self._generation:
-            self._open_current()
-            self._close_searcher()
-            # A searcher that honours the time limit of the call (indexer.turns).
-            self._shared = limits.searcher(self._ix, weighting=DEFAULT.weighting())
-            # Its segment files are open files: closed when the Index goes,
-            # even if nobody calls close().
-            self._closer = weakref.finalize(self, self._shared.close)
-        return self._shared
-
-    def _close_searcher(self) -> None:
-        if self._shared is not None:
-            self._closer()  # once only: a finalizer runs at most once
-            self._shared = None
-
-    def _desk_searcher(self):
-        """The desk's searcher on the live generation (desk turn held)."""
-        if current_generation(self.root) != self._generation:
-            with turns.turn(self._lock):  # only the searches' side swaps generations
-                self._searcher()
-        generation, ix = self._generation, self._ix  # ix first swapped, generation last
-        if self._desk is None or self._desk[0] != generation:
-            if self._desk is not None:
-                self._desk[2]()
-            desk = limits.searcher(ix, weighting=DEFAULT.weighting())
-            self._desk = (generation, desk, weakref.finalize(self, desk.close))
-        return self._desk[1]
-
-    def _engine(self, ranking: Ranking) -> Engine:
-        """A scoring engine for one search on the live generation."""
-        searcher = self._searcher()
-        return Engine(self._columns, searcher, k1=ranking.k1, b=ranking.b,
-                      field_b=dict(ranking.field_b), idf=ranking.idf,
-                      phrases=self._per_generation("phrases", lambda _g: Recent()),
-                      doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
+        self.engine: engine_seam.SearchEngine = engine_seam.open_engine(index_root(root))
+        self.root = self.engine.root
 
     @property
-    @turns.at_desk
+    def time_limit(self) -> float:
+        """Seconds one search may take, its wait for a turn included, before it
+        stops with a QueryError."""
+        return self.engine.time_limit
+
+    @time_limit.setter
+    def time_limit(self, seconds: float) -> None:
+        self.engine.time_limit = seconds
+
+    @property
+    def turn_limit(self) -> float | None:
+        """Seconds one search may keep this process's other searches waiting
+        (None: no bound; the web app sets one)."""
+        return self.engine.turn_limit
+
+    @turn_limit.setter
+    def turn_limit(self, seconds: float | None) -> None:
+        self.engine.turn_limit = seconds
+
+    @property
     def info(self) -> dict:
         """What the last build saved: counts, time, seeds folder, skipped pages."""
-        self._desk_searcher()
-        return read_build_info(self._generation)
+        return self.engine.info
 
-    @turns.at_desk
     def __len__(self) -> int:
-        return self._desk_searcher().doc_count()
-
-    # --- searching ------------------------------------------------------------
+        return len(self.engine)
 
     @checked
-    @turns.searching
-    def search(
-        self,
-        text: str,
-        page: int = 1,
-        per_page: int = 10,
-        sort: str = "relevance",
-        year_from: int | None = None,
-        year_to: int | None = None,
-        journal: str | None = None,
-        mesh: str | None = None,
-        expand: bool = True,
-        ranking: Ranking | None = None,
-    ) -> Results:
+    def search(self, text: str, page: int = 1, per_page: int = 10, sort: str = "relevance",
+               year_from: int | None = None, year_to: int | None = None,
+               journal: str | None = None, mesh: str | None = None, expand: bool = True,
+               ranking: Ranking | None = None) -> Results:
         """Ranked results for `text`, one page of them, with facets and a suggestion.
 
         `expand=False` searches the user's words only: no synonyms,
         abbreviations or spelling fallback. `ranking` overrides the relevance
         settings (for evaluation).
         """
-        started = time.perf_counter()
-        ranking = _settings(ranking, expand)
-        engine = self._engine(ranking)
-        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict)
-        node = passing(node, restrict)
-        table = self._facet_table(engine.searcher)
-        facets = table.count(node.docs) if len(node) else {}
-        docs, scores = engine.top(node, page * per_page,
-                                  sort_keys=None if sort == "relevance" else table.years,
-                                  reverse=(sort == "newest"))
-        # The user's words and their expansions are marked, not feedback terms.
-        asked = [built.user, *built.extras] if built.user is not None else [built.query]
-        words = positive_terms(wq.Or(asked), "abstract", engine.searcher)
-        hits = [self._hit(engine.searcher, int(d), float(sc), words)
-                for d, sc in zip(docs[(page - 1) * per_page:], scores[(page - 1) * per_page:])]
-        return Results(
-            query=text, total=len(node), page=page, per_page=per_page, sort=sort,
-            hits=hits, facets=facets, suggestion=suggestion,
-            took=time.perf_counter() - started,
-            expansions=[e.to_dict() for e in expansions],
-        )
+        return self.engine.search(text, page=page, per_page=per_page, sort=sort,
+                                  year_from=year_from, year_to=year_to, journal=journal,
+                                  mesh=mesh, expand=expand, ranking=ranking)
 
     @checked
-    @turns.searching
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
              expand: bool = True) -> list[tuple[str, float]]:
         """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
-        ranking = _settings(ranking, expand)
-        engine = self._engine(ranking)
-        _, node, _, _ = self._run(engine, text, ranking, None)
-        docs, scores = engine.top(node, k)
-        stored = engine.searcher.stored_fields
-        return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
-
-    def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
-              journal: str | None = None, mesh: str | None = None) -> int | None:
-        """How many documents `search` finds (its total), unranked; None when the
-        time limit (a caller's `deadline()` if any) runs out first."""
-        with self.deadline():
-            try:
-                return self._count(text, q.filters(year_from, year_to, journal, mesh))
-            except (limits.TimeLimit, Busy):
-                return None
-
-    @turns.searching
-    def _count(self, text: str, restrict) -> int:
-        engine = self._engine(DEFAULT)
-        restrict = self._filter_mask(engine, restrict)
-        return len(passing(self._run(engine, text, DEFAULT, restrict)[1], restrict))
-
-    def deadline(self):
-        """One time limit for every call in the block (in this thread), e.g. a web page's."""
-        return limits.deadline(self.time_limit)
-
-    @staticmethod
-    def time_left() -> float | None:
-        """Seconds left of this thread's time limit, None outside one."""
-        return limits.time_left()
-
-    def _filter_mask(self, engine: Engine, restrict) -> np.ndarray | None:
-        """The documents a filter query lets through, as a boolean array (kept per reader)."""
-        if restrict is None:
-            return None
-        reader = engine.searcher.reader()
-        cache = reader.__dict__.setdefault("_medsearch_masks", {})
-        found = cache.get(restrict)
-        if found is None:
-            if len(cache) >= fastpaths.FILTERS_KEPT:
-                cache.clear()
-            found = cache[restrict] = engine.mask(
-                sorted(fastpaths.match_set(engine.searcher, restrict)))
-        return found
-
-    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict
-             ) -> tuple[object, Node, list, str | None]:
-        """Search `text`; when nothing matches, search its spelling correction instead.
-
-        Also returns the spelling suggestion, offered whenever a word is
-        unknown, even if the others found something ("tuberclosis spine"
-        finds spine articles but means tuberculosis).
-        """
-        built = feedback(engine, build_query(text, ranking, self._expander), ranking, restrict)
-        node = engine.evaluate(built.query)
-        corrected = self._suggest(engine.searcher, text)
-        if not ranking.spelling or not corrected or len(passing(node, restrict)):
-            return built, node, built.expansions, corrected
-        fixed = feedback(engine, build_query(corrected, ranking, self._expander),
-                         ranking, restrict)
-        again = engine.evaluate(fixed.query)
-        if not len(passing(again, restrict)):
-            return built, node, built.expansions, corrected
-        spelled = [Expansion("spelling", old, [new])
-                   for old, new in zip(text.split(), corrected.split()) if old != new]
-        return fixed, again, spelled + fixed.expansions, corrected
-
-    @staticmethod
-    def _hit(searcher, docnum: int, score: float, words: frozenset[str]) -> Hit:
-        record = from_stored(searcher.stored_fields(docnum))
-        text = record.abstract or ""
-        found = snippet(text, words) if text and words else ""
-        return Hit(
-            pmid=record.pmid, title=record.title, score=round(score, 4),
-            year=record.year, journal=record.journal, authors=record.authors,
-            keywords=record.keywords, url=record.url, published=record.published,
-            snippet=found or (first_words(text) if text else ""),
-        )
-
-    def _facet_table(self, searcher) -> FacetTable:
-        """Year, journal and MeSH of every document, read once per generation."""
-        return self._per_generation(
-            "facets", lambda generation: FacetTable.load(generation, searcher.reader()))
-
-    def _per_generation(self, name: str, load):
-        """The table `name` of this thread's generation, `load(generation)` once per generation."""
-        generation = self._generation
-        cached = self._tables.get(name)
-        if cached is None or cached[0] != generation:
-            with self._tables_lock:  # one thread reads the table, the others wait
-                cached = self._tables.get(name)
-                if cached is None or cached[0] != generation:
-                    cached = self._tables[name] = (generation, load(generation))
-        return cached[1]
-
-    def _suggest(self, searcher, text: str) -> str | None:
-        """The query with unknown words replaced by the closest index words."""
-        words = text.split()
-        changed = False
-        corrected = []
-        # Each lookup is a fuzzy scan of the lexicon, slower the longer the
-        # word: look up each word once, a few words per query, none too long.
-        looked_up: dict[str, list] = {}
-        for word in words:
-            bare = word.strip("\"'()").lower()
-            if (not bare.isalpha() or not 4 <= len(bare) <= limits.MAX_SUGGEST_CHARS
-                    or ":" in word or self._known(searcher, bare)):
-                corrected.append(word)
-                continue
-            if bare not in looked_up and len(looked_up) < limits.MAX_SUGGEST_WORDS:
-                looked_up[bare] = self._correction(searcher, bare)
-            options = looked_up.get(bare)
-            if options and options[0] != bare:
-                # Keep the quotes and brackets around the word as typed.
-                start = word.lower().index(bare)
-                corrected.append(word[:start] + options[0] + word[start + len(bare):])
-                changed = True
-            else:
-                corrected.append(word)
-        return " ".join(corrected) if changed else None
-
-    def _correction(self, searcher, word: str) -> list[str]:
-        """The closest index word to an unknown `word` (indexer.spelling),
-        remembered for the generation: people misspell the same words."""
-        corrections = self._per_generation("corrections", lambda _g: Recent(CORRECTIONS_KEPT))
-        found = corrections.get(word)
-        if found is None:
-            limits.check_time()
-            closest = self._speller(searcher).correct(word)
-            found = corrections.put(word, [closest] if closest else [])
-        return found
-
-    def _known(self, searcher, word: str) -> bool:
-        """Whether `word` is an index word (remembered for the generation)."""
-        known = self._per_generation("known", lambda _g: Recent(CORRECTIONS_KEPT))
-        found = known.get(word)
-        if found is None:
-            found = known.put(word, self._in_lexicon(searcher, word))
-        return found
-
-    @staticmethod
-    def _in_lexicon(searcher, word: str) -> bool:
-        reader = searcher.reader()
-        return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
-                   if f"spell_{f}" in searcher.schema)
-
-    # --- export and suggestions -------------------------------------------------
+        return self.engine.rank(text, k=k, ranking=ranking, expand=expand)
 
     @checked
-    @turns.searching
+    def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
+              journal: str | None = None, mesh: str | None = None) -> int | None:
+        """How many documents `search` finds, unranked; None when time runs out first."""
+        return self.engine.count(text, year_from=year_from, year_to=year_to,
+                                 journal=journal, mesh=mesh)
+
+    @checked
     def records(self, text: str, limit: int = 1000, sort: str = "relevance",
                 year_from: int | None = None, year_to: int | None = None,
                 journal: str | None = None, mesh: str | None = None) -> list[Record]:
         """The full records of the first `limit` results, in result order (for export)."""
-        ranking = _settings(None, True)
-        engine = self._engine(ranking)
-        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        _, node, _, _ = self._run(engine, text, ranking, restrict)
-        table = self._facet_table(engine.searcher)
-        docs, _ = engine.top(node, max(1, limit), restrict,
-                             sort_keys=None if sort == "relevance" else table.years,
-                             reverse=(sort == "newest"))
-        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs[:limit]]
+        return self.engine.records(text, limit=limit, sort=sort, year_from=year_from,
+                                   year_to=year_to, journal=journal, mesh=mesh)
 
     @checked
-    @turns.at_desk
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
-        """Completions of the word being typed, most frequent first (see indexer.suggest)."""
-        return self._vocabulary(self._desk_searcher()).suggest(prefix, limit)
-
-    def _vocabulary(self, searcher) -> Vocabulary:
-        return self._per_generation(
-            "vocabulary", lambda generation: Vocabulary.load(generation, searcher.reader()))
-
-    def _speller(self, searcher) -> Speller:
-        vocabulary = self._vocabulary(searcher)  # first: the table lock is not re-entrant
-        return self._per_generation("speller", lambda _g: Speller(vocabulary.word_counts()))
-
-    # --- articles ---------------------------------------------------------------
+        """Completions of the word being typed, most frequent first."""
+        return self.engine.suggest(prefix, limit)
 
     @checked
-    @turns.at_desk
     def article(self, pmid: str) -> Record:
         """The full record of one article."""
-        stored = self._desk_searcher().document(pmid=str(pmid))
-        if stored is None:
-            raise ArticleNotFound(f"no article with PMID {pmid}")
-        return from_stored(stored)
+        return self.engine.article(pmid)
 
     @checked
-    @turns.at_desk
     def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
-        """Articles like this one (Whoosh's more-like-this over the abstract)."""
-        searcher = self._desk_searcher()
-        docnum = searcher.document_number(pmid=str(pmid))
-        if docnum is None:
-            raise ArticleNotFound(f"no article with PMID {pmid}")
-        if not limit:
-            return []
-        results = searcher.more_like(docnum, "abstract", top=limit,
-                                     filter=None, numterms=20)
-        if not len(results):
-            results = searcher.more_like(docnum, "title", top=limit, numterms=10)
-        words = positive_terms(results.q, "abstract", searcher)
-        return [self._hit(searcher, hit.docnum, hit.score or 0.0, words) for hit in results]
+        """Articles like this one."""
+        return self.engine.similar(pmid, limit)
+
+    def deadline(self) -> AbstractContextManager:
+        """One time limit for every call in the block (in this thread), e.g. a web page's."""
+        return self.engine.deadline()
+
+    def time_left(self) -> float | None:
+        """Seconds left of this thread's time limit, None outside one."""
+        return self.engine.time_left()
 
     def close(self) -> None:
-        with self._lock:
-            self._close_searcher()
-        with self._desk_lock:
-            if self._desk is not None:
-                self._desk[2]()
-        if self._ix is not None:
-            self._ix.close()
-
-
-def _settings(ranking: Ranking | None, expand: bool) -> Ranking:
-    ranking = ranking or DEFAULT
-    return ranking if expand else ranking.without_expansion()
+        self.engine.close()
 
 
 def open_index(root: str | os.PathLike | None = None) -> Index:
     """Open the index at `root` (None: $MEDSEARCH_INDEX, else index/);
     IndexMissing says to run `medsearch build`."""
     return Index(root)
-
-
-__all__ = ["MAX_PER_PAGE", "SORTS", "Hit", "Index", "Results", "open_index"]

@@ -91,7 +91,7 @@ def corpus_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def index_dir(corpus_dir, tmp_path_factory) -> Path:
     """The literal corpus built into an index (built once: tests only read it)."""
-    from indexer.build import build
+    from indexer.whoosh_engine.build import build
 
     root = tmp_path_factory.mktemp("index")
     build(corpus_dir, root)

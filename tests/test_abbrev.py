@@ -1,6 +1,6 @@
 """Schwartz–Hearst abbreviation mining on literal sentences."""
 
-from indexer.abbrev import find_pairs, mine
+from indexer.query.abbrev import find_pairs, mine
 
 
 def test_one_word_long_forms_for_upper_case_short_forms():

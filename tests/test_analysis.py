@@ -2,7 +2,7 @@
 
 import pytest
 
-from indexer.analysis import analyze
+from indexer.whoosh_engine.analysis import analyze
 
 
 @pytest.mark.parametrize("text, terms", [
@@ -31,14 +31,14 @@ def test_compounds_are_indexed_whole_and_by_parts(text, index_terms, query_terms
 
 
 def test_compound_parts_take_consecutive_positions():
-    from indexer.analysis import medical_analyzer
+    from indexer.whoosh_engine.analysis import medical_analyzer
 
     tokens = [(t.text, t.pos) for t in medical_analyzer("CT-guided blood patch", positions=True)]
     assert tokens == [("ct", 0), ("guid", 1), ("blood", 2), ("patch", 3)]
 
 
 def test_compound_parts_keep_their_characters():
-    from indexer.analysis import medical_analyzer
+    from indexer.whoosh_engine.analysis import medical_analyzer
 
     text = "a CT-guided patch"
     spans = [text[t.startchar:t.endchar] for t in medical_analyzer(text, chars=True)]
@@ -51,7 +51,7 @@ INVISIBLES = ["\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200
 
 @pytest.mark.parametrize("char", INVISIBLES, ids=[f"U+{ord(c[0]):04X}" for c in INVISIBLES])
 def test_invisible_characters_do_not_split_a_word(char):
-    from indexer.analysis import medical_analyzer
+    from indexer.whoosh_engine.analysis import medical_analyzer
 
     for mode in ("index", "query"):
         assert analyze(f"verte{char}broplasty", mode=mode) == ["vertebroplasti"]

@@ -31,7 +31,7 @@ from indexer import IndexMissing, QueryError, open_index
      "sort must be one of relevance, newest, oldest, not None"),
     (lambda i: i.search("spine", expand="no"), "expand must be True or False, not 'no'"),
     (lambda i: i.search("spine", ranking="bm25"),
-     "ranking must be an indexer.ranking.Ranking or None, not 'bm25'"),
+     "ranking must be an indexer.query.settings.Ranking or None, not 'bm25'"),
     (lambda i: i.search("spine", pages=2), "search: got an unexpected keyword argument 'pages'"),
     (lambda i: i.search(), "search: missing a required argument: 'text'"),
     (lambda i: i.search(b"spine"), "the query must be text, not b'spine'"),

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from lifecycle_pages import medsearch, page, run, write_corpus
 
-from indexer import extract as extract_module
+from indexer.pages import extract as extract_module
 from indexer import open_index
-from indexer.build import build
+from indexer.whoosh_engine.build import build
 from indexer.errors import ExtractionError, NotAnArticle
-from indexer.extract import MAX_PAGE_TAGS, extract_page
+from indexer.pages.extract import MAX_PAGE_TAGS, extract_page
 
 PUBMED_LINK = ('<p><strong>Pubmed Link :</strong> <a href="https://www.ncbi.nlm.nih.gov/pubmed/{pmid}">'
                'https://www.ncbi.nlm.nih.gov/pubmed/{pmid}</a></p>')

@@ -322,7 +322,7 @@ def test_screenshot_of_the_results_page(site, page, tmp_path):
 
 def test_serve_follows_a_rebuild_without_a_failed_request(tmp_path):
     """`medsearch build` while the site runs: every request answers, then the new article shows."""
-    from indexer.build import build
+    from indexer.whoosh_engine.build import build
 
     seeds = write_corpus(tmp_path / "seeds", ARTICLES)
     index = tmp_path / "index"

@@ -6,9 +6,9 @@ import os
 
 from lifecycle_pages import write_corpus
 
-from indexer import build as build_module
+from indexer.whoosh_engine import build as build_module
 from indexer import open_index
-from indexer.build import build
+from indexer.whoosh_engine.build import build
 
 QUERIES = ["blood patch", "spinal tuberculosis debridement", "", "kyphoplasty OR covid",
            "year:2015-2021", "mesh:Vertebroplasty", "spin*"]

@@ -5,10 +5,11 @@ import math
 
 import pytest
 
-from indexer import testsets
+from indexer.evaluation import testsets
 from indexer.cli import main
-from indexer.evaluate import BASE, SWITCHES, score, switched_off, write_run
-from indexer.ranking import DEFAULT, Ranking
+from indexer.evaluation.evaluate import BASE, SWITCHES, score, switched_off, write_run
+from indexer.query.settings import DEFAULT, Ranking
+from indexer.whoosh_engine.ranking import weighting
 
 DATA = testsets.data_dir()
 needs_data = pytest.mark.skipif(
@@ -120,5 +121,5 @@ def test_switches_turn_feedback_and_its_widening_off_separately():
 
 def test_per_field_b_reaches_whooshs_bm25f():
     ranking = Ranking(b=0.75, field_b=(("title", 0.3),))
-    assert ranking.weighting()._field_B == {"title": 0.3}
+    assert weighting(ranking)._field_B == {"title": 0.3}
     assert ranking.weighting_key() != Ranking().weighting_key()

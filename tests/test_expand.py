@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from indexer import mesh
-from indexer.abbrev import find_pairs, mine
-from indexer.evaluate import open_collection_index
-from indexer.expand import Expander, plain_segments
-from indexer.ranking import DEFAULT
-from indexer.records import Record
-from indexer.testsets import Collection, data_dir
+from indexer.query import mesh
+from indexer.query.abbrev import find_pairs, mine
+from indexer.evaluation.evaluate import open_collection_index
+from indexer.query.expand import Expander, plain_segments
+from indexer.query.settings import DEFAULT
+from indexer.pages.records import Record
+from indexer.evaluation.testsets import Collection, data_dir
 
 HAVE_MESH = (data_dir() / mesh.CTD_FILE).exists()
 needs_mesh = pytest.mark.skipif(not HAVE_MESH, reason=f"no {mesh.CTD_FILE} under {data_dir()}")
@@ -224,7 +224,7 @@ def test_feedback_needs_two_shared_words_to_add_a_document(tmp_path):
 
 
 def test_feedback_words_leave_out_numbers_and_short_tokens():
-    from indexer.ranking import _feedback_word
+    from indexer.whoosh_engine.ranking import _feedback_word
     assert [w for w in ["cholesterol", "num", "2", "l4", "ng", "ldl"] if _feedback_word(w)] == [
         "cholesterol", "ldl"]
 

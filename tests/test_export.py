@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from conftest import ARTICLES
 from indexer.export import CSV_COLUMNS, FORMATS, filename, ris_date, to_csv, to_medline, to_ris
-from indexer.pubmed import parse_medline, parse_pubmed_xml
-from indexer.records import Record, pubmed_url
+from indexer.pages.pubmed import parse_medline, parse_pubmed_xml
+from indexer.pages.records import Record, pubmed_url
 from webui import create_app
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "pubmed-spine-ortho"

@@ -1,4 +1,4 @@
-"""indexer.extract: clinic pages (HTML or text dumps) in, one Record out.
+"""indexer.pages.extract: clinic pages (HTML or text dumps) in, one Record out.
 
 Literal pages cover each markup layout, encodings, optional fields, non-article
 pages and hostile input; the rendered demo pages (when present) are checked
@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indexer import extract as extract_module
+from indexer.pages import extract as extract_module
 from indexer.errors import ExtractionError, NotAnArticle
-from indexer.extract import extract_file, extract_page
+from indexer.pages.extract import extract_file, extract_page
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MEDSEARCH_SHARED", REPO.parent / "shared"))
@@ -537,7 +537,7 @@ def test_every_demo_page_extracts_without_chrome():
 def source_records() -> dict:
     corpus = SHARED / "data" / "pubmed-spine-ortho"
     try:
-        from indexer import pubmed
+        from indexer.pages import pubmed
     except ImportError:
         return {}
     if not corpus.is_dir() or not demo_pages():

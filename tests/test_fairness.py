@@ -1,4 +1,4 @@
-"""Fair serving: one costly query cannot stall the others (indexer.turns, limits.check_cost).
+"""Fair serving: one costly query cannot stall the others (indexer.whoosh_engine.turns, limits.check_cost).
 
 A "search in progress" is a thread holding the index's search turn, as a
 running search does; it lets go when the test says so (or after HOLD_AT_MOST
@@ -43,7 +43,7 @@ def search_in_progress(index):
     holding, done = threading.Event(), threading.Event()
 
     def hold():
-        with index._lock:
+        with index.engine._lock:
             holding.set()
             if not done.wait(HOLD_AT_MOST):
                 holding.clear()  # gave up: whatever waited for it got its turn late

@@ -13,18 +13,20 @@ import numpy as np
 import pytest
 from lifecycle_pages import page, write_corpus
 
-from indexer import build as build_module
-from indexer import columns as columns_module
-from indexer import update as update_module
-from indexer.build import build, stored_records
-from indexer.columns import SEGMENT_KIND as COLUMNS_KIND
-from indexer.columns import Columns, _read, write_columns
-from indexer.expand import RESOURCE, write_resources
-from indexer.expand import SEGMENT_KIND as PAIRS_KIND
-from indexer.generations import SEGMENT_PREFIX, current_generation, segment_ids
-from indexer.suggest import SEGMENT_KIND as COUNTS_KIND
-from indexer.suggest import VOCABULARY_FILE, read_counts
-from indexer.update import update
+from indexer.whoosh_engine import build as build_module
+from indexer.whoosh_engine import columns as columns_module
+from indexer.whoosh_engine import update as update_module
+from indexer.whoosh_engine.build import build, stored_records
+from indexer.whoosh_engine.columns import SEGMENT_KIND as COLUMNS_KIND
+from indexer.whoosh_engine.columns import _read, write_columns
+from indexer.whoosh_engine.postings import Columns
+from indexer.query.expand import RESOURCE
+from indexer.whoosh_engine.resources import SEGMENT_KIND as PAIRS_KIND
+from indexer.whoosh_engine.resources import write_resources
+from indexer.whoosh_engine.generations import SEGMENT_PREFIX, current_generation, segment_ids
+from indexer.whoosh_engine.vocabulary import SEGMENT_KIND as COUNTS_KIND
+from indexer.whoosh_engine.vocabulary import VOCABULARY_FILE, read_counts
+from indexer.whoosh_engine.update import update
 from whoosh import index as whoosh_index
 
 ABBREVIATIONS = [
@@ -186,7 +188,7 @@ def test_updates_merge_their_own_small_segments_never_the_builds(seeds, tmp_path
 def test_an_update_brings_the_previous_sums_up_to_date(seeds, tmp_path, monkeypatch):
     """The suggestion counts of an update: the live generation's sums, plus the
     new segment's counts, minus the merged-away segments' (no other segment read)."""
-    from indexer import suggest
+    from indexer.whoosh_engine import vocabulary as suggest
 
     monkeypatch.setattr(build_module, "SLICE", 8)  # an edit wears its slice: rewritten
     root = tmp_path / "index"

@@ -13,9 +13,9 @@ import lxml.html
 import pytest
 
 from indexer.errors import ExtractionError
-from indexer.pubmed import (ExportFormatError, parse_export, parse_medline,
+from indexer.pages.pubmed import (ExportFormatError, parse_export, parse_medline,
                             parse_pubmed_xml, read_export)
-from indexer.records import pubmed_url
+from indexer.pages.records import pubmed_url
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data"

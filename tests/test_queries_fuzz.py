@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO
-from indexer import QueryError, limits, open_index
-from indexer import query as q
+from indexer import QueryError, open_index
+from indexer.whoosh_engine import limits
+from indexer.whoosh_engine import parse as q
 
 BAD = {
     '"unbalanced quote': 0, 'blood "patch': 1, "((vertebroplasty": 2, "spine))": 1,
@@ -49,7 +50,7 @@ def test_queries_refused_with_a_clear_message(idx, text, message):
 def test_wildcards_expand_to_a_bounded_number_of_terms(idx, monkeypatch):
     monkeypatch.setattr(limits, "MAX_EXPANSION", 1)
     query = q.parse("title:*in*")
-    reader = idx._searcher().reader()
+    reader = idx.engine._searcher().reader()
     terms = list(query.expanded_terms(reader))
     assert len(terms) == 1  # of spinal, spine
     # The one kept is the most frequent of those matching.

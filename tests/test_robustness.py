@@ -18,8 +18,8 @@ import pytest
 from lifecycle_pages import REPO, medsearch, pmids, run, word, write_corpus
 
 from indexer import ArticleNotFound, open_index
-from indexer.build import build
-from indexer.lock import WriterLock
+from indexer.whoosh_engine.build import build
+from indexer.whoosh_engine.lock import WriterLock
 
 BIG = 1500  # pages: writing them takes long enough to be interrupted
 

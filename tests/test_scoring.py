@@ -14,14 +14,16 @@ import pytest
 from whoosh import index as whoosh_index
 from whoosh import query as wq
 
-from indexer import build, open_index
-from indexer import query as q
-from indexer.columns import Columns
-from indexer.facets import FacetTable, count_straightforward
-from indexer.fastpaths import match_set
-from indexer.ranking import DEFAULT, build_query, feedback
-from indexer.scoring import Engine, positive_terms
-from indexer.schema import TEXT_FIELDS
+from indexer import open_index
+from indexer.whoosh_engine import build
+from indexer.whoosh_engine import parse as q
+from indexer.whoosh_engine.postings import Columns
+from indexer.whoosh_engine.facets import FacetTable, count_straightforward
+from indexer.whoosh_engine.fastpaths import match_set
+from indexer.query.settings import DEFAULT
+from indexer.whoosh_engine.ranking import build_query, feedback, weighting
+from indexer.whoosh_engine.scoring import Engine, positive_terms
+from indexer.whoosh_engine.schema import TEXT_FIELDS
 
 QUERIES = [
     "epidural blood patch", "cement leakage", "spinal", "vertebroplasty kyphoplasty",
@@ -65,35 +67,35 @@ def assert_same(engine, searcher, query):
 
 
 def product_query(idx, searcher, engine, text):
-    built = build_query(text, DEFAULT, idx._expander)
+    built = build_query(text, DEFAULT, idx.engine._expander)
     return without_coordination(feedback(engine, built, DEFAULT, None).query)
 
 
 @pytest.mark.parametrize("text", QUERIES)
 def test_scores_are_whooshs(idx, text):
-    searcher = idx._searcher()
-    engine = Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf)
+    searcher = idx.engine._searcher()
+    engine = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf)
     query = product_query(idx, searcher, engine, text)
     # A fresh engine: the first one remembers the feedback pass's nodes.
-    assert_same(Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf),
+    assert_same(Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf),
                 searcher, query)
-    assert_same(Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf),
+    assert_same(Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf),
                 searcher, without_coordination(q.parse(text)))
 
 
 def test_whooshs_own_idf_too(idx):
     from whoosh.scoring import BM25F
 
-    from indexer.limits import BoundedSearcher
+    from indexer.whoosh_engine.limits import BoundedSearcher
 
-    searcher = BoundedSearcher(idx._searcher().reader(), weighting=BM25F(), closereader=False)
+    searcher = BoundedSearcher(idx.engine._searcher().reader(), weighting=BM25F(), closereader=False)
     for text in QUERIES:
-        assert_same(Engine(Columns.load(idx._generation), searcher, idf="whoosh"), searcher,
+        assert_same(Engine(Columns.load(idx.engine._generation), searcher, idf="whoosh"), searcher,
                     without_coordination(q.parse(text)))
 
 
 def test_the_pooled_idf_counts_a_word_once_over_title_and_abstract(idx):
-    engine = Engine(Columns.load(idx._generation), idx._searcher(), idf="pooled")
+    engine = Engine(Columns.load(idx.engine._generation), idx.engine._searcher(), idf="pooled")
     columns = engine.columns
     n = max(columns.doc_frequency("title", "cement"), columns.doc_frequency("abstract", "cement"))
     expected = math.log(1 + (columns.doc_count_all - n + 0.5) / (n + 0.5))
@@ -104,12 +106,12 @@ def test_the_pooled_idf_counts_a_word_once_over_title_and_abstract(idx):
 def test_other_bm25_parameters_are_whooshs(idx):
     from whoosh.scoring import BM25F
 
-    reader = idx._searcher().reader()
-    from indexer.limits import BoundedSearcher
+    reader = idx.engine._searcher().reader()
+    from indexer.whoosh_engine.limits import BoundedSearcher
 
     searcher = BoundedSearcher(reader, weighting=BM25F(B=0.3, K1=2.0, title_B=0.9),
                                closereader=False)  # Whoosh's idf
-    engine = Engine(Columns.load(idx._generation), searcher, k1=2.0, b=0.3,
+    engine = Engine(Columns.load(idx.engine._generation), searcher, k1=2.0, b=0.3,
                     field_b={"title": 0.9})
     for text in QUERIES[:6]:
         assert_same(engine, searcher, without_coordination(q.parse(text)))
@@ -119,8 +121,8 @@ def test_coordination_is_the_sqr_bonus_with_the_true_matched_count(idx):
     """Whoosh's CoordMatcher: (score + (m - 1) / (n - scale)^2) * (n - 1) / n, for m of
     the n query terms matched. (whoosh3 3.54 under-counts m in its matcher tree,
     so here the formula is checked against hand-summed term scores.)"""
-    searcher = idx._searcher()
-    engine = Engine(Columns.load(idx._generation), searcher, idf=DEFAULT.idf)
+    searcher = idx.engine._searcher()
+    engine = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf)
     terms = [wq.Term(f, w) for w in ("cement", "leakag") for f in TEXT_FIELDS]
     present = [t for t in terms if engine.evaluate(t).docs.size]
     n = len(present)
@@ -135,7 +137,7 @@ def test_coordination_is_the_sqr_bonus_with_the_true_matched_count(idx):
 
 @pytest.mark.parametrize("filters", FILTERS)
 def test_search_totals_and_facets_count_every_filtered_match(idx, filters):
-    searcher = idx._searcher()
+    searcher = idx.engine._searcher()
     restrict = q.filters(**filters)
     reader = searcher.reader()
     for text in QUERIES:
@@ -149,15 +151,15 @@ def test_search_totals_and_facets_count_every_filtered_match(idx, filters):
 
 
 def test_filter_sets_are_whooshs(idx):
-    searcher = idx._searcher()
+    searcher = idx.engine._searcher()
     for filters in FILTERS[1:]:
         restrict = q.filters(**filters)
         assert match_set(searcher, restrict) == set(searcher.docs_for_query(restrict))
 
 
 def test_top_orders_by_score_then_document_number(idx):
-    searcher = idx._searcher()
-    engine = Engine(Columns.load(idx._generation), searcher)
+    searcher = idx.engine._searcher()
+    engine = Engine(Columns.load(idx.engine._generation), searcher)
     node = engine.evaluate(q.parse("spine OR spinal OR vertebroplasty"))
     everything = sorted(zip(node.scores.tolist(), node.docs.tolist()),
                         key=lambda sd: (-sd[0], sd[1]))
@@ -170,7 +172,7 @@ def test_top_orders_by_score_then_document_number(idx):
 
 
 def test_snippets_mark_the_words_asked_for_not_the_excluded(idx):
-    searcher = idx._searcher()
+    searcher = idx.engine._searcher()
     query = q.parse("cement NOT kyphoplasty")
     assert positive_terms(query, "abstract", searcher) == {"cement"}
     assert positive_terms(q.parse("verteb*"), "abstract", searcher) >= {"vertebroplasti",
@@ -178,8 +180,8 @@ def test_snippets_mark_the_words_asked_for_not_the_excluded(idx):
 
 
 def test_columns_hold_whooshs_postings_and_statistics(idx):
-    reader = idx._searcher().reader()
-    columns = Columns.load(idx._generation)
+    reader = idx.engine._searcher().reader()
+    columns = Columns.load(idx.engine._generation)
     for fieldname in TEXT_FIELDS:
         for btext in reader.lexicon(fieldname):
             postings = reader.postings(fieldname, btext)
@@ -191,18 +193,18 @@ def test_columns_hold_whooshs_postings_and_statistics(idx):
             assert list(zip(docs.tolist(), tfs.tolist())) == pairs
             assert columns.doc_frequency(fieldname, btext) == reader.doc_frequency(
                 fieldname, btext)
-        assert columns.avg_length(fieldname) == idx._searcher().avg_field_length(fieldname)
+        assert columns.avg_length(fieldname) == idx.engine._searcher().avg_field_length(fieldname)
     assert columns.postings("abstract", "nosuchword")[0].size == 0
 
 
 def test_several_segments_and_deletions(idx, tmp_path):
     """Segments added and documents deleted (as updates leave them): still Whoosh's scores."""
-    from indexer.build import write_index
-    from indexer.columns import write_columns
-    from indexer.limits import searcher as bounded_searcher
-    from indexer.schema import from_stored, to_document
+    from indexer.whoosh_engine.build import write_index
+    from indexer.whoosh_engine.columns import write_columns
+    from indexer.whoosh_engine.limits import searcher as bounded_searcher
+    from indexer.whoosh_engine.schema import from_stored, to_document
 
-    records = [from_stored(f) for f in idx._searcher().reader().all_stored_fields()]
+    records = [from_stored(f) for f in idx.engine._searcher().reader().all_stored_fields()]
     folder = tmp_path / "gen"
     write_index(folder, records[:3])
     ix = whoosh_index.open_dir(str(folder))
@@ -215,7 +217,7 @@ def test_several_segments_and_deletions(idx, tmp_path):
     write_columns(folder)
     columns = Columns.load(folder)
     assert columns.deleted.sum() == 1
-    searcher = bounded_searcher(ix, weighting=DEFAULT.weighting())
+    searcher = bounded_searcher(ix, weighting=weighting(DEFAULT))
     try:
         reader = searcher.reader()
         assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
@@ -227,7 +229,7 @@ def test_several_segments_and_deletions(idx, tmp_path):
 
 
 def test_facet_values_saved_per_segment_count_as_the_index_does(corpus_dir, tmp_path):
-    from indexer.update import update
+    from indexer.whoosh_engine.update import update
 
     root = tmp_path / "index"
     build.build(corpus_dir, root)
@@ -235,9 +237,9 @@ def test_facet_values_saved_per_segment_count_as_the_index_does(corpus_dir, tmp_
     page.write_text(page.read_text().replace("Cement leakage", "Cement leakage again"))
     update(corpus_dir, root)
     idx = open_index(root)
-    generation = idx._generation
+    generation = idx.engine._generation
     assert list(generation.glob("seg-*.facets.json"))
-    reader = idx._searcher().reader()
+    reader = idx.engine._searcher().reader()
     table = FacetTable.load(generation, reader)
     everything = [d for d in range(reader.doc_count_all()) if not reader.is_deleted(d)]
     assert table.count(everything) == count_straightforward(reader, everything)

@@ -187,7 +187,7 @@ def test_invisible_characters_in_a_query_do_not_split_a_word(idx, char):
 
 
 def test_invisible_characters_in_indexed_text_do_not_split_a_word(tmp_path):
-    from indexer.build import build
+    from indexer.whoosh_engine.build import build
 
     # PubMed exports keep soft hyphens and zero-width spaces as they are.
     (tmp_path / "seeds").mkdir()

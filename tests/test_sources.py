@@ -10,13 +10,13 @@ import pytest
 
 from conftest import ARTICLES, clinic_page
 from indexer import open_index
-from indexer.build import build, pick
+from indexer.whoosh_engine.build import build, pick
 from indexer.errors import NotAnArticle
-from indexer.extract import extract_file
-from indexer.pubmed import read_export
-from indexer.records import Record
-from indexer.sources import is_export, merge_copies, records_from_bytes, records_from_file
-from indexer.update import update
+from indexer.pages.extract import extract_file
+from indexer.pages.pubmed import read_export
+from indexer.pages.records import Record
+from indexer.pages.sources import is_export, merge_copies, records_from_bytes, records_from_file
+from indexer.whoosh_engine.update import update
 from test_pubmed import medline_ascii
 
 REPO = Path(__file__).resolve().parent.parent

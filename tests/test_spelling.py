@@ -1,6 +1,6 @@
 """indexer.spelling: Whoosh's choice of correction (nearest, then most frequent)."""
 
-from indexer.spelling import Speller
+from indexer.query.spelling import Speller
 
 COUNTS = {"tuberculosis": 40, "tuberculous": 3, "spine": 90, "spinal": 70, "spin": 2,
           "stenosis": 30, "stenoses": 5, "l4l5": 9, "covid19": 4}

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from conftest import ARTICLES, clinic_page
 from indexer import open_index
-from indexer.build import build, current_generation
-from indexer.suggest import VOCABULARY_FILE, Vocabulary, read_counts
+from indexer.whoosh_engine.build import build, current_generation
+from indexer.query.suggest import Vocabulary
+from indexer.whoosh_engine.vocabulary import VOCABULARY_FILE, read_counts
 from webui import create_app
 
 
@@ -87,7 +88,7 @@ def test_the_build_saves_the_vocabulary_beside_the_index(index_dir, idx):
     saved = json.loads((current_generation(index_dir) / VOCABULARY_FILE).read_text("utf-8"))
     assert saved["words"]["vertebroplasty"] == 2 and saved["words"]["vertebral"] == 3
     assert saved["mesh"]["COVID-19"] == 1 and "2011" not in saved["words"]
-    reader = idx._searcher().reader()  # the slow path gives the same counts
+    reader = idx.engine._searcher().reader()  # the slow path gives the same counts
     assert read_counts(reader) == (saved["words"], saved["mesh"])
 
 

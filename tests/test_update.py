@@ -12,10 +12,10 @@ import pytest
 from conftest import ARTICLES, clinic_page
 from lifecycle_pages import page, pmids, run, word, write_corpus
 
-from indexer import build as build_module
+from indexer.whoosh_engine import build as build_module
 from indexer import ArticleNotFound, open_index
-from indexer.build import build
-from indexer.update import update
+from indexer.whoosh_engine.build import build
+from indexer.whoosh_engine.update import update
 
 QUERIES = ["blood patch", "vertebroplasty cement leakage", "spinal tuberculosis", "title:kyphoplasty",
            "year:2010-2020 spine", "", "mesh:Humans", "author:Smith", "lumbar NOT athletes",

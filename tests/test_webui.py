@@ -669,7 +669,7 @@ def test_post_is_405(client):
 
 
 def test_missing_index_is_a_503_page_until_built(tmp_path, corpus_dir):
-    from indexer.build import build
+    from indexer.whoosh_engine.build import build
 
     root = tmp_path / "index"
     client = create_app({"TESTING": True, "INDEX": str(root)}).test_client()

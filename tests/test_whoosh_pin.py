@@ -14,7 +14,7 @@ def test_whoosh3_is_the_installed_distribution():
 def test_whoosh_imports_without_any_warning():
     # The original whoosh 2.7.4 emits SyntaxWarnings on import.
     code = ("import whoosh.index, whoosh.fields, whoosh.qparser, whoosh.scoring, "
-            "whoosh.highlight, whoosh.spelling, whoosh.sorting, indexer.search, indexer.build")
+            "whoosh.highlight, whoosh.spelling, whoosh.sorting, indexer.search, indexer.whoosh_engine.build")
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a plain script from a checkout, uninstalled
 
-from indexer.pubmed import PubmedEntry, read_export  # noqa: E402
+from indexer.pages.pubmed import PubmedEntry, read_export  # noqa: E402
 
 SEED = "medsearch-demo-pages-v1"
 CORPUS = "pubmed-spine-ortho"

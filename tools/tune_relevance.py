@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from indexer import evaluate, testsets  # noqa: E402
-from indexer.ranking import DEFAULT  # noqa: E402
+from indexer.evaluation import evaluate, testsets  # noqa: E402
+from indexer.query.settings import DEFAULT  # noqa: E402
 
 BASE = evaluate.BASE
 

@@ -15,11 +15,12 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
-from indexer.limits import TURN_LIMIT
 from indexer.search import Index, open_index
 
 _INDEX_KEY = "medsearch.index"
 _index_lock = threading.Lock()
+# Seconds one request's search may keep the worker's other searches waiting.
+TURN_LIMIT = 0.5
 
 # Every response, errors and static files included. No inline script or
 # style anywhere, so 'self' is all the page needs; searches are about

@@ -8,7 +8,7 @@ from flask import Response
 
 from indexer.errors import QueryError
 from indexer.export import FORMATS, ExportFormat, filename
-from indexer.records import Record
+from indexer.pages.records import Record
 
 # "All results" stops here: a bigger download would tie a worker up for seconds.
 EXPORT_LIMIT = 1000

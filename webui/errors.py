@@ -9,7 +9,6 @@ from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from indexer.errors import ArticleNotFound, Busy, IndexMissing, QueryError
-from indexer.turns import RETRY_AFTER
 
 TITLES = {
     400: "Bad request",
@@ -47,7 +46,7 @@ def register(app: Flask) -> None:
     def busy(exc):
         response, status = error_response(503, str(exc))
         response = app.make_response((response, status))
-        response.headers["Retry-After"] = str(RETRY_AFTER)
+        response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.errorhandler(InternalServerError)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, fields, replace
 
 from indexer.errors import QueryError
-from indexer.query import clean
+from indexer.query.text import clean
 from indexer.search import MAX_PER_PAGE, SORTS
 
 # Deeper pages cost a ranking of page * per_page hits; nobody reads page 1000.

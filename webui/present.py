@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from indexer.records import pubmed_url
+from indexer.pages.records import pubmed_url
 
 # A structured-abstract label: ALL CAPS words and a colon, opening the
 # abstract or a sentence ("... headache. METHODS: Eight patients ...").

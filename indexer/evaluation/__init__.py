@@ -1,0 +1,1 @@
+"""Relevance measurement on judged test collections (`medsearch eval`)."""

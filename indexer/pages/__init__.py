@@ -1,0 +1,1 @@
+"""Reading pages into records: the file walk, extraction, PubMed exports (engine-neutral)."""

@@ -1,0 +1,1 @@
+"""Query understanding: synonyms, MeSH, abbreviations, spelling, suggestions (engine-neutral)."""

@@ -1,0 +1,104 @@
+"""What the engine returns, whichever engine it is: `Results` and `Hit`s, a `BuildReport`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+SORTS = ("relevance", "newest", "oldest")
+MAX_PER_PAGE = 100
+
+
+@dataclass
+class Hit:
+    """One ranked result, with what a results page shows."""
+
+    pmid: str
+    title: str
+    score: float
+    year: int | None
+    journal: str | None
+    authors: list[str]
+    keywords: list[str]
+    url: str | None
+    published: str | None
+    snippet: str  # HTML: escaped text with the matched words in <mark>
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Results:
+    """One page of ranked hits, with facet counts for the whole result set."""
+
+    query: str
+    total: int
+    page: int
+    per_page: int
+    sort: str
+    hits: list[Hit]
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    suggestion: str | None = None
+    took: float = 0.0
+    # Synonyms, abbreviations and spelling corrections searched besides the
+    # user's words: [{"type": ..., "from": ..., "to": [...]}].
+    expansions: list[dict] = field(default_factory=list)
+
+    @property
+    def pages(self) -> int:
+        """How many pages the results fill."""
+        return max(1, -(-self.total // self.per_page))
+
+    def to_dict(self) -> dict:
+        return {
+            "query": self.query,
+            "total": self.total,
+            "page": self.page,
+            "per_page": self.per_page,
+            "pages": self.pages,
+            "sort": self.sort,
+            "took": round(self.took, 4),
+            "hits": [h.to_dict() for h in self.hits],
+            "facets": {name: [{"value": v, "count": c} for v, c in counts]
+                       for name, counts in self.facets.items()},
+            "suggestion": self.suggestion,
+            "expansions": [dict(e) for e in self.expansions],
+        }
+
+
+@dataclass
+class BuildReport:
+    """What a build or update did: the summary the CLI prints and `stats` shows."""
+
+    seeds: str
+    command: str = "build"
+    pages: int = 0
+    indexed: int = 0
+    duplicates: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    built_at: str = ""
+    generation: str = ""
+    # Only for `update`: how the pages compare with the previous generation.
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        data = {
+            "seeds": self.seeds,
+            "command": self.command,
+            "pages": self.pages,
+            "indexed": self.indexed,
+            "duplicates": self.duplicates,
+            "skipped": [{"source": s, "reason": r} for s, r in self.skipped],
+            "seconds": round(self.seconds, 3),
+            "built_at": self.built_at,
+            "generation": self.generation,
+        }
+        if self.command == "update":
+            data.update(added=self.added, changed=self.changed, removed=self.removed,
+                        unchanged=self.unchanged, note=self.note)
+        return data

@@ -1,0 +1,339 @@
+"""Building the index: every page in, a verified Whoosh index swapped in atomically.
+
+The folder layout and the swap are in .generations, the one-writer
+lock in .lock, scanning and extracting pages in indexer.pages.scan; the
+incremental `update` in .update.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import TOC
+from whoosh.qparser import QueryParser
+
+from ..errors import BuildFailed
+from .generations import (  # noqa: F401 - re-exported: search.py and cli.py use them
+    BUILD_INFO, CURRENT, GEN_PREFIX, MANIFEST, TMP_PREFIX, _swap_in, clear_stale,
+    current_generation, new_temp, publish, read_build_info,
+)
+from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
+from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
+from ..pages.records import Record, record_key
+from ..pages.text import printable
+from ..results import BuildReport
+from .schema import from_stored, schema, to_document
+from .columns import save_segment_columns, write_columns
+from .resources import save_segment_pairs, write_resources
+from .facets import write_facets
+from ..pages.sources import merge_copies
+from .vocabulary import save_segment_counts, write_vocabulary
+
+# Below this many records one process writes the index faster than two.
+PARALLEL_WRITE_MIN = 400
+# Records per segment: an update rewrites the segments holding changed pages.
+SLICE = 1000
+WRITER_MB = 256
+# Every writer passes compound=False: Whoosh reads a compound segment's
+# postings and term index into memory (a BytesIO copy per segment: 900 MB per
+# reader at 100,000 pages); a non-compound segment's files are read through
+# the page cache, which every process shares.
+
+
+# --- records ----------------------------------------------------------------------
+
+def richness(record: Record) -> tuple:
+    """How complete a record is: of two copies of one PMID the richer one wins."""
+    return (
+        record.abstract is not None,
+        len(record.abstract or ""),
+        len(record.keywords),
+        len(record.authors),
+        sum(v is not None for v in (record.journal, record.year, record.organisation)),
+    )
+
+
+def pick(records: Iterable[Record]) -> Record | None:
+    """Of the copies of one article, in page order, the first of the richest,
+    with the richer fields of the others (sources.merge_copies)."""
+    copies = list(records)
+    best = None
+    for record in copies:
+        if best is None or richness(record) > richness(best):
+            best = record
+    return merge_copies(best, copies) if best else None
+
+
+def manifest_entry(page: PageFile, sha1: str | None, records: list[Record],
+                   reason: str | None) -> dict:
+    """What the manifest remembers of one file (a PubMed export has many keys)."""
+    return {"size": page.size, "mtime_ns": page.mtime_ns, "sha1": sha1,
+            "keys": [record_key(r) for r in records], "skip": reason}
+
+
+def entry_keys(entries: Iterable[dict]) -> set[str]:
+    """The keys the files of these manifest entries give."""
+    return {key for entry in entries for key in entry["keys"]}
+
+
+def new_manifest(seeds: Path, pages: dict[str, dict], scanned_ns: int) -> dict:
+    # Resolved, so that `seeds` and `./seeds` are the same folder to `update`.
+    return {"seeds": str(Path(seeds).resolve()), "code": code_version(), "scanned_ns": scanned_ns,
+            "pages": pages}
+
+
+def count_duplicates(entries: Iterable[dict]) -> int:
+    """Records whose article another record (a page, or an export's entry) already gave."""
+    keys = [key for e in entries for key in e["keys"]]
+    return len(keys) - len(set(keys))
+
+
+def collect_records(
+    seeds: Path, workers: Workers, progress: Progress | None = None
+) -> tuple[dict[str, Record], dict, BuildReport]:
+    """Extract every page under `seeds`: one record per key, the manifest, the report."""
+    seeds = Path(seeds)
+    require_seeds(seeds)
+    scanned_ns = time.time_ns()
+    pages, skipped = scan(seeds)
+    report = BuildReport(seeds=printable(str(seeds)), pages=len(pages) + len(skipped),
+                         skipped=skipped)
+    copies: dict[str, list[Record]] = {}
+    entries: dict[str, dict] = {}
+    jobs = ((page.path, None) for page in pages)
+    for page, (sha1, found, reason) in zip(
+            pages, workers.map(process_page, jobs, progress=progress, total=len(pages))):
+        entries[page.rel] = manifest_entry(page, sha1, found, reason)
+        if not found:
+            report.skipped.append((printable(page.path), reason or "unknown reason"))
+        for record in found:
+            copies.setdefault(record_key(record), []).append(record)
+    report.skipped.sort()
+    report.duplicates = count_duplicates(entries.values())
+    records = {key: pick(found) for key, found in copies.items()}
+    return records, new_manifest(seeds, entries, scanned_ns), report
+
+
+# --- writing ------------------------------------------------------------------------
+
+def _write_part(job: tuple[str, list[Record]]) -> None:
+    """Index `records` as a Whoosh index of its own in `folder` (in a worker)."""
+    folder, records = job
+    os.mkdir(folder)
+    ix = whoosh_index.create_in(folder, schema)
+    writer = ix.writer(limitmb=WRITER_MB, compound=False)
+    for record in records:
+        writer.add_document(**to_document(record))
+    writer.commit()
+    ix.close()
+    save_segment_data(Path(folder))
+
+
+def save_segment_data(folder: Path) -> None:
+    """Save what is derived from each new segment alone (postings columns,
+    word counts, abbreviations), so that the generation's files are put
+    together without reading the index again, and an update reads only the
+    segments it writes."""
+    save_segment_columns(folder)
+    save_segment_counts(folder)
+    save_segment_pairs(folder)
+    write_facets(folder)
+
+
+def _adopt_segments(part: Path, folder: Path) -> list:
+    """Move a part index's segment files into `folder`; its segments, in order."""
+    segments = TOC.read(FileStorage(str(part)), "MAIN").segments
+    for entry in os.scandir(part):
+        if not entry.name.startswith("_") and not entry.name.endswith("_WRITELOCK"):
+            os.rename(entry.path, folder / entry.name)
+    shutil.rmtree(part)
+    return segments
+
+
+def write_index(folder: Path, records: list[Record], workers: Workers | None = None) -> None:
+    """Create a Whoosh index of `records`, in their order, in `folder`.
+
+    The records are cut into contiguous slices of at most SLICE, at least one
+    per worker for a large corpus; each slice is indexed (by a worker when
+    there are several) into a segment of its own, and one TOC lists the
+    segments in slice order. So document numbers, and with them the order of
+    equal-scored hits, are the same whatever the number of processes, and
+    every statistic BM25F uses sums to the same values. An update rewrites
+    only the slices where many records were deleted (update.rewrite_worn).
+
+    (Whoosh's MpWriter was slower than one process here, and hands batches to
+    whichever sub-writer is free, so document order varied between builds.)
+    """
+    folder.mkdir(parents=True)
+    procs = workers.procs if workers else 1
+    count = -(-len(records) // SLICE)
+    if len(records) >= PARALLEL_WRITE_MIN:
+        count = max(count, procs)
+    size = -(-len(records) // max(count, 1)) or 1
+    parts = [(str(folder / f"part-{i}"), records[start:start + size])
+             for i, start in enumerate(range(0, len(records), size))]
+    ix = whoosh_index.create_in(str(folder), schema)
+    writer = ix.writer(limitmb=WRITER_MB, compound=False)
+    try:
+        list((workers or Workers(1)).map(_write_part, parts, chunksize=1))
+        segments = [s for part, _ in parts for s in _adopt_segments(Path(part), folder)]
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit(mergetype=lambda _writer, existing: list(existing) + segments)
+    ix.close()
+    write_columns(folder)
+
+
+def verify_index(folder: Path, expected: int, probes: Iterable[Record] = ()) -> None:
+    """Check a new generation before it goes live: document count and test searches."""
+    ix = whoosh_index.open_dir(str(folder))
+    try:
+        with ix.searcher() as searcher:
+            if searcher.doc_count() != expected:
+                raise BuildFailed(
+                    f"verification failed: the new index holds {searcher.doc_count()} "
+                    f"documents, expected {expected}; the live index was left as it was")
+            parser = QueryParser("pmid", schema)
+            for probe in probes:
+                if probe.pmid and not searcher.search(parser.parse(f'"{probe.pmid}"'), limit=1):
+                    raise BuildFailed(
+                        f"verification failed: a test search for PMID {probe.pmid} found "
+                        "nothing; the live index was left as it was")
+    finally:
+        ix.close()
+
+
+def require_seeds(seeds: Path) -> None:
+    """BuildFailed unless `seeds` is a folder: checked before the index is touched."""
+    if not seeds.is_dir():
+        raise BuildFailed(f"no seeds folder at {printable(str(seeds))}: "
+                          "pass --seeds DIR or set MEDSEARCH_SEEDS")
+
+
+@contextmanager
+def writing(root: Path, command: str, procs: int) -> Iterator[Workers]:
+    """The one writer of `root`: its lock held, what dead writers left cleared, workers up.
+
+    An OS error on the way (a full or read-only disk, an index path that is
+    a file) becomes BuildFailed naming the index folder and what to do.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with WriterLock(root, command), Workers(procs) as workers:
+            clear_stale(root)
+            yield workers
+    except OSError as exc:
+        raise BuildFailed(unwritable(root, exc)) from None
+
+
+def unwritable(root: Path, exc: OSError) -> str:
+    """The one-line message for an OS error while writing the index at `root`."""
+    where = printable(str(root))
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) or exc.errno == errno.ENOTDIR:
+        return f"cannot use {where} as the index folder: it is not a folder; pass --index DIR"
+    what_to_do = {
+        errno.ENOSPC: "free some space or pass --index DIR on another disk",
+        errno.EDQUOT: "free some space or pass --index DIR on another disk",
+        errno.EROFS: "pass --index DIR on a writable disk",
+        errno.EACCES: "pass --index DIR in a folder you may write",
+        errno.EPERM: "pass --index DIR in a folder you may write",
+    }.get(exc.errno, "check the disk or pass --index DIR elsewhere")
+    return (f"cannot write the index at {where}: {exc.strerror or exc}; "
+            f"the live index was left as it was: {what_to_do}")
+
+
+def build(
+    seeds: str | os.PathLike,
+    root: str | os.PathLike,
+    procs: int = 1,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Build a new index of every page under `seeds` and swap it in at `root`."""
+    seeds, root = Path(seeds), Path(root)
+    started = time.monotonic()
+    require_seeds(seeds)
+    with writing(root, "build", procs) as workers:
+        return build_locked(seeds, root, workers, progress, started)
+
+
+def build_locked(seeds: Path, root: Path, workers: Workers, progress: Progress | None,
+                 started: float, note: str = "") -> BuildReport:
+    """The build proper, for a caller holding the writer lock.
+
+    With a `note` (why), it is an update that had to re-read everything.
+    """
+    records, manifest, report = collect_records(seeds, workers, progress)
+    if note:
+        report.command, report.note = "update", note
+        report.added = len(manifest["pages"])
+    if not records:
+        raise BuildFailed(
+            f"no article pages found under {seeds} ({report.pages} files read, "
+            f"{len(report.skipped)} skipped); the live index was left as it was")
+    ordered = sorted(records.values(), key=record_key)
+    tmp, name = new_temp(root)
+    try:
+        write_index(tmp, ordered, workers)
+        verify_index(tmp, len(ordered), ordered[:1])
+        save_resources(tmp)
+        finish_report(report, len(ordered), name, started)
+        publish(root, tmp, name, {BUILD_INFO: report.to_dict(), MANIFEST: manifest})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def stored_records(folder: Path) -> list[Record]:
+    """Every record in the index in `folder`, as stored, in key order.
+
+    Build and update both derive the expansion resources from these, so
+    the two give the same resources for the same pages.
+    """
+    ix = whoosh_index.open_dir(str(folder))
+    try:
+        with ix.searcher() as searcher:
+            return sorted((from_stored(doc) for doc in searcher.documents()), key=record_key)
+    finally:
+        ix.close()
+
+
+def save_resources(folder: Path, previous: Path | None = None) -> None:
+    """Save the query expansion resources (.resources) beside a new generation.
+
+    Derived from the stored records, so build and update derive the same
+    resources from the same pages. Search works without them (no synonyms).
+    The words that Index.suggest completes are saved here too. Both are put
+    together from what each segment saved (save_segment_data); only segments
+    without it are read. An update passes the `previous` (live) generation,
+    whose sums it brings up to date.
+    """
+    write_vocabulary(folder, previous)
+    write_resources(folder)
+    write_facets(folder)
+
+
+def finish_report(report: BuildReport, indexed: int, name: str, started: float) -> None:
+    report.indexed = indexed
+    report.generation = name
+    report.built_at = now()
+    report.seconds = time.monotonic() - started
+
+
+def index_records(root: str | os.PathLike, records: list[Record],
+                  data: str | os.PathLike | None = None) -> None:
+    """Make `records` the live index at `root`, with the build's resources (for eval)."""
+    root = Path(root)
+    generation = root / f"{GEN_PREFIX}eval"
+    write_index(generation, records)
+    write_resources(generation, records, data)
+    _swap_in(root, generation)

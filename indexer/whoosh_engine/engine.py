@@ -1,0 +1,399 @@
+"""The Whoosh engine: the `indexer.engine.SearchEngine` that medsearch runs today.
+
+Opens the live generation (indexer.whoosh_engine.generations), parses with
+.parse, scores whole posting lists with numpy (.scoring over .columns) and
+asks Whoosh itself for positions, stored fields, facets and more-like-this.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+from whoosh import query as wq
+
+from ..errors import ArticleNotFound, Busy, IndexMissing
+from ..pages.records import Record
+from ..query.expand import Expander, Expansion
+from ..query.settings import DEFAULT, Ranking
+from ..query.spelling import Speller
+from ..query.suggest import Vocabulary
+from ..results import MAX_PER_PAGE, SORTS, Hit, Results
+from . import fastpaths, limits, turns
+from . import parse as q
+from .postings import Columns
+from .facets import FacetTable
+from .generations import current_generation, open_generation, read_build_info
+from .ranking import build_query, feedback, weighting
+from .schema import from_stored
+from .scoring import Engine, Node, Recent, passing, positive_terms
+from .snippets import first_words, snippet
+from .vocabulary import load_vocabulary
+
+FACET_LIMIT = 10
+CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
+
+
+class WhooshEngine:
+    """A Whoosh index's generations, searched; follows rebuilds without reopening."""
+
+    # Seconds one search may take before it stops with a QueryError (see .limits).
+    time_limit = limits.TIME_LIMIT
+    # Seconds one call may hold a searcher that other threads wait for (None: no bound).
+    turn_limit: float | None = None
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        # One Whoosh searcher per process for searches, shared by its threads,
+        # and one "desk" searcher for articles and suggestions. Whoosh's
+        # readers seek in shared files, so calls take turns on each
+        # (indexer.turns; Python runs one thread at a time anyway); one reader
+        # per thread cost a copy of every segment's mapped pages per thread.
+        self._lock = threading.RLock()
+        self._desk_lock = threading.RLock()
+        self._desk = None  # (generation, searcher, closer)
+        self._generation: Path | None = None
+        self._ix = None
+        self._shared = None
+        self._closer = None
+        self._columns: Columns | None = None
+        self._expander = Expander()
+        # Tables read once per generation (facet counts, suggest-as-you-type
+        # words): name -> (generation, table).
+        self._tables: dict[str, tuple[Path, object]] = {}
+        self._tables_lock = threading.Lock()
+        self._open_current()
+
+    # --- generations -----------------------------------------------------
+
+    def _open_current(self) -> None:
+        generation = current_generation(self.root)
+        if generation is None:
+            raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
+        if generation != self._generation:
+            self._ix = open_generation(self.root, generation)
+            # The postings as numpy columns, memory-mapped (.scoring scores with them).
+            self._columns = Columns.load(generation)
+            # Synonyms and abbreviations saved by the build, read once per generation.
+            self._expander = Expander.load(generation)
+            self._generation = generation
+
+    def _searcher(self):
+        """The searcher on the live generation, reopened after a swap (lock held)."""
+        if self._shared is None or current_generation(self.root) != self._generation:
+            self._open_current()
+            self._close_searcher()
+            # A searcher that honours the time limit of the call (indexer.turns).
+            self._shared = limits.searcher(self._ix, weighting=weighting(DEFAULT))
+            # Its segment files are open files: closed when the Index goes,
+            # even if nobody calls close().
+            self._closer = weakref.finalize(self, self._shared.close)
+        return self._shared
+
+    def _close_searcher(self) -> None:
+        if self._shared is not None:
+            self._closer()  # once only: a finalizer runs at most once
+            self._shared = None
+
+    def _desk_searcher(self):
+        """The desk's searcher on the live generation (desk turn held)."""
+        if current_generation(self.root) != self._generation:
+            with turns.turn(self._lock):  # only the searches' side swaps generations
+                self._searcher()
+        generation, ix = self._generation, self._ix  # ix first swapped, generation last
+        if self._desk is None or self._desk[0] != generation:
+            if self._desk is not None:
+                self._desk[2]()
+            desk = limits.searcher(ix, weighting=weighting(DEFAULT))
+            self._desk = (generation, desk, weakref.finalize(self, desk.close))
+        return self._desk[1]
+
+    def _engine(self, ranking: Ranking) -> Engine:
+        """A scoring engine for one search on the live generation."""
+        searcher = self._searcher()
+        return Engine(self._columns, searcher, k1=ranking.k1, b=ranking.b,
+                      field_b=dict(ranking.field_b), idf=ranking.idf,
+                      phrases=self._per_generation("phrases", lambda _g: Recent()),
+                      doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
+
+    @property
+    @turns.at_desk
+    def info(self) -> dict:
+        """What the last build saved: counts, time, seeds folder, skipped pages."""
+        self._desk_searcher()
+        return read_build_info(self._generation)
+
+    @turns.at_desk
+    def __len__(self) -> int:
+        return self._desk_searcher().doc_count()
+
+    # --- searching ------------------------------------------------------------
+
+    @turns.searching
+    def search(
+        self,
+        text: str,
+        page: int = 1,
+        per_page: int = 10,
+        sort: str = "relevance",
+        year_from: int | None = None,
+        year_to: int | None = None,
+        journal: str | None = None,
+        mesh: str | None = None,
+        expand: bool = True,
+        ranking: Ranking | None = None,
+    ) -> Results:
+        """Ranked results for `text`, one page of them, with facets and a suggestion.
+
+        `expand=False` searches the user's words only: no synonyms,
+        abbreviations or spelling fallback. `ranking` overrides the relevance
+        settings (for evaluation).
+        """
+        started = time.perf_counter()
+        ranking = _settings(ranking, expand)
+        engine = self._engine(ranking)
+        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
+        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict)
+        node = passing(node, restrict)
+        table = self._facet_table(engine.searcher)
+        facets = table.count(node.docs) if len(node) else {}
+        docs, scores = engine.top(node, page * per_page,
+                                  sort_keys=None if sort == "relevance" else table.years,
+                                  reverse=(sort == "newest"))
+        # The user's words and their expansions are marked, not feedback terms.
+        asked = [built.user, *built.extras] if built.user is not None else [built.query]
+        words = positive_terms(wq.Or(asked), "abstract", engine.searcher)
+        hits = [self._hit(engine.searcher, int(d), float(sc), words)
+                for d, sc in zip(docs[(page - 1) * per_page:], scores[(page - 1) * per_page:])]
+        return Results(
+            query=text, total=len(node), page=page, per_page=per_page, sort=sort,
+            hits=hits, facets=facets, suggestion=suggestion,
+            took=time.perf_counter() - started,
+            expansions=[e.to_dict() for e in expansions],
+        )
+
+    @turns.searching
+    def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
+             expand: bool = True) -> list[tuple[str, float]]:
+        """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
+        ranking = _settings(ranking, expand)
+        engine = self._engine(ranking)
+        _, node, _, _ = self._run(engine, text, ranking, None)
+        docs, scores = engine.top(node, k)
+        stored = engine.searcher.stored_fields
+        return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
+
+    def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
+              journal: str | None = None, mesh: str | None = None) -> int | None:
+        """How many documents `search` finds (its total), unranked; None when the
+        time limit (a caller's `deadline()` if any) runs out first."""
+        with self.deadline():
+            try:
+                return self._count(text, q.filters(year_from, year_to, journal, mesh))
+            except (limits.TimeLimit, Busy):
+                return None
+
+    @turns.searching
+    def _count(self, text: str, restrict) -> int:
+        engine = self._engine(DEFAULT)
+        restrict = self._filter_mask(engine, restrict)
+        return len(passing(self._run(engine, text, DEFAULT, restrict)[1], restrict))
+
+    def deadline(self):
+        """One time limit for every call in the block (in this thread), e.g. a web page's."""
+        return limits.deadline(self.time_limit)
+
+    @staticmethod
+    def time_left() -> float | None:
+        """Seconds left of this thread's time limit, None outside one."""
+        return limits.time_left()
+
+    def _filter_mask(self, engine: Engine, restrict) -> np.ndarray | None:
+        """The documents a filter query lets through, as a boolean array (kept per reader)."""
+        if restrict is None:
+            return None
+        reader = engine.searcher.reader()
+        cache = reader.__dict__.setdefault("_medsearch_masks", {})
+        found = cache.get(restrict)
+        if found is None:
+            if len(cache) >= fastpaths.FILTERS_KEPT:
+                cache.clear()
+            found = cache[restrict] = engine.mask(
+                sorted(fastpaths.match_set(engine.searcher, restrict)))
+        return found
+
+    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict
+             ) -> tuple[object, Node, list, str | None]:
+        """Search `text`; when nothing matches, search its spelling correction instead.
+
+        Also returns the spelling suggestion, offered whenever a word is
+        unknown, even if the others found something ("tuberclosis spine"
+        finds spine articles but means tuberculosis).
+        """
+        built = feedback(engine, build_query(text, ranking, self._expander), ranking, restrict)
+        node = engine.evaluate(built.query)
+        corrected = self._suggest(engine.searcher, text)
+        if not ranking.spelling or not corrected or len(passing(node, restrict)):
+            return built, node, built.expansions, corrected
+        fixed = feedback(engine, build_query(corrected, ranking, self._expander),
+                         ranking, restrict)
+        again = engine.evaluate(fixed.query)
+        if not len(passing(again, restrict)):
+            return built, node, built.expansions, corrected
+        spelled = [Expansion("spelling", old, [new])
+                   for old, new in zip(text.split(), corrected.split()) if old != new]
+        return fixed, again, spelled + fixed.expansions, corrected
+
+    @staticmethod
+    def _hit(searcher, docnum: int, score: float, words: frozenset[str]) -> Hit:
+        record = from_stored(searcher.stored_fields(docnum))
+        text = record.abstract or ""
+        found = snippet(text, words) if text and words else ""
+        return Hit(
+            pmid=record.pmid, title=record.title, score=round(score, 4),
+            year=record.year, journal=record.journal, authors=record.authors,
+            keywords=record.keywords, url=record.url, published=record.published,
+            snippet=found or (first_words(text) if text else ""),
+        )
+
+    def _facet_table(self, searcher) -> FacetTable:
+        """Year, journal and MeSH of every document, read once per generation."""
+        return self._per_generation(
+            "facets", lambda generation: FacetTable.load(generation, searcher.reader()))
+
+    def _per_generation(self, name: str, load):
+        """The table `name` of this thread's generation, `load(generation)` once per generation."""
+        generation = self._generation
+        cached = self._tables.get(name)
+        if cached is None or cached[0] != generation:
+            with self._tables_lock:  # one thread reads the table, the others wait
+                cached = self._tables.get(name)
+                if cached is None or cached[0] != generation:
+                    cached = self._tables[name] = (generation, load(generation))
+        return cached[1]
+
+    def _suggest(self, searcher, text: str) -> str | None:
+        """The query with unknown words replaced by the closest index words."""
+        words = text.split()
+        changed = False
+        corrected = []
+        # Each lookup is a fuzzy scan of the lexicon, slower the longer the
+        # word: look up each word once, a few words per query, none too long.
+        looked_up: dict[str, list] = {}
+        for word in words:
+            bare = word.strip("\"'()").lower()
+            if (not bare.isalpha() or not 4 <= len(bare) <= limits.MAX_SUGGEST_CHARS
+                    or ":" in word or self._known(searcher, bare)):
+                corrected.append(word)
+                continue
+            if bare not in looked_up and len(looked_up) < limits.MAX_SUGGEST_WORDS:
+                looked_up[bare] = self._correction(searcher, bare)
+            options = looked_up.get(bare)
+            if options and options[0] != bare:
+                # Keep the quotes and brackets around the word as typed.
+                start = word.lower().index(bare)
+                corrected.append(word[:start] + options[0] + word[start + len(bare):])
+                changed = True
+            else:
+                corrected.append(word)
+        return " ".join(corrected) if changed else None
+
+    def _correction(self, searcher, word: str) -> list[str]:
+        """The closest index word to an unknown `word` (indexer.query.spelling),
+        remembered for the generation: people misspell the same words."""
+        corrections = self._per_generation("corrections", lambda _g: Recent(CORRECTIONS_KEPT))
+        found = corrections.get(word)
+        if found is None:
+            limits.check_time()
+            closest = self._speller(searcher).correct(word)
+            found = corrections.put(word, [closest] if closest else [])
+        return found
+
+    def _known(self, searcher, word: str) -> bool:
+        """Whether `word` is an index word (remembered for the generation)."""
+        known = self._per_generation("known", lambda _g: Recent(CORRECTIONS_KEPT))
+        found = known.get(word)
+        if found is None:
+            found = known.put(word, self._in_lexicon(searcher, word))
+        return found
+
+    @staticmethod
+    def _in_lexicon(searcher, word: str) -> bool:
+        reader = searcher.reader()
+        return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
+                   if f"spell_{f}" in searcher.schema)
+
+    # --- export and suggestions -------------------------------------------------
+
+    @turns.searching
+    def records(self, text: str, limit: int = 1000, sort: str = "relevance",
+                year_from: int | None = None, year_to: int | None = None,
+                journal: str | None = None, mesh: str | None = None) -> list[Record]:
+        """The full records of the first `limit` results, in result order (for export)."""
+        ranking = _settings(None, True)
+        engine = self._engine(ranking)
+        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
+        _, node, _, _ = self._run(engine, text, ranking, restrict)
+        table = self._facet_table(engine.searcher)
+        docs, _ = engine.top(node, max(1, limit), restrict,
+                             sort_keys=None if sort == "relevance" else table.years,
+                             reverse=(sort == "newest"))
+        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs[:limit]]
+
+    @turns.at_desk
+    def suggest(self, prefix: str, limit: int = 8) -> list[str]:
+        """Completions of the word being typed, most frequent first (see indexer.query.suggest)."""
+        return self._vocabulary(self._desk_searcher()).suggest(prefix, limit)
+
+    def _vocabulary(self, searcher) -> Vocabulary:
+        return self._per_generation(
+            "vocabulary", lambda generation: load_vocabulary(generation, searcher.reader()))
+
+    def _speller(self, searcher) -> Speller:
+        vocabulary = self._vocabulary(searcher)  # first: the table lock is not re-entrant
+        return self._per_generation("speller", lambda _g: Speller(vocabulary.word_counts()))
+
+    # --- articles ---------------------------------------------------------------
+
+    @turns.at_desk
+    def article(self, pmid: str) -> Record:
+        """The full record of one article."""
+        stored = self._desk_searcher().document(pmid=str(pmid))
+        if stored is None:
+            raise ArticleNotFound(f"no article with PMID {pmid}")
+        return from_stored(stored)
+
+    @turns.at_desk
+    def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
+        """Articles like this one (Whoosh's more-like-this over the abstract)."""
+        searcher = self._desk_searcher()
+        docnum = searcher.document_number(pmid=str(pmid))
+        if docnum is None:
+            raise ArticleNotFound(f"no article with PMID {pmid}")
+        if not limit:
+            return []
+        results = searcher.more_like(docnum, "abstract", top=limit,
+                                     filter=None, numterms=20)
+        if not len(results):
+            results = searcher.more_like(docnum, "title", top=limit, numterms=10)
+        words = positive_terms(results.q, "abstract", searcher)
+        return [self._hit(searcher, hit.docnum, hit.score or 0.0, words) for hit in results]
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_searcher()
+        with self._desk_lock:
+            if self._desk is not None:
+                self._desk[2]()
+        if self._ix is not None:
+            self._ix.close()
+
+
+def _settings(ranking: Ranking | None, expand: bool) -> Ranking:
+    """The settings a call asked for, the product's by default, expansions off if asked."""
+    ranking = ranking or DEFAULT
+    return ranking if expand else ranking.without_expansion()

@@ -1,0 +1,408 @@
+"""BM25F over a whole query at once: Whoosh's scores, computed with numpy.
+
+Whoosh walks a tree of matchers one document at a time and scores each
+posting with a Python call. The `Engine` here evaluates the same query tree
+over the generation's columns (.columns, read by .postings): each term's postings are
+scored in one vectorized step with Whoosh's BM25F formula and statistics,
+and each node of the tree combines its children's (documents, scores)
+arrays the way Whoosh's matcher for that node combines them:
+
+- Or sums the scores of its children over the union of their documents and,
+  with a coordination `scale` (the parser's OrGroup), applies Whoosh's SQR
+  bonus for the number of matched terms (whoosh.matching.CoordMatcher);
+- And intersects (its Not children subtract), AndMaybe adds the optional
+  side where it matches, AndNot subtracts;
+- a Phrase's documents come from Whoosh (it needs positions) and score the
+  sum of its words' scores, as Whoosh's phrase matcher does;
+- any other query (prefix, wildcard, range, Every, other fields) is handed
+  to Whoosh whole and its (document, score) pairs taken as they come.
+
+Equal to Whoosh's scores (tests/test_scoring.py) on a one-segment index;
+over several segments Whoosh counts coordination per segment, here over the
+whole index (the same for every document, as a ranking should be).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+from whoosh import query as wq
+
+from . import limits
+from .postings import Columns
+from .ranking import POOLED_FIELDS, pooled_idf
+from .schema import TEXT_FIELDS
+
+_TEXT = frozenset(TEXT_FIELDS)
+
+
+@dataclass
+class Node:
+    """The documents a (sub)query matches, ascending, with their scores and matched-term counts."""
+
+    docs: np.ndarray  # int64
+    scores: np.ndarray  # float64
+    counts: np.ndarray  # int32: leaf terms matched in each document
+    terms: int  # leaf terms of the query present in the index (coordination)
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+_NO_DOCS = np.zeros(0, dtype=np.int64)
+EMPTY = Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 0)
+
+
+class Engine:
+    """Scores queries over one generation's columns with one Whoosh searcher's settings.
+
+    `searcher` answers what the columns do not hold (phrase positions,
+    other fields, stored fields); `k1`, `b` and `field_b` are BM25F's.
+    """
+
+    def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
+                 field_b: dict | None = None, phrases: Recent | None = None,
+                 doc_terms: Recent | None = None, idf: str = "whoosh"):
+        self.columns = columns
+        self.pooled = idf == "pooled"
+        self.phrases = phrases if phrases is not None else Recent()
+        self.doc_terms = doc_terms if doc_terms is not None else Recent()
+        self.searcher = searcher
+        self.size = columns.doc_count_all
+        self.k1 = k1
+        self._b = {f: (field_b or {}).get(f, b) for f in TEXT_FIELDS}
+        self._avg = {f: columns.avg_length(f) or 1 for f in TEXT_FIELDS}
+        # Documents not deleted (feedback's idf counts these, as Whoosh's reader does).
+        self.live_count = self.size - int(np.count_nonzero(columns.deleted))
+        # Nodes already evaluated in this search: the feedback pass, the
+        # final query and the snippets share sub-queries (kept by identity).
+        self._memo: dict[int, tuple[wq.Query, Node]] = {}
+
+    # --- evaluation -------------------------------------------------------------
+
+    def evaluate(self, query: wq.Query) -> Node:
+        """Every document `query` matches, with Whoosh's BM25F score (do not modify it)."""
+        seen = self._memo.get(id(query))
+        if seen is not None and seen[0] is query:
+            return seen[1]
+        limits.check_time()  # a search past its time limit stops between nodes
+        node = self._evaluate(query)
+        self._memo[id(query)] = (query, node)
+        return node
+
+    def _evaluate(self, query: wq.Query) -> Node:
+        kind = type(query)
+        if kind is wq.Term and query.fieldname in _TEXT:
+            return self._term(query.fieldname, query.text, query.boost)
+        if isinstance(query, wq.Or) and not query.minmatch:
+            return self._or(query)
+        if kind is wq.And:
+            return self._and(query)
+        if kind is wq.AndMaybe:
+            return self._and_maybe(self.evaluate(query.a), self.evaluate(query.b))
+        if kind is wq.AndNot:
+            node = self.evaluate(query.a)
+            return _without(node, self.evaluate(query.b).docs) if len(node) else node
+        if kind is wq.Phrase and query.fieldname in _TEXT:
+            return self._phrase(query)
+        if query is wq.NullQuery or kind is type(wq.NullQuery):
+            return EMPTY
+        docnums = getattr(query, "docnums", None)
+        if isinstance(docnums, frozenset):  # ranking.Documents: matches, scores 0
+            docs = np.array(sorted(docnums), dtype=np.int64)
+            return Node(docs, np.zeros(len(docs)), np.zeros(len(docs), dtype=np.int32), 0)
+        return self._by_whoosh(query)
+
+    def _term(self, fieldname: str, text, boost: float = 1.0) -> Node:
+        columns = self.columns
+        docs, tfs = columns.postings(fieldname, text)
+        df = len(docs)
+        if not df:
+            return EMPTY
+        if columns.has_deletions:
+            keep = ~columns.deleted[docs]
+            docs, tfs = docs[keep], tfs[keep]
+        idf = self._idf(fieldname, text, df)
+        k1, b = self.k1, self._b[fieldname]
+        lengths = columns.lengths[fieldname][docs].astype(np.float64)
+        tf = tfs.astype(np.float64)
+        scores = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths / self._avg[fieldname])))
+        if boost != 1.0:
+            scores *= boost
+        return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1)
+
+    def _idf(self, fieldname: str, text, df: int) -> float:
+        """Whoosh's idf, or the pooled one (indexer.query.settings.Ranking.idf)."""
+        if not self.pooled:
+            return math.log(self.size / (df + 1)) + 1
+        if fieldname in POOLED_FIELDS:
+            df = max(self.columns.doc_frequency(f, text) for f in POOLED_FIELDS)
+        return pooled_idf(self.size, df)
+
+    def _or(self, query: wq.Or) -> Node:
+        children = [self.evaluate(sub) for sub in query.subqueries]
+        node = _union(children, self.size)
+        if query.boost != 1.0:
+            node.scores *= query.boost
+        scale = getattr(query, "scale", None)
+        if scale and node.terms > 1 and node.terms != scale:
+            # whoosh.matching.CoordMatcher's SQR bonus.
+            n = node.terms
+            node.scores = (node.scores + (node.counts - 1) / (n - scale) ** 2) * ((n - 1) / n)
+        return node
+
+    def _and(self, query: wq.And) -> Node:
+        positive = [s for s in query.subqueries if type(s) is not wq.Not]
+        negative = [s.query for s in query.subqueries if type(s) is wq.Not]
+        if not positive:
+            return self._by_whoosh(query)
+        nodes = [self.evaluate(s) for s in positive]
+        node = nodes[0]
+        terms = sum(n.terms for n in nodes)
+        for other in nodes[1:]:
+            if not len(node):
+                break
+            _, mine, theirs = np.intersect1d(node.docs, other.docs, assume_unique=True,
+                                             return_indices=True)
+            node = Node(node.docs[mine], node.scores[mine] + other.scores[theirs],
+                        node.counts[mine] + other.counts[theirs], 0)
+        for sub in negative:
+            if len(node):
+                node = _without(node, self.evaluate(sub).docs)
+        scores = node.scores * query.boost if query.boost != 1.0 else node.scores
+        return Node(node.docs, scores, node.counts, terms)
+
+    @staticmethod
+    def _and_maybe(required: Node, optional: Node) -> Node:
+        if not len(required) or not len(optional):
+            return Node(required.docs, required.scores, required.counts,
+                        required.terms + optional.terms)
+        at = np.searchsorted(optional.docs, required.docs)
+        at[at == len(optional.docs)] = 0
+        found = optional.docs[at] == required.docs
+        scores = required.scores + np.where(found, optional.scores[at], 0.0)
+        counts = required.counts + np.where(found, optional.counts[at], 0)
+        return Node(required.docs, scores, counts.astype(np.int32),
+                    required.terms + optional.terms)
+
+    def _phrase(self, query: wq.Phrase) -> Node:
+        words = list(query.words)
+        parts = [self._term(query.fieldname, w) for w in words]
+        if any(not len(p) for p in parts):
+            return EMPTY
+        candidates = parts[0].docs
+        for part in parts[1:]:
+            candidates = np.intersect1d(candidates, part.docs, assume_unique=True)
+        # Positions are read only for documents holding every word (synonym
+        # phrases mostly have none), and the result kept for the generation.
+        if not len(candidates):
+            docs = _NO_DOCS
+        else:
+            key = (query.fieldname, tuple(words), query.slop)
+            docs = self.phrases.get(key)
+            if docs is None:
+                docs = self.phrases.put(key, self._phrase_docs(query, candidates))
+        if not len(docs):
+            return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
+        scores = np.zeros(len(docs))
+        for part in parts:
+            scores += part.scores[np.searchsorted(part.docs, docs)]
+        if query.boost != 1.0:
+            scores *= query.boost
+        return Node(docs, scores, np.full(len(docs), len(words), dtype=np.int32), len(words))
+
+    def _phrase_docs(self, query: wq.Phrase, candidates: np.ndarray) -> np.ndarray:
+        """The candidates (documents with every word) where the words stand in order."""
+        searcher = self.searcher
+        leaves = searcher.subsearchers or [(searcher, 0)]
+        found: list[int] = []
+        for sub, offset in leaves:
+            end = offset + sub.doc_count_all()
+            lo, hi = np.searchsorted(candidates, [offset, end])
+            if lo == hi:
+                continue
+            local = (candidates[lo:hi] - offset).tolist()
+            if query.slop != 1:  # proximity: Whoosh's span matcher
+                wanted = set(local)
+                found.extend(d + offset for d in query.docs(sub) if d in wanted)
+            else:
+                found.extend(d + offset for d in _adjacent(sub.reader(), query, local))
+        return np.array(found, dtype=np.int64)
+
+    def _by_whoosh(self, query: wq.Query) -> Node:
+        results = self.searcher.search(query, limit=None)
+        pairs = sorted((docnum, score or 0.0) for score, docnum in results.top_n)
+        if not pairs:
+            return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 1)
+        docs = np.fromiter((d for d, _ in pairs), dtype=np.int64, count=len(pairs))
+        scores = np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
+        return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1)
+
+    def has_term(self, fieldname: str, text: str, docs: np.ndarray) -> np.ndarray:
+        """Which of `docs` hold the term (deleted documents never do)."""
+        postings, _ = self.columns.postings(fieldname, text)
+        if not len(postings) or not len(docs):
+            return np.zeros(len(docs), dtype=bool)
+        at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
+        found = postings[at] == docs
+        if self.columns.has_deletions:
+            found &= ~self.columns.deleted[docs]
+        return found
+
+    # --- results -----------------------------------------------------------------
+
+    def top(self, node: Node, k: int | None, restrict: np.ndarray | None = None,
+            sort_keys: np.ndarray | None = None, reverse: bool = False
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """The best `k` (all if None) of `node`'s documents passing `restrict`:
+        document numbers and scores, by score (ties: lower document number
+        first, as Whoosh), or by `sort_keys[doc]` (ascending, or descending
+        with `reverse`)."""
+        node = passing(node, restrict)
+        docs, scores = node.docs, node.scores
+        if sort_keys is not None:
+            keys = np.asarray(sort_keys)[docs]
+            order = np.lexsort((docs, -keys if reverse else keys))
+            if k is not None:
+                order = order[:k]
+            return docs[order], scores[order]
+        if k is not None and len(docs) > k:
+            # Everything scoring at least the k-th best, then sorted exactly.
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            keep = np.flatnonzero(scores >= kth)
+            docs, scores = docs[keep], scores[keep]
+        order = np.lexsort((docs, -scores))
+        if k is not None:
+            order = order[:k]
+        return docs[order], scores[order]
+
+    def mask(self, docs) -> np.ndarray:
+        """A boolean array over the index, true at `docs`."""
+        found = np.zeros(self.size, dtype=bool)
+        if len(docs):
+            found[np.fromiter(docs, dtype=np.int64, count=len(docs))
+                  if not isinstance(docs, np.ndarray) else docs] = True
+        return found
+
+
+def positive_terms(query: wq.Query, fieldname: str, searcher) -> frozenset[str]:
+    """The words of `fieldname` that `query` looks for (not those it excludes):
+    the words a snippet marks."""
+    found: set[str] = set()
+    stack = [query]
+    while stack:
+        sub = stack.pop()
+        kind = type(sub)
+        if kind is wq.Term:
+            if sub.fieldname == fieldname:
+                found.add(sub.text)
+        elif kind is wq.Phrase:
+            if sub.fieldname == fieldname:
+                found.update(sub.words)
+        elif kind in (wq.Not,) or isinstance(getattr(sub, "docnums", None), frozenset):
+            continue
+        elif kind is wq.AndNot:
+            stack.append(sub.a)
+        elif kind is wq.AndMaybe:
+            stack.extend((sub.a, sub.b))
+        elif getattr(sub, "subqueries", None) is not None:
+            stack.extend(sub.subqueries)
+        else:  # prefixes, wildcards: the index words they stand for
+            for field, text in sub.existing_terms(searcher.reader(), phrases=True, expand=True):
+                if field == fieldname:
+                    found.add(text.decode("utf-8") if isinstance(text, bytes) else text)
+    return frozenset(found)
+
+
+def _adjacent(reader, query: wq.Phrase, docs: list[int]) -> list[int]:
+    """Those of `docs` (ascending, each holding every word) where the phrase's
+    words stand side by side, read from the index's positions."""
+    field = query.fieldname
+    to_bytes = reader.schema[field].to_bytes
+    matchers = [reader.postings(field, to_bytes(word)) for word in query.words]
+    found = []
+    for docnum in docs:
+        starts: set[int] | None = None
+        for i, matcher in enumerate(matchers):
+            matcher.skip_to(docnum)
+            if not matcher.is_active() or matcher.id() != docnum:
+                starts = None
+                break
+            positions = matcher.value_as("positions")
+            starts = ({p for p in positions} if i == 0
+                      else starts.intersection(p - i for p in positions))
+            if not starts:
+                break
+        if starts:
+            found.append(docnum)
+    return found
+
+
+class Recent:
+    """The most recently used values of one generation (an LRU), shared by the
+    threads of a process: phrase documents (as Lucene keeps recent clauses'
+    documents: the same synonym phrases come back with every search for a
+    lay term) and feedback documents' analysed terms."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._docs: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> np.ndarray | None:
+        with self._lock:
+            docs = self._docs.get(key)
+            if docs is not None:
+                self._docs.move_to_end(key)
+            return docs
+
+    def put(self, key, docs: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._docs[key] = docs
+            if len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        return docs
+
+
+def passing(node: Node, restrict: np.ndarray | None) -> Node:
+    """`node` with only the documents where the boolean array `restrict` is true."""
+    if restrict is None or not len(node):
+        return node
+    keep = restrict[node.docs]
+    return Node(node.docs[keep], node.scores[keep], node.counts[keep], node.terms)
+
+
+def _without(node: Node, docs: np.ndarray) -> Node:
+    if not len(docs):
+        return node
+    keep = ~np.isin(node.docs, docs, assume_unique=True)
+    return Node(node.docs[keep], node.scores[keep], node.counts[keep], node.terms)
+
+
+def _union(children: list[Node], size: int) -> Node:
+    terms = sum(c.terms for c in children)
+    live = [c for c in children if len(c)]
+    if not live:
+        return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), terms)
+    if len(live) == 1:
+        only = live[0]
+        return Node(only.docs, only.scores.copy(), only.counts, terms)
+    docs = np.concatenate([c.docs for c in live])
+    scores = np.concatenate([c.scores for c in live])
+    counts = np.concatenate([c.counts for c in live])
+    if len(docs) * 8 < size:
+        # Few postings: sort them rather than sweep the whole index.
+        order = np.argsort(docs, kind="stable")
+        docs, scores, counts = docs[order], scores[order], counts[order]
+        first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+        return Node(docs[first], np.add.reduceat(scores, first),
+                    np.add.reduceat(counts, first).astype(np.int32), terms)
+    present = np.bincount(docs, minlength=size)
+    where = np.flatnonzero(present)
+    summed = np.bincount(docs, weights=scores, minlength=size)[where]
+    counted = np.bincount(docs, weights=counts, minlength=size)[where].astype(np.int32)
+    return Node(where, summed, counted, terms)

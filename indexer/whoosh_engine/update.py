@@ -1,0 +1,281 @@
+"""`medsearch update`: bring the live index in line with the seeds folder,
+re-reading only the pages that were added or changed.
+
+Like `build`, it writes a new generation and swaps it in, but it starts
+from hard links to the live generation's files and applies a Whoosh writer
+there: deleting the records of changed and removed pages, adding the new
+ones. Its cost grows with the changed pages, not with the corpus; scanning
+the folder costs one stat() per page. See generations.NoClobberStorage for
+why the links cannot let it change the live index.
+
+What is derived from the index (postings columns, suggestion counts,
+abbreviations, facet values) is saved per segment when the segment is
+written and linked with it, so an update reads only the segment it writes;
+the generation-wide files start from the live generation's where they can
+(columns.write_columns, suggest.write_vocabulary). At 100,000 pages an
+update of 10 pages takes about 3 s, most of it scanning the folder and the
+manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from whoosh.reading import SegmentReader
+
+from . import build as build_module
+from .build import (
+    BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
+    entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, require_seeds,
+    save_resources, verify_index, writing,
+)
+from .columns import write_columns
+from .generations import (
+    current_generation, link_generation, new_temp, open_generation, open_storage, publish,
+    read_json,
+)
+from ..errors import IndexMissing
+from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
+from ..pages.records import Record
+from ..pages.text import printable
+from .schema import to_document
+
+# A page modified this close to the last scan may have changed again within
+# the same mtime tick: compare its content, not just size and mtime.
+RACY_NS = 2_000_000_000
+# Share of deleted records past which an update rewrites a segment.
+REWRITE_SHARE = 0.1
+# How many small segments (updates' own) wait before they are merged into one.
+MERGE_FACTOR = 8
+
+
+@dataclass
+class Changes:
+    """How the seeds folder differs from the live generation's manifest."""
+
+    entries: dict[str, dict] = field(default_factory=dict)  # new manifest, scan order
+    fresh: dict[str, list[Record]] = field(default_factory=dict)  # just extracted, by file
+    affected: set[str] = field(default_factory=set)         # keys to delete and re-pick
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    touched: int = 0  # stat changed, content not
+
+    @property
+    def any(self) -> bool:
+        return bool(self.added or self.changed or self.removed or self.touched)
+
+
+def update(
+    seeds: str | os.PathLike,
+    root: str | os.PathLike,
+    procs: int = 1,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Apply the changes under `seeds` to the index at `root`, atomically."""
+    seeds, root = Path(seeds), Path(root)
+    started = time.monotonic()
+    require_seeds(seeds)
+    with writing(root, "update", procs) as workers:
+        live = current_generation(root)
+        manifest = read_json(live / MANIFEST) if live else {}
+        why = full_rebuild_reason(seeds, live, manifest)
+        if why:
+            return build_locked(seeds, root, workers, progress, started,
+                                note=f"rebuilt everything: {why}")
+        return _update_locked(seeds, root, live, manifest, workers, progress, started)
+
+
+def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str | None:
+    """Why the changes cannot be applied to the live generation, or None."""
+    if live is None:
+        return "there was no index"
+    if not manifest.get("pages"):
+        return "the live index has no manifest"
+    if manifest.get("seeds") != str(seeds.resolve()):
+        return (f"it was built from {printable(str(manifest.get('seeds')))}, "
+                f"not {printable(str(seeds.resolve()))}")
+    if manifest.get("code") != code_version():
+        return "the extractor or the schema changed since it was built"
+    try:
+        open_generation(live.parent, live).close()
+    except IndexMissing:
+        return "it was written by an older medsearch"
+    return None
+
+
+def _update_locked(seeds, root, live, manifest, workers, progress, started) -> BuildReport:
+    scanned_ns = time.time_ns()
+    pages, skipped = scan(seeds)
+    changes = compare(pages, manifest, workers, progress)
+    report = BuildReport(seeds=printable(str(seeds)), command="update",
+                         pages=len(pages) + len(skipped))
+    report.skipped = sorted(skipped + [(printable(p.path), changes.entries[p.rel]["skip"])
+                                       for p in pages if changes.entries[p.rel]["skip"]])
+    report.duplicates = count_duplicates(changes.entries.values())
+    report.added, report.changed, report.removed = changes.added, changes.changed, changes.removed
+    report.unchanged = len(pages) - changes.added - changes.changed
+    if not changes.any:
+        report.note = "already up to date"
+        report.indexed = len(entry_keys(changes.entries.values()))
+        report.seconds = time.monotonic() - started
+        return report
+    winners = pick_winners(changes, {p.rel: p for p in pages}, workers)
+    expected = len(entry_keys(changes.entries.values()))
+    tmp, name = new_temp(root)
+    try:
+        apply_changes(live, tmp, changes.affected, winners)
+        verify_index(tmp, expected, winners[:1])
+        save_resources(tmp, previous=live)
+        finish_report(report, expected, name, started)
+        publish(root, tmp, name, {BUILD_INFO: report.to_dict(),
+                                  MANIFEST: new_manifest(seeds, changes.entries, scanned_ns)})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return report
+
+
+def compare(pages: list[PageFile], manifest: dict, workers: Workers,
+            progress: Progress | None = None) -> Changes:
+    """Sort pages into unchanged, added and changed (reading only those whose
+    size or mtime moved), and find the removed ones."""
+    old: dict[str, dict] = manifest["pages"]
+    racy = manifest.get("scanned_ns", 0) - RACY_NS
+    changes = Changes()
+    suspects: list[tuple[PageFile, dict | None]] = []
+    for page in pages:
+        entry = old.get(page.rel)
+        if entry and entry["sha1"] and (entry["size"], entry["mtime_ns"]) == (
+                page.size, page.mtime_ns) and entry["mtime_ns"] < racy:
+            changes.entries[page.rel] = entry
+        else:
+            changes.entries[page.rel] = {}  # keeps scan order; filled below
+            suspects.append((page, entry))
+    jobs = [(page.path, entry["sha1"] if entry else None) for page, entry in suspects]
+    for (page, entry), (sha1, found, reason) in zip(
+            suspects, workers.map(process_page, jobs, progress=progress)):
+        if entry and sha1 is not None and sha1 == entry["sha1"] and not found:
+            changes.entries[page.rel] = {**entry, "size": page.size, "mtime_ns": page.mtime_ns}
+            changes.touched += 1
+            continue
+        new = manifest_entry(page, sha1, found, reason)
+        changes.entries[page.rel] = new
+        if found:
+            changes.fresh[page.rel] = found
+        _note_change(changes, entry, new)
+    for rel, entry in old.items():
+        if rel not in changes.entries:
+            changes.removed += 1
+            _note_change(changes, entry, None)
+    return changes
+
+
+def _note_change(changes: Changes, old: dict | None, new: dict | None) -> None:
+    if old is None:
+        changes.added += 1
+    elif new is not None:
+        changes.changed += 1
+    for entry in (old, new):
+        if entry:
+            changes.affected.update(entry["keys"])
+
+
+def pick_winners(changes: Changes, pages: dict[str, PageFile], workers: Workers) -> list[Record]:
+    """The record each affected key now has, chosen as a build would choose it.
+
+    A key's other pages (the same article reposted elsewhere) were not re-read;
+    they are extracted again here, so the richest copy wins as in a build.
+    """
+    holders: dict[str, list[str]] = {}
+    for rel, entry in changes.entries.items():
+        for key in dict.fromkeys(entry["keys"]):  # an export may list an article twice
+            if key in changes.affected:
+                holders.setdefault(key, []).append(rel)
+    needed = {rel for rels in holders.values() for rel in rels}
+    missing = [rel for rel in changes.entries if rel in needed and rel not in changes.fresh]
+    jobs = [(pages[rel].path, None) for rel in missing]
+    found = dict(changes.fresh)
+    for rel, (_, records, _) in zip(missing, workers.map(process_page, jobs)):
+        found[rel] = records
+    # Each key's copies in scan order, as a build sees them.
+    winners = [pick(r for rel in rels for r in found.get(rel, []) if record_key(r) == key)
+               for key, rels in holders.items()]
+    return sorted((w for w in winners if w is not None), key=record_key)
+
+
+def _key_term(key: str) -> tuple[str, str]:
+    """The indexed term that finds the record of `key`."""
+    if key.startswith("source:"):
+        return "source", key[len("source:"):]
+    return "pmid", key
+
+
+def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Record]) -> None:
+    """A new generation in `tmp`: the live one, minus the affected keys, plus `winners`."""
+    link_generation(live, tmp)
+    ix = open_storage(tmp).open_index()
+    writer = ix.writer(limitmb=WRITER_MB, compound=False)
+    try:
+        # All deletions first: they apply to the segments already written only.
+        for key in sorted(affected):
+            writer.delete_by_term(*_key_term(key))
+        for record in winners:
+            writer.add_document(**to_document(record))
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit(mergetype=rewrite_worn)
+    ix.close()
+    write_columns(tmp, previous=live)
+
+
+def rewrite_worn(writer, segments: list) -> list:
+    """Merge policy: rewrite the segments where deleted records pass REWRITE_SHARE.
+
+    Whoosh counts deleted records in BM25F statistics (document count, term
+    frequencies, field lengths) until their segment is rewritten, so scores
+    drift from a build's as deletions pile up. Rewriting costs about as much
+    as indexing the segment afresh, so it waits, as Lucene's merges do, until
+    a segment is worn enough; a build's segments are slices of at most
+    build.SLICE records, which bounds the cost. The small segments earlier
+    updates left are merged too (merge_small).
+    """
+    clean = []
+    for segment in segments:
+        if segment.deleted_count() > REWRITE_SHARE * segment.doc_count_all():
+            _rewrite(writer, segment)
+        else:
+            clean.append(segment)
+    return merge_small(writer, clean)
+
+
+def merge_small(writer, segments: list) -> list:
+    """Once MERGE_FACTOR small segments are there, rewrite them into this
+    update's segment.
+
+    Each update adds one segment of its changed records. Whoosh's own
+    MERGE_SMALL would merge these with the build's slices (about 20 of them,
+    20,000 records, at 100,000 pages: a minute per update). Here a segment of
+    at most SLICE / MERGE_FACTOR records is small; MERGE_FACTOR of them are
+    rewritten together with the update's own records, about SLICE records at
+    most when updates are small, and the result is left alone like a build's
+    slice (until deletions wear it: rewrite_worn).
+    """
+    limit = max(1, build_module.SLICE // MERGE_FACTOR)
+    small = [s for s in segments if s.doc_count_all() <= limit]
+    if len(small) < MERGE_FACTOR:
+        return segments
+    for segment in small:
+        _rewrite(writer, segment)
+    return [s for s in segments if s not in small]
+
+
+def _rewrite(writer, segment) -> None:
+    reader = SegmentReader(writer.storage, writer.schema, segment)
+    writer.add_reader(reader)
+    reader.close()
