@@ -14,9 +14,10 @@ from pathlib import Path
 
 from . import build as build_module
 from . import update as update_module
-from .errors import ExtractionError, MedsearchError
+from . import integrity
+from .errors import ExtractionError, IndexDamaged, MedsearchError
 from .extract import extract_file
-from .generations import index_stats
+from .generations import index_stats, require_current
 from .search import SORTS, open_index
 
 
@@ -63,6 +64,8 @@ def print_report(report, out=None) -> None:
         print(f"  {source}: {reason}", file=out)
     if getattr(report, "note", ""):
         print(f"note:            {report.note}", file=out)
+    for name, about in getattr(report, "vocabulary", {}).items():
+        print(f"{name + ':':<17}{about}", file=out)
     print(f"time:            {report.seconds:.1f} s", file=out)
 
 
@@ -74,6 +77,9 @@ def print_stats(stats: dict, out=None) -> None:
     print(f"built:           {stats['built_at'] or 'unknown'} by `medsearch "
           f"{stats['command']}` from {stats['seeds'] or 'unknown'}", file=out)
     print(f"size on disk:    {stats['size_bytes'] / 1e6:.1f} MB", file=out)
+    print(f"checksums:       {stats['checksums']}", file=out)
+    print(f"synonyms:        {stats['synonyms']}", file=out)
+    print(f"abbreviations:   {stats['abbreviations']}", file=out)
     print(f"pages skipped:   {len(stats['skipped'])}", file=out)
     for item in stats["skipped"]:
         print(f"  {item['source']}: {item['reason']}", file=out)
@@ -101,6 +107,23 @@ def cmd_stats(args) -> int:
         print(json.dumps(stats, ensure_ascii=False, indent=1))
     else:
         print_stats(stats)
+    return 0
+
+
+def cmd_check(args) -> int:
+    """Every damaged file of the live generation, one per line; exit 1 if any."""
+    generation = require_current(Path(args.index))
+    found = integrity.problems(generation)
+    if found is None:
+        print(f"{generation.name}: no checksums (built before checksums were recorded): "
+              "rebuild to add them")
+        return 0
+    for damage in found:
+        print(damage)
+    if found:
+        raise IndexDamaged(integrity.damaged(generation, found))
+    print(f"{generation.name}: {len(integrity.recorded(generation))} files, "
+          "sizes and checksums as published")
     return 0
 
 
@@ -211,6 +234,10 @@ def make_parser() -> argparse.ArgumentParser:
         "stats", help="documents, build time and folder, size, pages skipped"))
     sub.add_argument("--json", action="store_true", help="as JSON")
     sub.set_defaults(func=cmd_stats)
+
+    sub = with_index(commands.add_parser(
+        "check", help="verify the index's files against their checksums; list the damaged ones"))
+    sub.set_defaults(func=cmd_check)
 
     sub = with_index(commands.add_parser(
         "serve", help="serve the search site (builds the index first if there is none)"))

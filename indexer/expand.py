@@ -20,6 +20,7 @@ from whoosh import index as whoosh_index
 
 from . import abbrev, mesh
 from .analysis import medical_analyzer
+from .errors import IndexDamaged
 from .records import Record
 from .schema import TEXT_FIELDS
 
@@ -29,6 +30,40 @@ MAX_CONCEPTS = 2  # an ambiguous term expands to at most this many concepts
 
 _QUOTED = re.compile(r'"[^"]*"?')
 _OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+
+
+def read_resources(folder: str | os.PathLike) -> dict | None:
+    """The expansion resources saved beside a generation; None when it has none."""
+    path = Path(folder) / RESOURCE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not (isinstance(data.get("synonyms"), dict)
+                and isinstance(data.get("abbreviations"), dict)):
+            raise ValueError("no synonyms or abbreviations")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise IndexDamaged(f"the index at {Path(folder).parent} is damaged ({RESOURCE}: "
+                           "unreadable): rebuild with `medsearch build`") from exc
+    return data
+
+
+def describe(data: dict | None) -> dict[str, str]:
+    """Which vocabulary a generation's resources hold, for the build summary and `stats`."""
+    if data is None:
+        return {"synonyms": "none (built before synonyms were saved): rebuild to add them",
+                "abbreviations": "none (built before abbreviations were saved)"}
+    concepts = len(data["synonyms"].get("concepts", []))
+    source = data.get("synonyms_from")
+    if source:
+        synonyms = f"MeSH/CTD diseases, {concepts} concepts (from {source})"
+    elif "synonyms_from" in data:
+        synonyms = (f"none (no MeSH data found at {data.get('synonyms_looked_at')}: "
+                    "set MEDSEARCH_DATA and rebuild)")
+    else:
+        synonyms = f"{concepts} concepts"
+    return {"synonyms": synonyms,
+            "abbreviations": f"{len(data['abbreviations'].get('short', {}))} mined from the abstracts"}
 
 
 def plain_segments(text: str) -> tuple[list[str], bool]:
@@ -86,12 +121,11 @@ class Expander:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Expander:
-        """The resources saved beside a generation; an empty Expander when none were."""
-        try:
-            data = json.loads((Path(folder) / RESOURCE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        return cls(data.get("synonyms"), data.get("abbreviations"))
+        """The resources saved beside a generation; an empty Expander when none
+        were (a generation older than them). One that cannot be read is
+        IndexDamaged: an index that silently lost its synonyms is not fine."""
+        data = read_resources(folder)
+        return cls(data.get("synonyms"), data.get("abbreviations")) if data else cls()
 
     def __bool__(self) -> bool:
         return bool(self.keys or self.short)
@@ -261,12 +295,18 @@ def write_resources(folder: str | os.PathLike, records: list[Record] | None = No
     from .testsets import data_dir  # the data folder is shared with `eval`
 
     vocab = vocabulary(folder)
-    synonyms = mesh.synonym_table(data_dir(data) / mesh.CTD_FILE, vocab, cache=folder)
+    source = data_dir(data) / mesh.CTD_FILE
+    synonyms = mesh.synonym_table(source, vocab, cache=folder)
     if records is None:
         abbreviations = _abbreviation_table(abbrev.tally(_indexed_pairs(Path(folder))), vocab)
     else:
         abbreviations = abbreviation_table(records, vocab)
-    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations}
+    # Where the synonyms came from: an index built without the MeSH data says so.
+    found = mesh.read_descriptors(str(source))
+    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations,
+               "synonyms_from": str(source) if found else None,
+               "synonyms_looked_at": str(source)}
     (Path(folder) / RESOURCE).write_text(json.dumps(payload, separators=(",", ":")),
                                          encoding="utf-8")
-    return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"])}
+    return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"]),
+            **describe(payload)}

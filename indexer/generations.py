@@ -25,7 +25,8 @@ from typing import BinaryIO
 
 from whoosh.filedb.filestore import FileStorage
 
-from .errors import IndexMissing
+from .errors import IndexDamaged, IndexMissing
+from .integrity import damaged, problems, record_files, recorded, translated
 
 CURRENT = "current"
 BUILD_INFO = "build.json"
@@ -76,7 +77,8 @@ def new_temp(root: Path) -> tuple[Path, str]:
 
 
 def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
-    """Save `files` (name -> JSON) in `tmp`, make it generation `name`, swap it in.
+    """Save `files` (name -> JSON) in `tmp`, record every file's size and
+    checksum (indexer.integrity), make it generation `name`, swap it in.
 
     The generation swapped out is kept: a reader may still be searching it.
     Older ones are retired.
@@ -87,9 +89,11 @@ def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
         text = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
                 if filename == MANIFEST else json.dumps(data, indent=1, ensure_ascii=False))
         (tmp / filename).write_text(text)
+    previous = current_generation(root)
+    # Last, so that every file is listed (an update's links with the live checksums).
+    record_files(tmp, previous)
     generation = root / name
     os.rename(tmp, generation)
-    previous = current_generation(root)
     _swap_in(root, generation)
     keep = {generation.name} | ({previous.name} if previous else set())
     retire_old(root, keep)
@@ -255,17 +259,25 @@ def require_current(root: Path) -> Path:
 
 def index_stats(root: str | os.PathLike) -> dict:
     """What `medsearch stats` shows: documents, when and from where the live
-    generation was built, its size on disk, the pages its build skipped."""
+    generation was built, its size on disk, the pages its build skipped, its
+    checksums (verified: IndexDamaged when a file is damaged) and vocabulary."""
     from whoosh import index as whoosh_index
+
+    from . import expand
 
     root = Path(root)
     generation = require_current(root)
-    ix = whoosh_index.open_dir(str(generation))
-    try:
-        with ix.reader() as reader:
-            documents = reader.doc_count()
-    finally:
-        ix.close()
+    found = problems(generation)  # every checksum: reads the whole generation
+    if found:
+        raise IndexDamaged(damaged(generation, found))
+    with translated(lambda: generation, opening=True):
+        ix = whoosh_index.open_dir(str(generation))
+        try:
+            with ix.reader() as reader:
+                documents = reader.doc_count()
+        finally:
+            ix.close()
+        vocabulary = expand.describe(expand.read_resources(generation))
     info = read_build_info(generation)
     return {
         "index": str(root),
@@ -277,4 +289,7 @@ def index_stats(root: str | os.PathLike) -> dict:
         "pages": info.get("pages"),
         "size_bytes": folder_size(generation),
         "skipped": info.get("skipped", []),
+        "checksums": (f"verified, {len(recorded(generation))} files" if found is not None else
+                      "none (built before checksums were recorded): rebuild to add them"),
+        **vocabulary,
     }

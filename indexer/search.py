@@ -13,15 +13,13 @@ import threading
 import time
 import weakref
 from dataclasses import asdict, dataclass, field
-from html import escape
 from pathlib import Path
 
 import numpy as np
-from whoosh import highlight
 from whoosh import query as wq
 from whoosh import index as whoosh_index
 
-from . import fastpaths, limits
+from . import fastpaths, integrity, limits
 from . import query as q
 from .build import current_generation, read_build_info
 from .columns import Columns
@@ -30,15 +28,15 @@ from .expand import Expander, Expansion
 from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
 from .records import Record
-from .schema import from_stored, schema
+from .schema import from_stored
 from .scoring import Engine, Node, Recent, passing, positive_terms
+from .snippets import first_words, snippet
 from .spelling import Speller
 from .suggest import Vocabulary
 
 SORTS = ("relevance", "newest", "oldest")
 MAX_PER_PAGE = 100
 FACET_LIMIT = 10
-SNIPPET_WORDS = 40
 CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
 
 
@@ -100,45 +98,12 @@ class Results:
         }
 
 
-class MarkFormatter(highlight.Formatter):
-    """Marks matched words with <mark>, escaping all text around them."""
-
-    between = " … "
-
-    def format_token(self, text, token, replace=False):
-        return "<mark>" + escape(highlight.get_text(text, token, replace)) + "</mark>"
-
-    def _text(self, text):
-        return escape(text)
-
-
-def _first_words(text: str, count: int = SNIPPET_WORDS) -> str:
-    words = text.split()
-    return escape(" ".join(words[:count]) + (" …" if len(words) > count else ""))
-
-
-_FRAGMENTER = highlight.ContextFragmenter(maxchars=300, surround=60)
-_FORMATTER = MarkFormatter()
-_HIGHLIGHTER = highlight.Highlighter(fragmenter=_FRAGMENTER, formatter=_FORMATTER)
-
-
-def snippet(text: str, words: frozenset[str], top: int = 2) -> str:
-    """The best `top` passages of an abstract with `words` in <mark>
-    (what Whoosh's Hit.highlights does, given the words instead of a hit)."""
-    tokens = schema["abstract"].analyzer(text, positions=True, chars=True, mode="index",
-                                         removestops=False)
-    tokens = _HIGHLIGHTER._merge_matched_tokens(highlight.set_matched_filter(tokens, words))
-    fragments = highlight.top_fragments(_FRAGMENTER.fragment_tokens(text, tokens), top,
-                                        _HIGHLIGHTER.scorer, _HIGHLIGHTER.order, minscore=1)
-    return _FORMATTER.format(fragments)
-
-
 def one_at_a_time(method):
     """Decorate an Index method: threads take turns on the shared searcher
     (the time limit starts once it is this thread's turn)."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with self._lock:
+        with self._lock, integrity.translated(lambda: self._generation):
             return method(self, *args, **kwargs)
     return run
 
@@ -161,6 +126,7 @@ class Index:
         self._shared = None
         self._closer = None
         self._columns: Columns | None = None
+        self._mapped: integrity.MappedFiles | None = None
         self._expander = Expander()
         # Tables read once per generation (facet counts, suggest-as-you-type
         # words): name -> (generation, table).
@@ -175,11 +141,15 @@ class Index:
         if generation is None:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
-            self._ix = whoosh_index.open_dir(str(generation))
-            # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
-            self._columns = Columns.load(generation)
-            # Synonyms and abbreviations saved by the build, read once per generation.
-            self._expander = Expander.load(generation)
+            # A cut file is reported before anything is read or memory-mapped.
+            with integrity.translated(lambda: generation, opening=True):
+                integrity.check_sizes(generation)
+                self._ix = whoosh_index.open_dir(str(generation))
+                # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
+                self._columns = Columns.load(generation)
+                self._mapped = integrity.MappedFiles(generation)
+                # Synonyms and abbreviations saved by the build, read once per generation.
+                self._expander = Expander.load(generation)
             self._generation = generation
 
     def _searcher(self):
@@ -188,10 +158,12 @@ class Index:
             self._open_current()
             self._close_searcher()
             # A searcher that honours the time limit set by @limits.timed.
-            self._shared = limits.searcher(self._ix, weighting=DEFAULT.weighting())
+            with integrity.translated(lambda: self._generation, opening=True):
+                self._shared = limits.searcher(self._ix, weighting=DEFAULT.weighting())
             # Its segment files are open files: closed when the Index goes,
             # even if nobody calls close().
             self._closer = weakref.finalize(self, self._shared.close)
+        self._mapped.check()  # a file cut since it was mapped would kill the process
         return self._shared
 
     def _close_searcher(self) -> None:
@@ -327,7 +299,7 @@ class Index:
             pmid=record.pmid, title=record.title, score=round(score, 4),
             year=record.year, journal=record.journal, authors=record.authors,
             keywords=record.keywords, url=record.url, published=record.published,
-            snippet=found or (_first_words(text) if text else ""),
+            snippet=found or (first_words(text) if text else ""),
         )
 
     def _facet_table(self, searcher) -> FacetTable:

@@ -120,7 +120,7 @@ def _update_locked(seeds, root, live, manifest, workers, progress, started) -> B
     try:
         apply_changes(live, tmp, changes.affected, winners)
         verify_index(tmp, expected, winners[:1])
-        save_resources(tmp, previous=live)
+        report.vocabulary = save_resources(tmp, previous=live)
         finish_report(report, expected, name, started)
         publish(root, tmp, name, {BUILD_INFO: report.to_dict(),
                                   MANIFEST: new_manifest(seeds, changes.entries, scanned_ns)})
