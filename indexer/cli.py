@@ -64,9 +64,9 @@ def print_report(report, out=None) -> None:
         print(f"  {source}: {reason}", file=out)
     if getattr(report, "note", ""):
         print(f"note:            {report.note}", file=out)
+    print(f"time:            {report.seconds:.1f} s", file=out)
     for name, about in getattr(report, "vocabulary", {}).items():
         print(f"{name + ':':<17}{about}", file=out)
-    print(f"time:            {report.seconds:.1f} s", file=out)
 
 
 def print_stats(stats: dict, out=None) -> None:
@@ -77,12 +77,12 @@ def print_stats(stats: dict, out=None) -> None:
     print(f"built:           {stats['built_at'] or 'unknown'} by `medsearch "
           f"{stats['command']}` from {stats['seeds'] or 'unknown'}", file=out)
     print(f"size on disk:    {stats['size_bytes'] / 1e6:.1f} MB", file=out)
-    print(f"checksums:       {stats['checksums']}", file=out)
-    print(f"synonyms:        {stats['synonyms']}", file=out)
-    print(f"abbreviations:   {stats['abbreviations']}", file=out)
     print(f"pages skipped:   {len(stats['skipped'])}", file=out)
     for item in stats["skipped"]:
         print(f"  {item['source']}: {item['reason']}", file=out)
+    print(f"checksums:       {stats['checksums']}", file=out)
+    print(f"synonyms:        {stats['synonyms']}", file=out)
+    print(f"abbreviations:   {stats['abbreviations']}", file=out)
 
 
 # --- commands ----------------------------------------------------------------
