@@ -216,7 +216,10 @@ def test_manifest_and_stats(seeds, tmp_path, monkeypatch):
         f"built:           {built_at} by `medsearch build` from {seeds}\n"
         f"size on disk:    {size / 1e6:.1f} MB\n"
         "pages skipped:   1\n"
-        f"  {seeds / 'empty.html'}: empty page\n")
+        f"  {seeds / 'empty.html'}: empty page\n"
+        f"checksums:       {stats['checksums']}\n"
+        f"synonyms:        {stats['synonyms']}\n"
+        "abbreviations:   2 mined from the abstracts\n")
     assert run("stats", "--index", str(tmp_path / "none")) == (
         1, "", f"medsearch: no index at {tmp_path / 'none'}: run `medsearch build`\n")
 
