@@ -56,7 +56,8 @@ def describe(data: dict | None) -> dict[str, str]:
     concepts = len(data["synonyms"].get("concepts", []))
     source = data.get("synonyms_from")
     if source:
-        synonyms = f"MeSH/CTD diseases, {concepts} concepts (from {source})"
+        synonyms = (f"MeSH/CTD diseases, {concepts} concept{'' if concepts == 1 else 's'} "
+                    f"(from {source})")
     elif "synonyms_from" in data:
         synonyms = (f"none (no MeSH data found at {data.get('synonyms_looked_at')}: "
                     "set MEDSEARCH_DATA and rebuild)")
