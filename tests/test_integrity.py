@@ -212,20 +212,19 @@ def test_a_columns_file_cut_after_it_was_mapped_is_damage_not_sigbus(root):
     script = (
         "import os, sys\n"
         "from indexer import open_index\n"
-        "from indexer.errors import IndexDamaged\n"
         f"idx = open_index({str(root)!r})\n"
         "print(idx.search('cement leakage').total)\n"
         f"os.truncate({str(docs)!r}, 0)\n"
         "for _ in range(2):\n"
         "    try:\n"
         "        idx.search('cement leakage')\n"
-        "    except IndexDamaged as exc:\n"
-        "        print(exc)\n")
+        "    except Exception as exc:\n"
+        "        print(type(exc).__name__, exc)\n")
     size = docs.stat().st_size
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                           text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
     line = message(root, f"columns-docs.npy: wrong size (0 bytes, expected {size})")
-    line = line.removeprefix("medsearch: ")
+    line = line.replace("medsearch: ", "IndexDamaged ")
     assert (done.returncode, done.stdout, done.stderr) == (0, "2\n" + line * 2, "")
 
 
