@@ -61,22 +61,23 @@ def record_files(folder: Path, previous: Path | None = None) -> None:
     """Write `folder`'s files.json: every file's size and SHA-256.
 
     A file hard-linked from the `previous` generation (an update's unchanged
-    segments) takes the checksum recorded there instead of being read again.
+    segments) takes the size and checksum recorded there instead of being
+    read again: so a link to a file damaged since does not pass for sound.
     """
     folder = Path(folder)
-    known = _linked_checksums(previous) if previous else {}
+    known = _linked_entries(previous) if previous else {}
     files = {}
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
         if entry.name in _NOT_RECORDED or not entry.is_file(follow_symlinks=False):
             continue
         info = entry.stat()
-        sha = known.get((info.st_dev, info.st_ino, info.st_size)) or sha256_of(Path(entry.path))
-        files[entry.name] = {"size": info.st_size, "sha256": sha}
+        files[entry.name] = known.get((info.st_dev, info.st_ino)) or {
+            "size": info.st_size, "sha256": sha256_of(Path(entry.path))}
     (folder / FILES).write_text(json.dumps({"version": VERSION, "files": files}, indent=1))
 
 
-def _linked_checksums(previous: Path) -> dict[tuple[int, int, int], str]:
-    """(device, inode, size) -> checksum of the files `previous` recorded."""
+def _linked_entries(previous: Path) -> dict[tuple[int, int], dict]:
+    """(device, inode) -> what `previous` recorded of the file."""
     try:
         listed = recorded(previous) or {}
     except IndexDamaged:
@@ -87,8 +88,7 @@ def _linked_checksums(previous: Path) -> dict[tuple[int, int, int], str]:
             info = os.stat(previous / name)
         except OSError:
             continue
-        if info.st_size == entry["size"]:
-            found[(info.st_dev, info.st_ino, info.st_size)] = entry["sha256"]
+        found[(info.st_dev, info.st_ino)] = entry
     return found
 
 
@@ -148,10 +148,18 @@ def damaged(folder: Path, found: list) -> str:
             "rebuild with `medsearch build`")
 
 
+def size_damage(folder: Path) -> list[Damage]:
+    """Recorded files missing or cut (cheap: a stat each); [] without checksums."""
+    try:
+        listed = recorded(folder)
+    except IndexDamaged:
+        return [Damage(FILES, "unreadable")]
+    return size_problems(folder, listed) if listed else []
+
+
 def check_sizes(folder: Path) -> None:
-    """IndexDamaged unless every recorded file is there at its size (cheap: a stat each)."""
-    listed = recorded(folder)
-    found = size_problems(folder, listed) if listed else []
+    """IndexDamaged unless every recorded file is there at its size."""
+    found = size_damage(folder)
     if found:
         raise IndexDamaged(damaged(folder, found))
 

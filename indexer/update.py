@@ -37,6 +37,7 @@ from .columns import write_columns
 from .generations import (
     current_generation, link_generation, new_temp, open_storage, publish, read_json,
 )
+from .integrity import size_damage
 from .pages import PageFile, Progress, Workers, code_version, process_page, scan
 from .records import Record
 from .schema import to_document
@@ -96,6 +97,9 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
         return f"it was built from {manifest.get('seeds')}, not {seeds.resolve()}"
     if manifest.get("code") != code_version():
         return "the extractor or the schema changed since it was built"
+    damage = size_damage(live)  # its files would be linked into the new generation
+    if damage:
+        return f"the live index is damaged ({'; '.join(map(str, damage[:3]))})"
     return None
 
 

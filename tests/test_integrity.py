@@ -120,19 +120,27 @@ def test_a_sound_index_passes_check_and_stats_says_verified(root):
     assert f"checksums:       verified, {len(listed)} files\n" in out
 
 
-def test_an_update_lists_its_linked_files_with_the_live_checksums(root, corpus_dir, tmp_path):
-    from indexer.update import update
-
-    seeds = tmp_path / "seeds"
-    seeds.mkdir()
+@pytest.fixture
+def seeds(corpus_dir, tmp_path) -> Path:
+    """A copy of the literal corpus that a test may add pages to."""
+    folder = tmp_path / "seeds"
+    folder.mkdir()
     for page in corpus_dir.iterdir():
-        (seeds / page.name).write_bytes(page.read_bytes())
-    build(seeds, root)
-    before = live(root)
+        (folder / page.name).write_bytes(page.read_bytes())
+    return folder
+
+
+def add_page(seeds: Path) -> None:
     article = ("30000099", "Sacroiliac joint fusion", "Fusion relieved sacroiliac pain.",
                "Sacroiliac Joint", "Doe J;", "Spine", "2022")
     (seeds / "30000099.html").write_text(clinic_page(*article), encoding="utf-8")
-    update(seeds, root)
+
+
+def test_an_update_lists_its_linked_files_with_the_live_checksums(root, seeds):
+    build(seeds, root)
+    before = live(root)
+    add_page(seeds)
+    assert run("update", "--seeds", str(seeds), "--index", str(root))[0] == 0
     after = live(root)
     assert after != before
     old = json.loads((before / "files.json").read_text())["files"]
@@ -141,6 +149,31 @@ def test_an_update_lists_its_linked_files_with_the_live_checksums(root, corpus_d
     assert linked and all(new[n] == old[n] for n in linked)
     assert set(new) == {p.name for p in after.iterdir()} - {"files.json", "MAIN_WRITELOCK"}
     assert run("check", "--index", str(root))[0] == 0
+
+
+def test_an_update_over_a_cut_live_index_rebuilds_everything(root, seeds):
+    build(seeds, root)
+    path = one(live(root), "MAIN_*.pst")
+    now, was = cut_in_half(path)
+    add_page(seeds)
+    status, out, err = run("update", "--seeds", str(seeds), "--index", str(root))
+    assert (status, err) == (0, "")
+    assert (f"note:            rebuilt everything: the live index is damaged "
+            f"({path.name}: wrong size ({now} bytes, expected {was}))\n") in out
+    assert run("check", "--index", str(root))[0] == 0
+    assert "Sacroiliac joint fusion" in run("search", "sacroiliac", "--index", str(root))[1]
+
+
+def test_an_update_does_not_pass_a_changed_linked_file_for_sound(root, seeds):
+    build(seeds, root)
+    path = one(live(root), "MAIN_*.pst")
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))  # in place: the update links this very file
+    add_page(seeds)
+    assert run("update", "--seeds", str(seeds), "--index", str(root))[0] == 0
+    assert run("check", "--index", str(root)) == (
+        1, f"{path.name}: wrong checksum\n", message(root, f"{path.name}: wrong checksum"))
 
 
 # --- generations published before checksums --------------------------------------------
