@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -97,17 +98,32 @@ def _paths(route: str) -> list[str]:
     return paths
 
 
-def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
-            workers: int = 2, log=print) -> dict:
+@contextmanager
+def serving(repo: Path, index: str, workers: int = 2):
+    """`medsearch serve` (the code in `repo`) on a free loopback port: yields
+    (port, server process), or (None, process) when it did not come up."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "indexer", "serve", "--index", index, "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers)],
         cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    results: dict = {"workers": workers, "connections": connections, "duration": duration}
     try:
-        if not _wait_up(port, server):
+        yield (port if _wait_up(port, server) else None), server
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
+            workers: int = 2, log=print) -> dict:
+    results: dict = {"workers": workers, "connections": connections, "duration": duration}
+    with serving(repo, index, workers) as (port, server):
+        if port is None:
             return {"error": f"the server did not come up (exit {server.poll()})"}
         with tempfile.TemporaryDirectory() as tmp:
             for name, route in (("page", "/"), ("api", "/api/search")):
@@ -134,13 +150,6 @@ def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
         # touched (shared by every process); its own memory is the anonymous part.
         results["worker_anon_mb"] = [
             _anonymous_mb(p.pid) for p in psutil.Process(server.pid).children(recursive=True)]
-    finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
     return results
 
 

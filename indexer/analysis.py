@@ -6,6 +6,8 @@ once at module level because Whoosh pickles the analyzer into the index.
 
 from __future__ import annotations
 
+import re
+
 from whoosh.analysis import (
     CharsetFilter,
     Filter,
@@ -18,9 +20,24 @@ from whoosh.analysis import (
 from whoosh.analysis.filters import STOP_WORDS
 from whoosh.support.charset import accent_map
 
+# Characters that render as nothing (Unicode's Default_Ignorable_Code_Point,
+# less the Hangul fillers, which are letters to the tokenizer): a soft hyphen
+# or zero-width joiner inside a word must not split it ("verte\u00adbroplasty").
+INVISIBLE = ("\u00ad\u034f\u061c\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+             "\u2060-\u206f\ufe00-\ufe0f\ufeff\ufff0-\ufff8\U0001bca0-\U0001bca3"
+             "\U0001d173-\U0001d17a\U000e0000-\U000e0fff")
+_INVISIBLE = re.compile(f"[{INVISIBLE}]+")
+# Letters and digits, invisible characters allowed between them.
+_WORD = rf"\w+(?:[{INVISIBLE}]+\w+)*"
 # A word, possibly joined to more words by hyphens or slashes
 # ("CT-guided", "L4-L5", "COVID-19", "neck/shoulder"), or a decimal ("2.5").
-TOKEN_PATTERN = r"\d+\.\d+|\w+(?:['’]\w+)*(?:[-/]\w+(?:['’]\w+)*)*"
+TOKEN_PATTERN = (rf"\d+\.\d+|{_WORD}(?:['’]{_WORD})*"
+                 rf"(?:[{INVISIBLE}]*[-/][{INVISIBLE}]*{_WORD}(?:['’]{_WORD})*)*")
+
+
+def without_invisibles(text: str) -> str:
+    """`text` without the characters that render as nothing."""
+    return _INVISIBLE.sub("", text)
 
 
 class CompoundSplitFilter(Filter):
@@ -66,6 +83,19 @@ class CompoundSplitFilter(Filter):
             shift += len(parts) - 1
 
 
+class InvisibleFilter(Filter):
+    """Drops invisible characters from each token's text (its characters
+    still span them, so snippets mark the word as written)."""
+
+    def __call__(self, tokens):
+        for t in tokens:
+            if _INVISIBLE.search(t.text):
+                t.text = without_invisibles(t.text)
+                if not t.text:
+                    continue
+            yield t
+
+
 # "ASD" the abbreviation and "asd" the word are the same search; a, i, s are
 # left to the stop list so that "type 2" keeps its "2".
 MEDICAL_STOP_WORDS = frozenset(STOP_WORDS) | {"s", "t"}
@@ -73,6 +103,7 @@ MEDICAL_STOP_WORDS = frozenset(STOP_WORDS) | {"s", "t"}
 medical_analyzer = (
     RegexTokenizer(TOKEN_PATTERN)
     | CompoundSplitFilter()
+    | InvisibleFilter()
     | LowercaseFilter()
     | CharsetFilter(accent_map)
     | StopFilter(stoplist=MEDICAL_STOP_WORDS, minsize=1)
@@ -81,14 +112,15 @@ medical_analyzer = (
 
 # Names and journal titles: words, case- and accent-folded, never stemmed.
 name_analyzer = (
-    RegexTokenizer(r"\w+(?:['’]\w+)*")
+    RegexTokenizer(rf"{_WORD}(?:['’]{_WORD})*")
+    | InvisibleFilter()
     | LowercaseFilter()
     | CharsetFilter(accent_map)
 )
 
 
 # A newline-separated list in, each item one term out, exactly as written.
-keyword_list_analyzer = RegexTokenizer(r"[^\n]+") | StripFilter()
+keyword_list_analyzer = RegexTokenizer(r"[^\n]+") | InvisibleFilter() | StripFilter()
 
 
 def analyze(text: str, mode: str = "index") -> list[str]:

@@ -285,10 +285,22 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The exit status of a command whose reader went away (`| head`), as a shell
+# reports one killed by SIGPIPE.
+BROKEN_PIPE = 128 + 13
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # a closed pipe is found here, not at exit
+        return status
+    except BrokenPipeError:
+        # Python's recipe: stdout goes nowhere from now on, so that the flush
+        # at exit cannot raise again; the reader has all it wanted.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return BROKEN_PIPE
     except MedsearchError as exc:
         print(f"medsearch: {exc}", file=sys.stderr)
         return 1

@@ -35,3 +35,7 @@ class QueryError(MedsearchError):
 
 class ArticleNotFound(MedsearchError):
     """No article has that PMID."""
+
+
+class Busy(MedsearchError):
+    """Other searches held the index until this one's time limit ran out."""

@@ -164,6 +164,15 @@ def check_sizes(folder: Path) -> None:
         raise IndexDamaged(damaged(folder, found))
 
 
+def open_checked(generation: Path, *loaders: Callable[[Path], object]) -> list:
+    """Each loader's result for `generation`, its sizes checked first (so a cut
+    file is reported before it is read or memory-mapped); whatever a damaged
+    file makes a loader raise is IndexDamaged."""
+    with translated(lambda: generation, opening=True):
+        check_sizes(generation)
+        return [load(generation) for load in loaders]
+
+
 class MappedFiles:
     """A generation's memory-mapped files with their sizes when opened.
 

@@ -4,13 +4,20 @@
   terms (the most frequent of those matching), found by looking at no more
   than MAX_SCAN terms of the field; a pattern needs MIN_LITERAL letters
   besides its wildcards (`*itis` is fine, `a*` or `*a` is too broad).
+- A fuzzy word (`spine~2`) allows at most MAX_EDITS edits and expands, like
+  a wildcard, to MAX_EXPANSION terms, the closest first.
+- A query holds at most MAX_PATTERNS wildcard, prefix, range and fuzzy terms, and
+  at most MAX_OPEN_PATTERNS of them may start with a wildcard (each reads
+  the field's whole word list while the process's other searches wait):
+  a costlier query is refused before it runs.
 - Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
-- A search stops after TIME_LIMIT seconds with a QueryError.
+- A search stops TIME_LIMIT seconds after it was asked for, the wait for
+  its turn included (indexer.turns), with a QueryError; where threads share
+  a searcher (the web workers), also TURN_LIMIT seconds after its turn began.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 import time
@@ -18,6 +25,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 from whoosh import query as wq
 from whoosh.collectors import ScoredCollector, WrappingCollector
 from whoosh.query.ranges import TermRange
@@ -28,9 +37,14 @@ from .errors import QueryError
 MAX_EXPANSION = 64
 MAX_SCAN = 50_000
 MIN_LITERAL = 2
+MAX_PATTERNS = 8
+MAX_OPEN_PATTERNS = 1
 MAX_DEPTH = 20
 MAX_BOOST = 100.0
+MAX_EDITS = 2  # as Lucene: more edits match nearly any word
+AUTO_EDITS = -1  # `spine~`: 0 edits up to 2 letters, 1 up to 5, else 2 (Elasticsearch's AUTO)
 TIME_LIMIT = 3.0  # seconds
+TURN_LIMIT = 0.5  # seconds a web request's search may keep the others waiting
 # Spelling suggestions: words looked up per query, and the longest looked up.
 MAX_SUGGEST_WORDS = 8
 MAX_SUGGEST_CHARS = 30
@@ -74,17 +88,41 @@ class BoundedTermRange(TermRange):
         return iter(_capped(ixreader, self.fieldname, super()._btexts(ixreader)))
 
 
-_BOUNDED = {wq.Wildcard: BoundedWildcard, wq.Prefix: BoundedPrefix, TermRange: BoundedTermRange}
+class BoundedFuzzy(wq.FuzzyTerm):
+    """A FuzzyTerm over the field's own (stemmed) terms: at most MAX_SCAN looked
+    at, MAX_EXPANSION kept (the closest, then the most frequent); a swap of
+    two letters is one edit, as in indexer.spelling."""
+
+    def _btexts(self, ixreader) -> Iterator[bytes]:
+        edits = self.maxdist
+        if edits == AUTO_EDITS:
+            edits = 0 if len(self.text) <= 2 else 1 if len(self.text) <= 5 else 2
+        edits = max(0, min(edits, MAX_EDITS))
+        field = ixreader.schema[self.fieldname]
+        prefix = self.text[:self.prefixlength]
+        words = [field.from_bytes(b) for b in islice(
+            ixreader.expand_prefix(self.fieldname, prefix), MAX_SCAN)]
+        found = process.extract(self.text, words, scorer=OSA.distance,
+                                score_cutoff=edits, limit=None)
+        found.sort(key=lambda match: (match[1], -ixreader.doc_frequency(
+            self.fieldname, field.to_bytes(match[0]))))
+        return iter(sorted(field.to_bytes(word) for word, _, _ in found[:MAX_EXPANSION]))
+
+
+_BOUNDED = {wq.Wildcard: BoundedWildcard, wq.Prefix: BoundedPrefix, TermRange: BoundedTermRange,
+            wq.FuzzyTerm: BoundedFuzzy}
 
 
 def bound(query: wq.Query) -> wq.Query:
     """Bound the expensive parts of a freshly parsed query, in place; returns it."""
     bounded = _BOUNDED.get(type(query))
     if bounded is not None:
-        if bounded is not BoundedTermRange:
+        if bounded in (BoundedWildcard, BoundedPrefix):
             _check_pattern(query.text, bounded is BoundedPrefix)
         query.__class__ = bounded
-    if getattr(query, "boost", 1.0) > MAX_BOOST:
+        if bounded is BoundedFuzzy:
+            query.constantscore = False  # ranked by BM25 of the words found, as a plain word
+    if getattr(query, "boost", 1.0) > MAX_BOOST:  # incl. inf (spine^1e400)
         query.boost = MAX_BOOST
     for sub in getattr(query, "subqueries", None) or ():
         bound(sub)
@@ -102,6 +140,40 @@ def _check_pattern(text: str, prefix: bool) -> None:
         raise QueryError(
             f"'{shown}' is too broad: give a wildcard at least {MIN_LITERAL} letters "
             "besides * and ? (e.g. spin* or *itis)")
+
+
+def check_cost(query: wq.Query) -> wq.Query:
+    """Refuse a bounded query with more patterns than a search may expand; returns it."""
+    patterns = set(_patterns(query))  # one per field each: count the texts
+    open_ones = sorted(text for text, anchored in patterns if not anchored)
+    if len(open_ones) > MAX_OPEN_PATTERNS:
+        raise QueryError(
+            f"{len(open_ones)} terms start with a wildcard ({', '.join(open_ones[:3])}"
+            f"{', …' if len(open_ones) > 3 else ''}); at most {MAX_OPEN_PATTERNS} may: "
+            "begin the others with letters (e.g. spin* rather than *pin*)")
+    if len(patterns) > MAX_PATTERNS:
+        raise QueryError(
+            f"the query has {len(patterns)} wildcard, fuzzy and range terms; at most {MAX_PATTERNS} "
+            "are searched at once: remove some or write the words out")
+    return query
+
+
+def _patterns(query: wq.Query) -> Iterator[tuple[str, bool]]:
+    """(text, starts with letters) of each wildcard, prefix, range and fuzzy term in `query`."""
+    if isinstance(query, BoundedWildcard):
+        yield query.text, bool(query._find_prefix(query.text))
+    elif isinstance(query, BoundedPrefix):
+        yield query.text + "*", True
+    elif isinstance(query, BoundedTermRange):
+        yield f"[{query.start} TO {query.end}]", True
+    elif isinstance(query, BoundedFuzzy):  # scans up to MAX_SCAN words, in C
+        yield f"{query.text}~{query.maxdist}", True
+    for sub in getattr(query, "subqueries", None) or ():
+        yield from _patterns(sub)
+    for name in ("a", "b", "child", "query"):
+        sub = getattr(query, name, None)
+        if isinstance(sub, wq.Query):
+            yield from _patterns(sub)
 
 
 def check_nesting(text: str) -> None:
@@ -176,9 +248,12 @@ def deadline(seconds: float):
         yield
         return
     _clock.deadline = time.monotonic() + seconds
+    _clock.stopped_after = None
     try:
         yield
     except TimeLimit:
+        if _clock.stopped_after is not None:
+            seconds = _clock.stopped_after
         raise QueryError(
             f"the search took longer than {seconds:g} s and was stopped: "
             "try more specific words or fewer wildcards") from None
@@ -186,13 +261,28 @@ def deadline(seconds: float):
         _clock.deadline = None
 
 
-def timed(method):
-    """Decorate an Index method: it runs under the index's time limit."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with deadline(getattr(self, "time_limit", TIME_LIMIT)):
-            return method(self, *args, **kwargs)
-    return run
+@contextmanager
+def narrowed(seconds: float | None):
+    """Within the block, this thread's deadline is at most `seconds` away (None: as it is)."""
+    before = getattr(_clock, "deadline", None)
+    soon = None if seconds is None else time.monotonic() + seconds
+    if soon is None or (before is not None and before <= soon):
+        yield
+        return
+    _clock.deadline = soon
+    try:
+        yield
+    except TimeLimit:
+        _clock.stopped_after = seconds  # the message names the limit that stopped it
+        raise
+    finally:
+        _clock.deadline = before
+
+
+def time_left() -> float | None:
+    """Seconds until this thread's deadline (negative once past), or None without one."""
+    deadline = getattr(_clock, "deadline", None)
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def check_time() -> None:

@@ -12,9 +12,11 @@ import re
 import unicodedata
 
 from whoosh import query as wq
-from whoosh.qparser import FieldAliasPlugin, MultifieldParser, OrGroup
+from whoosh.qparser import (BoostPlugin, FieldAliasPlugin, FuzzyTermPlugin, MultifieldParser,
+                            OrGroup, PhrasePlugin, syntax)
 
 from . import limits
+from .analysis import without_invisibles
 from .errors import QueryError
 from .schema import FIELD_BOOSTS, TEXT_FIELDS, schema
 
@@ -39,8 +41,9 @@ _YEAR_OPEN = re.compile(r"\byear:([<>]=?)(\d{4})\b", re.IGNORECASE)
 
 
 def clean(text: str) -> str:
-    """The query text without control characters, folded to NFC, bounded."""
-    text = unicodedata.normalize("NFC", text)
+    """The query text without invisible or control characters, folded to NFC, bounded."""
+    # An invisible character joins the letters around it, as in the index.
+    text = unicodedata.normalize("NFC", without_invisibles(text))
     text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
     text = " ".join(text.split())
     if len(text) > MAX_QUERY_CHARS:
@@ -71,6 +74,63 @@ def _open_year_range(match: re.Match) -> str:
     return f"year:[TO {year - 1 if op == '<' else year}]"
 
 
+# --- `word~N` (fuzzy) and `^N` (boost), as Lucene users type them -------------
+
+# What follows `~` or `^`: up to a space, bracket, quote or another operator.
+_OPERAND = r"(?P<value>[^\s()\"^~]*)"
+_WHOLE = re.compile(r"\d+")
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+class FuzzyPlugin(FuzzyTermPlugin):
+    """`spine~1`: words within 1 edit; `spine~` lets the word's length decide
+    (Elasticsearch's AUTO); more than limits.MAX_EDITS edits are that many."""
+
+    expr = r"(?<=\S)~" + _OPERAND
+
+    def create(self, parser, match):
+        value = match["value"]
+        if value and not _WHOLE.fullmatch(value):
+            raise QueryError(f"'~{value}' is not a number of edits: type a word with ~1 or "
+                             f"~{limits.MAX_EDITS} after it (e.g. spine~1) for similar spellings")
+        edits = min(int(value), limits.MAX_EDITS) if value else limits.AUTO_EDITS
+        return self.FuzzinessNode(edits, 0, match.group(0))
+
+    def filters(self, parser):
+        # Before BoostPlugin.clean_boost, which would take the `^2` of `spine~1^2` for a word.
+        return [(self.do_fuzzyterms, -1)]
+
+    def do_fuzzyterms(self, parser, group):
+        kept = group.empty_copy()
+        for node in group:
+            if isinstance(node, self.FuzzinessNode):
+                previous = kept[-1] if kept else None
+                if isinstance(previous, PhrasePlugin.PhraseNode) and node.maxdist == 0:
+                    continue  # `"blood patch"~0`: the exact phrase it already is
+                if not isinstance(previous, syntax.WordNode):
+                    raise QueryError(f"'{node.original}' must follow a word: type spine~1 "
+                                     "for words spelt like spine, or \"two words\"~3 for "
+                                     "words near each other")
+            kept.append(node)
+        return super().do_fuzzyterms(parser, kept)
+
+
+class BoostOperatorPlugin(BoostPlugin):
+    """`word^N`: N from 0 up (limits.bound caps it); a negative or unreadable N is refused."""
+
+    expr = r"\^" + _OPERAND
+
+    def create(self, parser, match):
+        value = match["value"]
+        if not value:
+            return syntax.WordNode(match.group(0))  # a bare ^ is punctuation
+        if not _NUMBER.fullmatch(value.lstrip("+")):
+            raise QueryError(
+                f"'^{value}' is not a boost: give a number from 0 to {limits.MAX_BOOST:g} "
+                "(e.g. spine^2 to weigh spine more, spine^0.5 less, or NOT spine to leave it out)")
+        return self.BoostNode(match.group(0), float(value))
+
+
 # The OR group's coordination factor (Whoosh's SQR bonus for matching more words).
 COORDINATION = 0.9
 
@@ -84,6 +144,9 @@ def _make_parser(fieldboosts: dict | None = None,
     # PREFIXES already maps aliases; this keeps `mesh:` meaning keywords for
     # callers that hand a raw query to the parser.
     parser.add_plugin(FieldAliasPlugin({"keywords": ["mesh"], "authors": ["author"]}))
+    parser.remove_plugin_class(BoostPlugin)
+    parser.add_plugin(BoostOperatorPlugin())
+    parser.add_plugin(FuzzyPlugin())
     return parser
 
 
@@ -113,10 +176,12 @@ def parse(text: str, parser: MultifieldParser | None = None) -> wq.Query:
     limits.check_nesting(text)
     try:
         parsed = _not_excludes((parser or _parser).parse(text))
+    except QueryError:
+        raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
         raise QueryError(f"could not understand the query: {exc}") from None
-    # Wildcards and ranges expand to a bounded number of terms.
-    return limits.bound(parsed)
+    # Wildcards and ranges expand to a bounded number of terms, in few patterns.
+    return limits.check_cost(limits.bound(parsed))
 
 
 def _not_excludes(query: wq.Query) -> wq.Query:

@@ -122,7 +122,7 @@ def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built
     """The user's query, plus proximity and expansion clauses weighted below it."""
     parser = q.parser_for(dict(ranking.boosts), ranking.coordination)
     user = q.parse(text, parser)
-    segments, structured = plain_segments(text)
+    segments, structured = plain_segments(q.clean(text))  # parse() took text only
     extras: list[wq.Query] = []
     boosts = dict(ranking.boosts)
     if ranking.phrase and not structured:

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import threading
 import time
@@ -19,11 +18,12 @@ import numpy as np
 from whoosh import query as wq
 from whoosh import index as whoosh_index
 
-from . import fastpaths, integrity, limits
+from . import fastpaths, integrity, limits, turns
 from . import query as q
+from .arguments import MAX_PER_PAGE, SORTS, checked, index_root
 from .build import current_generation, read_build_info
 from .columns import Columns
-from .errors import ArticleNotFound, IndexMissing, QueryError
+from .errors import ArticleNotFound, Busy, IndexMissing
 from .expand import Expander, Expansion
 from .facets import FacetTable
 from .ranking import DEFAULT, Ranking, build_query, feedback
@@ -31,11 +31,9 @@ from .records import Record
 from .schema import from_stored
 from .scoring import Engine, Node, Recent, passing, positive_terms
 from .snippets import first_words, snippet
-from .spelling import Speller
+from .spelling import Speller, in_lexicon
 from .suggest import Vocabulary
 
-SORTS = ("relevance", "newest", "oldest")
-MAX_PER_PAGE = 100
 FACET_LIMIT = 10
 CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
 
@@ -98,29 +96,24 @@ class Results:
         }
 
 
-def one_at_a_time(method):
-    """Decorate an Index method: threads take turns on the shared searcher
-    (the time limit starts once it is this thread's turn)."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        with self._lock, integrity.translated(lambda: self._generation):
-            return method(self, *args, **kwargs)
-    return run
-
-
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
     # Seconds one search may take before it stops with a QueryError (see indexer.limits).
     time_limit = limits.TIME_LIMIT
+    # Seconds one call may hold a searcher that other threads wait for (None: no bound).
+    turn_limit: float | None = None
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root)
-        # One Whoosh searcher per process, shared by its threads. Whoosh's
-        # postings readers seek in shared files, so calls take turns (Python
-        # runs one thread at a time anyway); one reader per thread cost a
-        # copy of every segment's mapped pages per thread.
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = index_root(root)  # None: $MEDSEARCH_INDEX, else index/
+        # One Whoosh searcher per process for searches, shared by its threads,
+        # and one "desk" searcher for articles and suggestions. Whoosh's
+        # readers seek in shared files, so calls take turns on each
+        # (indexer.turns; Python runs one thread at a time anyway); one reader
+        # per thread cost a copy of every segment's mapped pages per thread.
         self._lock = threading.RLock()
+        self._desk_lock = threading.RLock()
+        self._desk = None  # (generation, searcher, closer)
         self._generation: Path | None = None
         self._ix = None
         self._shared = None
@@ -141,15 +134,11 @@ class Index:
         if generation is None:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
-            # A cut file is reported before anything is read or memory-mapped.
-            with integrity.translated(lambda: generation, opening=True):
-                integrity.check_sizes(generation)
-                self._ix = whoosh_index.open_dir(str(generation))
-                # The postings as numpy columns, memory-mapped (indexer.scoring scores with them).
-                self._columns = Columns.load(generation)
-                self._mapped = integrity.MappedFiles(generation)
-                # Synonyms and abbreviations saved by the build, read once per generation.
-                self._expander = Expander.load(generation)
+            # Whoosh's index; the postings as numpy columns, memory-mapped (indexer.scoring
+            # scores with them) and watched; synonyms and abbreviations saved by the build.
+            self._ix, self._columns, self._mapped, self._expander = integrity.open_checked(
+                generation, lambda g: whoosh_index.open_dir(str(g)), Columns.load,
+                integrity.MappedFiles, Expander.load)
             self._generation = generation
 
     def _searcher(self):
@@ -171,6 +160,19 @@ class Index:
             self._closer()  # once only: a finalizer runs at most once
             self._shared = None
 
+    def _desk_searcher(self):
+        """The desk's searcher on the live generation (desk turn held)."""
+        if current_generation(self.root) != self._generation:
+            with turns.turn(self._lock):  # only the searches' side swaps generations
+                self._searcher()
+        generation, ix = self._generation, self._ix  # ix first swapped, generation last
+        if self._desk is None or self._desk[0] != generation:
+            if self._desk is not None:
+                self._desk[2]()
+            desk = limits.searcher(ix, weighting=DEFAULT.weighting())
+            self._desk = (generation, desk, weakref.finalize(self, desk.close))
+        return self._desk[1]
+
     def _engine(self, ranking: Ranking) -> Engine:
         """A scoring engine for one search on the live generation."""
         searcher = self._searcher()
@@ -180,20 +182,20 @@ class Index:
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
 
     @property
+    @turns.at_desk
     def info(self) -> dict:
         """What the last build saved: counts, time, seeds folder, skipped pages."""
-        with self._lock:
-            self._searcher()
-            return read_build_info(self._generation)
+        self._desk_searcher()
+        return read_build_info(self._generation)
 
+    @turns.at_desk
     def __len__(self) -> int:
-        with self._lock:
-            return self._searcher().doc_count()
+        return self._desk_searcher().doc_count()
 
     # --- searching ------------------------------------------------------------
 
-    @one_at_a_time
-    @limits.timed
+    @checked
+    @turns.searching
     def search(
         self,
         text: str,
@@ -214,12 +216,6 @@ class Index:
         settings (for evaluation).
         """
         started = time.perf_counter()
-        if sort not in SORTS:
-            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
-        if page < 1:
-            raise QueryError(f"page must be 1 or more, not {page}")
-        if not 1 <= per_page <= MAX_PER_PAGE:
-            raise QueryError(f"per_page must be between 1 and {MAX_PER_PAGE}, not {per_page}")
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
@@ -242,8 +238,8 @@ class Index:
             expansions=[e.to_dict() for e in expansions],
         )
 
-    @one_at_a_time
-    @limits.timed
+    @checked
+    @turns.searching
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
              expand: bool = True) -> list[tuple[str, float]]:
         """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
@@ -253,6 +249,31 @@ class Index:
         docs, scores = engine.top(node, k)
         stored = engine.searcher.stored_fields
         return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
+
+    def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
+              journal: str | None = None, mesh: str | None = None) -> int | None:
+        """How many documents `search` finds (its total), unranked; None when the
+        time limit (a caller's `deadline()` if any) runs out first."""
+        with self.deadline():
+            try:
+                return self._count(text, q.filters(year_from, year_to, journal, mesh))
+            except (limits.TimeLimit, Busy):
+                return None
+
+    @turns.searching
+    def _count(self, text: str, restrict) -> int:
+        engine = self._engine(DEFAULT)
+        restrict = self._filter_mask(engine, restrict)
+        return len(passing(self._run(engine, text, DEFAULT, restrict)[1], restrict))
+
+    def deadline(self):
+        """One time limit for every call in the block (in this thread), e.g. a web page's."""
+        return limits.deadline(self.time_limit)
+
+    @staticmethod
+    def time_left() -> float | None:
+        """Seconds left of this thread's time limit, None outside one."""
+        return limits.time_left()
 
     def _filter_mask(self, engine: Engine, restrict) -> np.ndarray | None:
         """The documents a filter query lets through, as a boolean array (kept per reader)."""
@@ -360,25 +381,17 @@ class Index:
         known = self._per_generation("known", lambda _g: Recent(CORRECTIONS_KEPT))
         found = known.get(word)
         if found is None:
-            found = known.put(word, self._in_lexicon(searcher, word))
+            found = known.put(word, in_lexicon(searcher, word))
         return found
-
-    @staticmethod
-    def _in_lexicon(searcher, word: str) -> bool:
-        reader = searcher.reader()
-        return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
-                   if f"spell_{f}" in searcher.schema)
 
     # --- export and suggestions -------------------------------------------------
 
-    @one_at_a_time
-    @limits.timed
+    @checked
+    @turns.searching
     def records(self, text: str, limit: int = 1000, sort: str = "relevance",
                 year_from: int | None = None, year_to: int | None = None,
                 journal: str | None = None, mesh: str | None = None) -> list[Record]:
         """The full records of the first `limit` results, in result order (for export)."""
-        if sort not in SORTS:
-            raise QueryError(f"sort must be one of {', '.join(SORTS)}, not {sort!r}")
         ranking = _settings(None, True)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
@@ -387,12 +400,13 @@ class Index:
         docs, _ = engine.top(node, max(1, limit), restrict,
                              sort_keys=None if sort == "relevance" else table.years,
                              reverse=(sort == "newest"))
-        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs]
+        return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs[:limit]]
 
-    @one_at_a_time
+    @checked
+    @turns.at_desk
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed, most frequent first (see indexer.suggest)."""
-        return self._vocabulary(self._searcher()).suggest(prefix, limit)
+        return self._vocabulary(self._desk_searcher()).suggest(prefix, limit)
 
     def _vocabulary(self, searcher) -> Vocabulary:
         return self._per_generation(
@@ -404,21 +418,25 @@ class Index:
 
     # --- articles ---------------------------------------------------------------
 
-    @one_at_a_time
+    @checked
+    @turns.at_desk
     def article(self, pmid: str) -> Record:
         """The full record of one article."""
-        stored = self._searcher().document(pmid=str(pmid))
+        stored = self._desk_searcher().document(pmid=str(pmid))
         if stored is None:
             raise ArticleNotFound(f"no article with PMID {pmid}")
         return from_stored(stored)
 
-    @one_at_a_time
+    @checked
+    @turns.at_desk
     def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
         """Articles like this one (Whoosh's more-like-this over the abstract)."""
-        searcher = self._searcher()
+        searcher = self._desk_searcher()
         docnum = searcher.document_number(pmid=str(pmid))
         if docnum is None:
             raise ArticleNotFound(f"no article with PMID {pmid}")
+        if not limit:
+            return []
         results = searcher.more_like(docnum, "abstract", top=limit,
                                      filter=None, numterms=20)
         if not len(results):
@@ -429,6 +447,9 @@ class Index:
     def close(self) -> None:
         with self._lock:
             self._close_searcher()
+        with self._desk_lock:
+            if self._desk is not None:
+                self._desk[2]()
         if self._ix is not None:
             self._ix.close()
 
@@ -438,9 +459,10 @@ def _settings(ranking: Ranking | None, expand: bool) -> Ranking:
     return ranking if expand else ranking.without_expansion()
 
 
-def open_index(root: str | os.PathLike = "index") -> Index:
-    """Open the index at `root`; IndexMissing says to run `medsearch build`."""
+def open_index(root: str | os.PathLike | None = None) -> Index:
+    """Open the index at `root` (None: $MEDSEARCH_INDEX, else index/);
+    IndexMissing says to run `medsearch build`."""
     return Index(root)
 
 
-__all__ = ["Hit", "Index", "Results", "open_index"]
+__all__ = ["MAX_PER_PAGE", "SORTS", "Hit", "Index", "Results", "open_index"]

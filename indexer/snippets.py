@@ -1,4 +1,4 @@
-"""Snippets: the best passages of an abstract with the matched words in <mark>."""
+"""Snippets: the best passages of an abstract with the searched words marked."""
 
 from __future__ import annotations
 

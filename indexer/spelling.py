@@ -48,3 +48,10 @@ class Speller:
                 if best is None or candidate < best:
                     best = candidate
         return best[2] if best else None
+
+
+def in_lexicon(searcher, word: str) -> bool:
+    """Whether `word` is a spelling-field word of the index `searcher` reads."""
+    reader = searcher.reader()
+    return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
+               if f"spell_{f}" in searcher.schema)

@@ -43,3 +43,19 @@ def test_compound_parts_keep_their_characters():
     text = "a CT-guided patch"
     spans = [text[t.startchar:t.endchar] for t in medical_analyzer(text, chars=True)]
     assert spans == ["CT", "guided", "patch"]
+
+
+INVISIBLES = ["\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u034f",
+              "\ufe0f", "\u180e", "\u00ad\u200b"]
+
+
+@pytest.mark.parametrize("char", INVISIBLES, ids=[f"U+{ord(c[0]):04X}" for c in INVISIBLES])
+def test_invisible_characters_do_not_split_a_word(char):
+    from indexer.analysis import medical_analyzer
+
+    for mode in ("index", "query"):
+        assert analyze(f"verte{char}broplasty", mode=mode) == ["vertebroplasti"]
+        assert analyze(f"{char}CT-{char}guided{char}", mode="query") == ["ct", "guid"]
+    text = f"a verte{char}broplasty"
+    spans = [text[t.startchar:t.endchar] for t in medical_analyzer(text, chars=True)]
+    assert spans == [f"verte{char}broplasty"]

@@ -1,8 +1,11 @@
 """The medsearch command: output and exit codes of build, search and extract."""
 
 import json
+import os
 import subprocess
 import sys
+
+import pytest
 
 from indexer.cli import main
 
@@ -52,7 +55,7 @@ def test_search_without_index_says_to_build(tmp_path, capsys):
 
 def test_bad_search_parameter_is_a_message_not_a_traceback(index_dir, capsys):
     assert main(["search", "spine", "--index", str(index_dir), "--limit", "0"]) == 1
-    assert capsys.readouterr().err == "medsearch: per_page must be between 1 and 100, not 0\n"
+    assert capsys.readouterr().err == "medsearch: per_page must be a whole number from 1 to 100, not 0\n"
 
 
 def test_build_prints_a_summary(corpus_dir, tmp_path, capsys):
@@ -105,3 +108,23 @@ def test_usage_error_exits_2(capsys):
     else:
         raise AssertionError("argparse should have exited")
     assert "the following arguments are required: query" in capsys.readouterr().err
+
+
+
+@pytest.mark.parametrize("command", [
+    ["search", "spine"], ["search", "spine", "--json"], ["stats"], ["stats", "--json"],
+    ["extract", "PAGE"], ["extract", "PAGE", "--json"],
+], ids=" ".join)
+def test_a_reader_that_goes_away_ends_the_command_quietly(index_dir, corpus_dir, command):
+    """`medsearch search ... --json | head`: no BrokenPipeError traceback, the status of SIGPIPE."""
+    page = str(corpus_dir / "21349964.html")
+    args = [page if arg == "PAGE" else arg for arg in command]
+    if args[0] != "extract":
+        args += ["--index", str(index_dir)]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "indexer", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # a real pipe whose reader leaves before the first line is written
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert (proc.wait(timeout=60), err) == (141, "")

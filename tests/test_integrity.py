@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -196,9 +197,13 @@ def test_without_checksums_a_cut_toc_is_still_damage_not_a_traceback(root):
     generation = live(root)
     (generation / "files.json").unlink()
     cut_in_half(one(generation, "_MAIN_*.toc"))
-    error = message(root, "UnpicklingError: pickle data was truncated")
-    assert run("search", "cement leakage", "--index", str(root)) == (1, "", error)
-    assert run("stats", "--index", str(root)) == (1, "", error)
+    # What the cut TOC makes pickle raise depends on where the cut falls.
+    damage = re.escape(f"medsearch: the index at {root} is damaged (") + \
+        r"(UnpicklingError|EOFError): [^\n]+\): rebuild with `medsearch build`\n"
+    for command in (["search", "cement leakage"], ["stats"]):
+        status, out, err = run(*command, "--index", str(root))
+        assert (status, out) == (1, ""), command
+        assert re.fullmatch(damage, err), err
 
 
 def test_without_checksums_a_cut_postings_file_fails_phrases_as_damage(root):

@@ -175,3 +175,82 @@ def test_article_and_similar(idx):
 def test_missing_index_says_what_to_do(tmp_path):
     with pytest.raises(IndexMissing, match="run `medsearch build`"):
         open_index(tmp_path / "nothing")
+
+
+# --- invisible characters and the ~ and ^ operators ------------------------------------
+
+@pytest.mark.parametrize("char", ["\u00ad", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"],
+                         ids=["soft-hyphen", "ZWSP", "ZWNJ", "ZWJ", "word-joiner", "BOM"])
+def test_invisible_characters_in_a_query_do_not_split_a_word(idx, char):
+    assert pmids(idx.search(f"verte{char}broplasty")) == ["30000003", "30000001"]
+    assert pmids(idx.search(f'title:"cement le{char}akage"')) == ["30000001"]
+
+
+def test_invisible_characters_in_indexed_text_do_not_split_a_word(tmp_path):
+    from indexer.build import build
+
+    # PubMed exports keep soft hyphens and zero-width spaces as they are.
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "export.xml").write_text(
+        "<PubmedArticleSet><PubmedArticle><MedlineCitation><PMID>40000001</PMID><Article>"
+        "<Journal><JournalIssue><PubDate><Year>2020</Year></PubDate></JournalIssue>"
+        "<Title>Spine</Title></Journal><ArticleTitle>Kypho\u200bplasty outcomes</ArticleTitle>"
+        "<Abstract><AbstractText>Percutaneous verte\u00adbroplasty relieved pain."
+        "</AbstractText></Abstract></Article></MedlineCitation></PubmedArticle>"
+        "</PubmedArticleSet>", encoding="utf-8")
+    build(tmp_path / "seeds", tmp_path / "index")
+    index = open_index(tmp_path / "index")
+    try:
+        assert pmids(index.search("kyphoplasty")) == ["40000001"]
+        hit = index.search("vertebroplasty").hits[0]
+        assert hit.pmid == "40000001"
+        assert hit.snippet == "Percutaneous <mark>verte\u00adbroplasty</mark> relieved pain"
+        assert index.search("were").total == 0
+    finally:
+        index.close()
+
+
+@pytest.mark.parametrize("query, expected", [
+    # word~N: words within N edits (a swap is one), at most 2; word~: by the word's length.
+    ("vertebroplsty~1", ["30000003", "30000001"]),
+    ("vertebroplsty~", ["30000003", "30000001"]),
+    ("spine~0", ["30000005"]),
+    ("spine~1", ["30000005"]),
+    ("spine~2", ["30000005", "30000002", "21349964", "30000001"]),  # spinal, spin(al)
+    ("spine~9", ["30000005", "30000002", "21349964", "30000001"]),  # as many as ~2
+    ("title:spine~1 OR kyphoplsty~1", ["30000003", "30000005"]),
+    ('"blood patch"~0', ["21349964"]),
+    ('"blood patching"~3', ["21349964"]),
+    # ^N: a boost, capped at 100.
+    ("spine^2", ["30000005"]),
+    ("spine^0", ["30000005"]),
+    ("spine^1e308", ["30000005"]),
+    ("spine^1e400", ["30000005"]),
+    ("spine~2^3", ["30000005", "30000002", "30000001", "21349964"]),
+    ("(vertebroplasty OR kyphoplasty^10)", ["30000003", "30000001"]),
+])
+def test_fuzzy_words_and_boosts(idx, query, expected):
+    assert pmids(idx.search(query, expand=False)) == expected
+
+
+def test_a_boost_changes_the_order(idx):
+    assert pmids(idx.search("leakage kyphoplasty", expand=False))[0] == "30000003"
+    assert pmids(idx.search("leakage^20 kyphoplasty", expand=False))[0] == "30000001"
+
+
+@pytest.mark.parametrize("query, message", [
+    ("spine^-5", "'^-5' is not a boost: give a number from 0 to 100 (e.g. spine^2 to weigh "
+                 "spine more, spine^0.5 less, or NOT spine to leave it out)"),
+    ("spine^x2", "'^x2' is not a boost: give a number from 0 to 100 (e.g. spine^2 to weigh "
+                 "spine more, spine^0.5 less, or NOT spine to leave it out)"),
+    ("spine~0.8", "'~0.8' is not a number of edits: type a word with ~1 or ~2 after it "
+                  "(e.g. spine~1) for similar spellings"),
+    ("spine~-1", "'~-1' is not a number of edits: type a word with ~1 or ~2 after it "
+                 "(e.g. spine~1) for similar spellings"),
+    ("(spine cement)~2", "'~2' must follow a word: type spine~1 for words spelt like spine, "
+                         "or \"two words\"~3 for words near each other"),
+])
+def test_operators_that_cannot_work_say_what_to_type(idx, query, message):
+    with pytest.raises(QueryError) as error:
+        idx.search(query)
+    assert str(error.value) == message

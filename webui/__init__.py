@@ -14,6 +14,7 @@ import threading
 
 from flask import Flask, current_app
 
+from indexer.limits import TURN_LIMIT
 from indexer.search import Index, open_index
 
 _INDEX_KEY = "medsearch.index"
@@ -38,6 +39,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
         INDEX=os.environ.get("MEDSEARCH_INDEX", "index"),
+        TURN_LIMIT=TURN_LIMIT,
     )
     if test_config:
         app.config.update(test_config)
@@ -72,7 +74,10 @@ def get_index() -> Index:
         with _index_lock:
             index = extensions.get(_INDEX_KEY)
             if index is None:
-                index = extensions[_INDEX_KEY] = open_index(current_app.config["INDEX"])
+                index = open_index(current_app.config["INDEX"])
+                # Request threads share its searchers: none keeps the others long.
+                index.turn_limit = current_app.config["TURN_LIMIT"]
+                extensions[_INDEX_KEY] = index
     return index
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from indexer.errors import ArticleNotFound, IndexDamaged, IndexMissing, QueryError
+from indexer.errors import ArticleNotFound, Busy, IndexDamaged, IndexMissing, QueryError
+from indexer.turns import RETRY_AFTER
 
 TITLES = {
     400: "Bad request",
@@ -47,6 +48,13 @@ def register(app: Flask) -> None:
         # The server's log keeps the low-level cause; the page says what to do.
         current_app.logger.error("%s", exc, exc_info=exc.__cause__ or exc)
         return error_response(503, str(exc))
+
+    @app.errorhandler(Busy)
+    def busy(exc):
+        response, status = error_response(503, str(exc))
+        response = app.make_response((response, status))
+        response.headers["Retry-After"] = str(RETRY_AFTER)
+        return response
 
     @app.errorhandler(InternalServerError)
     def server_error(exc):

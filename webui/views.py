@@ -45,14 +45,20 @@ def search():
     if not _SEARCH_ARGS & set(request.args):
         return render_template("home.html", count=len(index))
     params = SearchParams.from_args(request.args)
-    results = index.search(params.q, **params.search_kwargs())
-    broader = _broader_searches(index, params) if not results.total else []
+    with index.deadline():  # one time limit for the page, broader searches included
+        results = index.search(params.q, **params.search_kwargs())
+        broader = _broader_searches(index, params) if not results.total else []
     return render_template("results.html", params=params, results=results, broader=broader)
 
 
 def _broader_searches(index, params: SearchParams) -> list[tuple[str, SearchParams, int]]:
     """Searches that do find something when this one found nothing: fewer
-    constraints first (the plain words OR-ed, then without filters)."""
+    constraints first (the plain words OR-ed, then without filters).
+
+    Only counted, within what is left of the page's time limit, and only
+    when the search itself left at least half of it: after a costly search
+    the page goes without them rather than keep its visitor waiting.
+    """
     words = present.plain_words(params.q)
     candidates = [
         ("Any of the words", params.but(q=words)),
@@ -65,8 +71,9 @@ def _broader_searches(index, params: SearchParams) -> list[tuple[str, SearchPara
         if candidate in seen or (params.q and not candidate.q):
             continue
         seen.add(candidate)
-        kwargs = candidate.search_kwargs() | {"per_page": 1}
-        total = index.search(candidate.q, **kwargs).total
+        if (index.time_left() or 0) < index.time_limit / 2:
+            break
+        total = index.count(candidate.q, **candidate.filters)
         if total:
             found.append((label, candidate, total))
     return found[:2]
