@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: install serve test chromium bench clean
+.PHONY: install serve test chromium nginx bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,17 @@ chromium:
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's nginx runs deploy/nginx-medsearch.conf in tests/test_proxy.py
+# (started there on a loopback port; the package's own service is not used).
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
 serve: install
 	$(VENV)/bin/medsearch serve --port $(PORT)
 
-test: install chromium
+test: install chromium nginx
 	$(PY) -m pytest
 
 clean:

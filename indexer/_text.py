@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import os
 import re
 
 from bs4.dammit import UnicodeDammit
@@ -99,3 +100,11 @@ def _reject_binary(data: bytes) -> None:
 def clean(text: str) -> str:
     """Collapse every run of whitespace (incl. &nbsp;) to one space; drop invisibles."""
     return " ".join(_INVISIBLE.sub("", text).split())
+
+
+def printable(path: str) -> str:
+    """`path` as it can be printed and saved as JSON: a byte of a file name
+    that is not UTF-8 becomes \\xNN, as Python's repr shows it. Used for the
+    names a report lists and a record's `source`; the manifest keeps the exact
+    names, so `update` still matches them with the folder."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")

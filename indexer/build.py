@@ -7,6 +7,7 @@ incremental `update` in indexer.update.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -26,7 +27,7 @@ from .generations import (  # noqa: F401 - re-exported: search.py and cli.py use
     current_generation, new_temp, publish, read_build_info,
 )
 from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
-from .pages import PageFile, Progress, Workers, code_version, process_page, scan
+from .pages import PageFile, Progress, Workers, code_version, printable, process_page, scan
 from .records import Record
 from .schema import from_stored, schema, to_document
 from .columns import save_segment_columns, write_columns
@@ -145,11 +146,11 @@ def collect_records(
 ) -> tuple[dict[str, Record], dict, BuildReport]:
     """Extract every page under `seeds`: one record per key, the manifest, the report."""
     seeds = Path(seeds)
-    if not seeds.is_dir():
-        raise BuildFailed(f"no seeds folder at {seeds}: pass --seeds DIR or set MEDSEARCH_SEEDS")
+    require_seeds(seeds)
     scanned_ns = time.time_ns()
     pages, skipped = scan(seeds)
-    report = BuildReport(seeds=str(seeds), pages=len(pages) + len(skipped), skipped=skipped)
+    report = BuildReport(seeds=printable(str(seeds)), pages=len(pages) + len(skipped),
+                         skipped=skipped)
     copies: dict[str, list[Record]] = {}
     entries: dict[str, dict] = {}
     jobs = ((page.path, None) for page in pages)
@@ -157,7 +158,7 @@ def collect_records(
             pages, workers.map(process_page, jobs, progress=progress, total=len(pages))):
         entries[page.rel] = manifest_entry(page, sha1, found, reason)
         if not found:
-            report.skipped.append((page.path, reason or "unknown reason"))
+            report.skipped.append((printable(page.path), reason or "unknown reason"))
         for record in found:
             copies.setdefault(record_key(record), []).append(record)
     report.skipped.sort()
@@ -256,13 +257,43 @@ def verify_index(folder: Path, expected: int, probes: Iterable[Record] = ()) -> 
         ix.close()
 
 
+def require_seeds(seeds: Path) -> None:
+    """BuildFailed unless `seeds` is a folder: checked before the index is touched."""
+    if not seeds.is_dir():
+        raise BuildFailed(f"no seeds folder at {printable(str(seeds))}: "
+                          "pass --seeds DIR or set MEDSEARCH_SEEDS")
+
+
 @contextmanager
 def writing(root: Path, command: str, procs: int) -> Iterator[Workers]:
-    """The one writer of `root`: its lock held, what dead writers left cleared, workers up."""
-    root.mkdir(parents=True, exist_ok=True)
-    with WriterLock(root, command), Workers(procs) as workers:
-        clear_stale(root)
-        yield workers
+    """The one writer of `root`: its lock held, what dead writers left cleared, workers up.
+
+    An OS error on the way (a full or read-only disk, an index path that is
+    a file) becomes BuildFailed naming the index folder and what to do.
+    """
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with WriterLock(root, command), Workers(procs) as workers:
+            clear_stale(root)
+            yield workers
+    except OSError as exc:
+        raise BuildFailed(unwritable(root, exc)) from None
+
+
+def unwritable(root: Path, exc: OSError) -> str:
+    """The one-line message for an OS error while writing the index at `root`."""
+    where = printable(str(root))
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) or exc.errno == errno.ENOTDIR:
+        return f"cannot use {where} as the index folder: it is not a folder; pass --index DIR"
+    what_to_do = {
+        errno.ENOSPC: "free some space or pass --index DIR on another disk",
+        errno.EDQUOT: "free some space or pass --index DIR on another disk",
+        errno.EROFS: "pass --index DIR on a writable disk",
+        errno.EACCES: "pass --index DIR in a folder you may write",
+        errno.EPERM: "pass --index DIR in a folder you may write",
+    }.get(exc.errno, "check the disk or pass --index DIR elsewhere")
+    return (f"cannot write the index at {where}: {exc.strerror or exc}; "
+            f"the live index was left as it was: {what_to_do}")
 
 
 def build(
@@ -274,6 +305,7 @@ def build(
     """Build a new index of every page under `seeds` and swap it in at `root`."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
+    require_seeds(seeds)
     with writing(root, "build", procs) as workers:
         return build_locked(seeds, root, workers, progress, started)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import build as build_module
 from . import update as update_module
 from . import integrity
+from ._text import printable
 from .errors import ExtractionError, IndexDamaged, MedsearchError
 from .extract import extract_file
 from .generations import index_stats, require_current
@@ -133,13 +134,13 @@ def cmd_extract(args) -> int:
         try:
             record = extract_file(path)
         except ExtractionError as exc:
-            print(f"{path}: {exc}", file=sys.stderr)
+            print(f"{printable(path)}: {exc}", file=sys.stderr)
             failed = True
             continue
         if args.json:
             print(json.dumps(record.to_dict(), ensure_ascii=False))
         else:
-            print(f"{path}: {record.pmid} {record.title}")
+            print(f"{printable(path)}: {record.pmid} {record.title}")
     return 1 if failed else 0
 
 
@@ -197,17 +198,29 @@ def cmd_eval(args) -> int:
 
 def cmd_serve(args) -> int:
     # The web UI is a shell of its own; the CLI only starts it.
-    from webui.server import serve
+    from webui.server import check_can_serve, serve
 
+    # Before any build: a taken port should not cost a build first.
+    check_can_serve(args.host, args.port, args.public_url)
     if build_module.current_generation(Path(args.index)) is None:
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
         print_report(build_module.build(args.seeds, args.index, procs=args.procs,
                                         progress=progress_bar()), out=sys.stderr)
-    serve(args.index, host=args.host, port=args.port, workers=args.workers)
+    serve(args.index, host=args.host, port=args.port, workers=args.workers,
+          public_url=args.public_url)
     return 0
 
 
 # --- the parser ----------------------------------------------------------------
+
+def _public_url(text: str) -> str:
+    from webui import public_url
+
+    try:
+        return public_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -248,6 +261,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    sub.add_argument("--public-url", type=_public_url, metavar="URL",
+                     help="the address people reach the site at, e.g. behind a reverse proxy "
+                          "(default: $MEDSEARCH_PUBLIC_URL, else http://HOST:PORT)")
     sub.set_defaults(func=cmd_serve)
 
     sub = commands.add_parser("extract", help="print the record extracted from each page")

@@ -10,7 +10,7 @@ class ExtractionError(MedsearchError):
 
 
 class NotAnArticle(ExtractionError):
-    """A page holds no article (no title, or neither abstract nor keywords)."""
+    """A page holds no article: no labelled fields, no title or no PubMed ID."""
 
 
 class IndexMissing(MedsearchError):
@@ -39,3 +39,7 @@ class ArticleNotFound(MedsearchError):
 
 class Busy(MedsearchError):
     """Other searches held the index until this one's time limit ran out."""
+
+
+class CannotServe(MedsearchError):
+    """The site cannot be served as asked (address in use, bad public URL)."""

@@ -16,11 +16,20 @@ import re
 from dataclasses import dataclass
 
 from indexer._blocks import HEADING, Block, Page, html_page, looks_like_html, text_page
-from indexer._text import clean, decode_page
+from indexer._text import clean, decode_page, printable
+from indexer.budget import time_limit
 from indexer.errors import ExtractionError, NotAnArticle
 from indexer.records import Record, pubmed_url
 
 MAX_PAGE_BYTES = 20 * 1024 * 1024
+# Extraction budgets per page. Parsing costs about 20 us and 1.2 KB per tag
+# (a 15 MB page of 1.1 million tags took 24 s and 1.3 GB), so a page of more
+# tags is refused unparsed: at most about 4 s and 250 MB a page. The largest
+# demo page has 252 tags; an article nested 100,000 <div>s deep still
+# extracts. The time budget catches what the tag count cannot see (demo
+# pages take at most 20 ms).
+MAX_PAGE_TAGS = 200_000
+PAGE_SECONDS = 15.0
 
 _FIELD_LABELS = {
     "keywords": r"key ?words|mesh terms?",
@@ -83,18 +92,22 @@ def extract_file(path: str | os.PathLike[str]) -> Record:
         with open(path, "rb") as handle:
             data = handle.read(MAX_PAGE_BYTES + 1)
     except OSError as exc:
-        raise ExtractionError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return extract_page(data, source=str(path))
+        raise ExtractionError(f"cannot read {printable(str(path))}: {exc.strerror or exc}") from exc
+    return extract_page(data, source=printable(str(path)))
 
 
 def extract_page(data: bytes, source: str | None = None) -> Record:
     """Turn page bytes (HTML or a text dump) into one Record.
 
-    Raises NotAnArticle for pages without an article, ExtractionError for
-    anything unreadable, and nothing else.
+    Raises NotAnArticle for pages without an article (no labelled fields, no
+    title, or no PubMed ID: a record without one has no identity),
+    ExtractionError for anything unreadable or over the budgets, and nothing
+    else.
     """
     try:
-        return _extract(data, source)
+        with time_limit(PAGE_SECONDS, f"page too large or complex to extract within "
+                                      f"{PAGE_SECONDS:g} s; not extracted"):
+            return _extract(data, source)
     except ExtractionError:
         raise
     except Exception as exc:  # noqa: BLE001 - callers index thousands of pages; one bad page must not stop them
@@ -108,6 +121,9 @@ def _extract(data: bytes, source: str | None) -> Record:
         if len(data) > MAX_PAGE_BYTES:
             raise ExtractionError(f"page too large: over {MAX_PAGE_BYTES // (1024 * 1024)} MB")
         text = decode_page(bytes(data))
+    # Start tags and stray "<"s: a cheap upper bound on the elements to parse.
+    if text.count("<") - text.count("</") > MAX_PAGE_TAGS:
+        raise ExtractionError(f"page too complex: over {MAX_PAGE_TAGS:,} tags; not extracted")
     page = html_page(text, _LABEL_START) if looks_like_html(text) else text_page(text)
     return _read_article(page, source)
 
@@ -121,12 +137,14 @@ def _read_article(page: Page, source: str | None) -> Record:
     title_at = _title_index(blocks, first_label, _title_hints(page))
     if title_at is None:
         raise NotAnArticle("no article title above the labelled fields")
+    pmid = _pmid(fields)
+    if pmid is None:
+        raise NotAnArticle("no PubMed ID or link: a page without one has no identity; not indexed")
+    # A title with its PubMed ID is an article even without abstract or
+    # keywords: PubMed lists title-only records, and their titles are searched.
     abstract = " ".join(_abstract_paragraphs(blocks[title_at + 1 : first_label])) or None
     keywords = _split_keywords(fields["keywords"].value) if "keywords" in fields else []
-    if abstract is None and not keywords:
-        raise NotAnArticle("neither abstract nor keywords next to the title")
     published = _value(fields, "published")
-    pmid = _pmid(fields)
     return Record(
         pmid=pmid,
         title=blocks[title_at].text,
@@ -137,7 +155,7 @@ def _read_article(page: Page, source: str | None) -> Record:
         published=published,
         year=_year(published),
         organisation=_value(fields, "organisation"),
-        url=pubmed_url(pmid) if pmid else None,
+        url=pubmed_url(pmid),
         source=source,
     )
 

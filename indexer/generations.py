@@ -85,8 +85,10 @@ def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
     """
     for filename, data in files.items():
         # The manifest lists every page: compact, as json's C encoder writes
-        # it (indent makes json encode in Python, seconds at 100,000 pages).
-        text = (json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        # it (indent makes json encode in Python, seconds at 100,000 pages);
+        # ASCII, so that a file name that is not UTF-8 (a lone surrogate in
+        # Python) is kept exactly, as a \udcNN escape, for `update` to match.
+        text = (json.dumps(data, separators=(",", ":"))
                 if filename == MANIFEST else json.dumps(data, indent=1, ensure_ascii=False))
         (tmp / filename).write_text(text)
     previous = current_generation(root)

@@ -8,16 +8,19 @@ and skip the same ones for the same reasons.
 from __future__ import annotations
 
 import ctypes
+import errno
 import hashlib
 import os
 import signal
 import stat
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ExtractionError
+from .errors import BuildFailed, ExtractionError
+from ._text import printable
 from .extract import MAX_PAGE_BYTES
 from .records import Record
 from .sources import records_from_bytes
@@ -26,7 +29,7 @@ Progress = Callable[[int, int], None]
 
 # The modules whose code decides what a page becomes in the index: when any
 # of them changes, an update must re-extract everything (see code_version).
-_INDEXING_MODULES = ("extract.py", "_text.py", "_blocks.py", "records.py",
+_INDEXING_MODULES = ("extract.py", "_text.py", "_blocks.py", "budget.py", "records.py",
                      "sources.py", "pubmed.py",
                      "schema.py", "analysis.py")
 _PR_SET_PDEATHSIG = 1
@@ -61,15 +64,20 @@ def _walk(folder: Path, rel: str, pages: list, skipped: list) -> None:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
-        skipped.append((str(folder), f"cannot list folder: {exc.strerror or exc}"))
+        skipped.append((printable(str(folder)), f"cannot list folder: {exc.strerror or exc}"))
         return
     subfolders = []
     for entry in entries:
         if entry.name.startswith("."):
             continue
         path = str(folder / entry.name)
-        if entry.is_symlink() and entry.is_dir():
-            skipped.append((path, _folder_link_reason(folder, path)))
+        try:
+            is_folder_link = entry.is_symlink() and entry.is_dir()
+        except OSError as exc:  # ELOOP: a -> b -> a, or a link to itself
+            skipped.append((printable(path), _link_error(path, exc)))
+            continue
+        if is_folder_link:
+            skipped.append((printable(path), _folder_link_reason(folder, path)))
         elif entry.is_dir(follow_symlinks=False):
             subfolders.append(entry)
         else:
@@ -84,19 +92,26 @@ def _folder_link_reason(folder: Path, path: str) -> str:
     target = os.path.realpath(path)
     here = os.path.realpath(folder)
     if here == target or here.startswith(target.rstrip(os.sep) + os.sep):
-        return f"symlink loop: links to an enclosing folder ({target}); not followed"
-    return f"symbolic link to a folder ({target}); not followed"
+        return f"symlink loop: links to an enclosing folder ({printable(target)}); not followed"
+    return f"symbolic link to a folder ({printable(target)}); not followed"
+
+
+def _link_error(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "symlink loop: the link leads back to itself; not followed"
+    if os.path.islink(path):
+        return "cannot read: broken symbolic link"
+    return f"cannot read: {exc.strerror or exc}"
 
 
 def _page_file(path: str, rel: str, skipped: list) -> PageFile | None:
     try:
         info = os.stat(path)
     except OSError as exc:
-        why = "broken symbolic link" if os.path.islink(path) else (exc.strerror or str(exc))
-        skipped.append((path, f"cannot read: {why}"))
+        skipped.append((printable(path), _link_error(path, exc)))
         return None
     if not stat.S_ISREG(info.st_mode):
-        skipped.append((path, f"not a regular file ({_kind(info.st_mode)}); not read"))
+        skipped.append((printable(path), f"not a regular file ({_kind(info.st_mode)}); not read"))
         return None
     return PageFile(rel, path, info.st_size, info.st_mtime_ns)
 
@@ -141,7 +156,7 @@ def process_page(job: tuple[str, str | None]) -> tuple[str | None, list[Record],
     if sha1 == known_sha1:
         return sha1, [], None
     try:
-        return sha1, records_from_bytes(data, source=path), None
+        return sha1, records_from_bytes(data, source=printable(path)), None
     except ExtractionError as exc:
         return sha1, [], str(exc)
     except Exception as exc:  # noqa: BLE001 - one broken page must not abort a build
@@ -202,11 +217,17 @@ class Workers:
         """fn over items, results in input order, in the pool when there is one."""
         items = list(items)
         total = total or len(items)
-        if self._pool is not None and len(items) > 1:
-            results = self._pool.map(fn, items, chunksize=chunksize)
-        else:
-            results = map(fn, items)
-        for done, result in enumerate(results, 1):
-            if progress:
-                progress(done, total)
-            yield result
+        try:
+            if self._pool is not None and len(items) > 1:
+                results = self._pool.map(fn, items, chunksize=chunksize)
+            else:
+                results = map(fn, items)
+            for done, result in enumerate(results, 1):
+                if progress:
+                    progress(done, total)
+                yield result
+        except BrokenProcessPool:
+            # Killed from outside (kill, the kernel's out-of-memory killer):
+            # no page can do this within the extraction budgets.
+            raise BuildFailed("a worker process died (killed, or out of memory); the live index "
+                              "was left as it was: run the command again") from None

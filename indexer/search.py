@@ -146,7 +146,7 @@ class Index:
         if self._shared is None or current_generation(self.root) != self._generation:
             self._open_current()
             self._close_searcher()
-            # A searcher that honours the time limit set by @limits.timed.
+            # A searcher that honours the time limit of the call (indexer.turns).
             with integrity.translated(lambda: self._generation, opening=True):
                 self._shared = limits.searcher(self._ix, weighting=DEFAULT.weighting())
             # Its segment files are open files: closed when the Index goes,

@@ -30,15 +30,15 @@ from whoosh.reading import SegmentReader
 from . import build as build_module
 from .build import (
     BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
-    entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, save_resources,
-    verify_index, writing,
+    entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, require_seeds,
+    save_resources, verify_index, writing,
 )
 from .columns import write_columns
 from .generations import (
     current_generation, link_generation, new_temp, open_storage, publish, read_json,
 )
 from .integrity import size_damage
-from .pages import PageFile, Progress, Workers, code_version, process_page, scan
+from .pages import PageFile, Progress, Workers, code_version, printable, process_page, scan
 from .records import Record
 from .schema import to_document
 
@@ -77,6 +77,7 @@ def update(
     """Apply the changes under `seeds` to the index at `root`, atomically."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
+    require_seeds(seeds)
     with writing(root, "update", procs) as workers:
         live = current_generation(root)
         manifest = read_json(live / MANIFEST) if live else {}
@@ -94,7 +95,8 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
     if not manifest.get("pages"):
         return "the live index has no manifest"
     if manifest.get("seeds") != str(seeds.resolve()):
-        return f"it was built from {manifest.get('seeds')}, not {seeds.resolve()}"
+        return (f"it was built from {printable(str(manifest.get('seeds')))}, "
+                f"not {printable(str(seeds.resolve()))}")
     if manifest.get("code") != code_version():
         return "the extractor or the schema changed since it was built"
     damage = size_damage(live)  # its files would be linked into the new generation
@@ -107,9 +109,10 @@ def _update_locked(seeds, root, live, manifest, workers, progress, started) -> B
     scanned_ns = time.time_ns()
     pages, skipped = scan(seeds)
     changes = compare(pages, manifest, workers, progress)
-    report = BuildReport(seeds=str(seeds), command="update", pages=len(pages) + len(skipped))
-    report.skipped = sorted(skipped + [(p.path, changes.entries[p.rel]["skip"]) for p in pages
-                                       if changes.entries[p.rel]["skip"]])
+    report = BuildReport(seeds=printable(str(seeds)), command="update",
+                         pages=len(pages) + len(skipped))
+    report.skipped = sorted(skipped + [(printable(p.path), changes.entries[p.rel]["skip"])
+                                       for p in pages if changes.entries[p.rel]["skip"]])
     report.duplicates = count_duplicates(changes.entries.values())
     report.added, report.changed, report.removed = changes.added, changes.changed, changes.removed
     report.unchanged = len(pages) - changes.added - changes.changed

@@ -18,13 +18,22 @@ def demo(tmp_path_factory):
 
 def test_build_indexes_the_seed_page_and_every_demo_page(demo):
     report, index = demo
-    # 641 rendered pages + the real seed page; one record has neither an
-    # abstract nor keywords, so it is no article page.
+    # 641 rendered pages + the real seed page, each with its PubMed link.
     assert report.pages == 642
     assert report.duplicates == 0
-    assert [reason for _, reason in report.skipped] == [
-        "neither abstract nor keywords next to the title"]
-    assert report.indexed == len(index) == 641
+    assert report.skipped == []
+    assert report.indexed == len(index) == 642
+
+
+def test_a_title_only_record_is_found_by_its_title(demo):
+    # 25637467's PubMed record has a title only (no abstract, no MeSH).
+    # Articles with the same words in title and abstract rank above it; it is
+    # on the first page for its title and first for a phrase of it.
+    _, index = demo
+    title = "Delayed complication of vertebroplasty: intradural penetration of previous PMMA leakage after trauma"
+    assert "25637467" in [hit.pmid for hit in index.search(title).hits]
+    assert [hit.pmid for hit in index.search('"intradural penetration"').hits] == ["25637467"]
+    assert index.article("25637467").abstract is None
 
 
 def test_blood_patch_ranks_the_seed_article_first(demo):

@@ -251,7 +251,7 @@ def bad_seeds(folder: Path) -> dict[str, str]:
         "dangling.html": "cannot read: broken symbolic link",
         "eio.html": "cannot read: Input/output error",
         "empty.html": "empty page",
-        "fields-missing.html": "neither abstract nor keywords next to the title",
+        "fields-missing.html": "no PubMed ID or link: a page without one has no identity; not indexed",
         "huge.html": "page too large: over 20 MB",
         "loop": f"symlink loop: links to an enclosing folder ({folder}); not followed",
         "pipe.html": "not a regular file (a named pipe); not read",

@@ -197,7 +197,7 @@ def test_merge_prefers_whole_mesh_only_for_the_same_words():
 
 @lru_cache(maxsize=None)
 def demo_page(pmid: str) -> Record | None:
-    """The demo page's record; None when the page is not indexed (no abstract, no keywords)."""
+    """The demo page's record; None when the page is not indexed (not an article)."""
     try:
         return extract_file(PAGES / f"{pmid}.html")
     except NotAnArticle:

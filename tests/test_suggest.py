@@ -136,7 +136,7 @@ def test_opensearch_advertises_suggestions(client):
     root = ElementTree.fromstring(client.get("/opensearch.xml").get_data())
     ns = {"os": "http://a9.com/-/spec/opensearch/1.1/"}
     urls = {u.get("type"): u.get("template") for u in root.findall("os:Url", ns)}
-    assert urls["application/x-suggestions+json"] == "http://localhost/api/suggest?q={searchTerms}"
+    assert urls["application/x-suggestions+json"] == "/api/suggest?q={searchTerms}"
 
 
 def test_search_form_names_the_suggestion_endpoint_and_the_script(client):

@@ -606,9 +606,10 @@ def test_opensearch_description(client):
     root = ElementTree.fromstring(response.data)
     assert root.find("os:ShortName", ns).text == "medsearch"
     urls = {u.get("type"): u.get("template") for u in root.findall("os:Url", ns)}
-    assert urls == {"text/html": "http://localhost/?q={searchTerms}",
-                    "application/json": "http://localhost/api/search?q={searchTerms}&page={startPage?}",
-                    "application/x-suggestions+json": "http://localhost/api/suggest?q={searchTerms}"}
+    # No PUBLIC_URL configured: root-relative (tests/test_server.py has the rest).
+    assert urls == {"text/html": "/?q={searchTerms}",
+                    "application/json": "/api/search?q={searchTerms}&page={startPage?}",
+                    "application/x-suggestions+json": "/api/suggest?q={searchTerms}"}
 
 
 @pytest.mark.parametrize("url", ["/", "/?q=spine", "/?q=zzzyqx", "/article/21349964",
@@ -750,7 +751,8 @@ def test_serve_passes_its_options_to_gunicorn(index_dir, monkeypatch):
     monkeypatch.setattr(server.MedsearchServer, "run", lambda self: seen.update(self.options))
     server.serve(index_dir, host="0.0.0.0", port=8123, workers=4)
     assert {k: seen[k] for k in ("bind", "workers", "worker_class", "preload_app")} == {
-        "bind": "0.0.0.0:8123", "workers": 4, "worker_class": "gthread", "preload_app": False}
+        "bind": "0.0.0.0:8123", "workers": 4, "worker_class": "webui.worker.MedsearchWorker",
+        "preload_app": False}
 
 
 def test_webui_never_imports_whoosh():

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
@@ -34,15 +35,32 @@ SECURITY_HEADERS = {
 }
 
 
+def public_url(text: str) -> str:
+    """`text` as the site's public address (http(s)://host[:port][/path], no trailing /)."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"public URL {text!r} is not an address like https://search.example.org: "
+                         "give the scheme and host people reach the site at")
+    return text.strip().rstrip("/")
+
+
 def create_app(test_config: dict | None = None) -> Flask:
-    """The app; the index folder comes from `INDEX`, else $MEDSEARCH_INDEX, else `index`."""
+    """The app; the index folder comes from `INDEX`, else $MEDSEARCH_INDEX, else `index`.
+
+    `PUBLIC_URL` (else $MEDSEARCH_PUBLIC_URL) is the address people reach the
+    site at; links that must be absolute (/opensearch.xml) are built from it,
+    never from the Host a client sends. Without it they are root-relative.
+    """
     app = Flask(__name__)
     app.config.from_mapping(
         INDEX=os.environ.get("MEDSEARCH_INDEX", "index"),
         TURN_LIMIT=TURN_LIMIT,
+        PUBLIC_URL=os.environ.get("MEDSEARCH_PUBLIC_URL") or None,
     )
     if test_config:
         app.config.update(test_config)
+    if app.config["PUBLIC_URL"]:
+        app.config["PUBLIC_URL"] = public_url(app.config["PUBLIC_URL"])
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 
@@ -81,4 +99,4 @@ def get_index() -> Index:
     return index
 
 
-__all__ = ["create_app", "get_index"]
+__all__ = ["create_app", "get_index", "public_url"]

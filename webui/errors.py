@@ -68,4 +68,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc):
         message = {404: "There is no page at this address."}.get(exc.code, exc.description)
-        return error_response(exc.code or 500, message)
+        body, status = error_response(exc.code or 500, message)
+        # Keep what the exception says beyond its body, e.g. a 405's Allow.
+        extra = [(name, value) for name, value in exc.get_headers()
+                 if name.lower() != "content-type"]
+        return body, status, extra

@@ -4,29 +4,37 @@ Why gunicorn: searching is CPU-bound Python (parsing, BM25F scoring, facet
 counts, highlighting). A single waitress process runs all of it under one
 GIL, so it uses one core however many threads it has; gunicorn runs several
 worker processes, each with its own interpreter, so concurrent searches use
-every core. Workers are `gthread` ones, so a slow or keep-alive client ties
-up a thread, not a whole worker. The app is not preloaded: each worker opens
+every core. Workers are `gthread` ones (webui.worker.MedsearchWorker), which
+read request heads in their event loop, so a slow or keep-alive client ties
+up a socket, not a request thread. The app is not preloaded: each worker opens
 the index itself after the fork, so no Whoosh file handles or searchers are
 shared between processes, and each follows rebuilds on its own.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 
 from gunicorn.app.base import BaseApplication
 
-from . import create_app
+from indexer.errors import CannotServe
+
+from . import create_app, public_url as checked_public_url
 
 THREADS_PER_WORKER = 4
+WORKER_CLASS = "webui.worker.MedsearchWorker"  # gthread, safe against slow clients
 
 
 class MedsearchServer(BaseApplication):
     """A gunicorn application whose settings come from arguments, not argv."""
 
-    def __init__(self, index_root: str | os.PathLike, options: dict):
+    def __init__(self, index_root: str | os.PathLike, options: dict,
+                 public_url: str | None = None):
         self.index_root = str(index_root)
         self.options = options
+        self.public_url = public_url
         super().__init__()
 
     def load_config(self) -> None:
@@ -35,21 +43,78 @@ class MedsearchServer(BaseApplication):
 
     def load(self):
         # Runs in each worker (preload is off).
-        app = create_app({"INDEX": self.index_root})
+        config = {"INDEX": self.index_root}
+        if self.public_url:
+            config["PUBLIC_URL"] = self.public_url
+        app = create_app(config)
         app.config["DEBUG"] = False  # never the debugger on a served site
         app.debug = False
         return app
 
 
+def default_public_url(host: str, port: int) -> str | None:
+    """$MEDSEARCH_PUBLIC_URL, else the address served when it is a single one."""
+    if os.environ.get("MEDSEARCH_PUBLIC_URL"):
+        return os.environ["MEDSEARCH_PUBLIC_URL"]
+    if host in ("", "0.0.0.0", "::"):
+        return None  # every interface: which one people use is unknown
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def check_address(host: str, port: int) -> None:
+    """CannotServe, at once, if nothing could listen at host:port now.
+
+    gunicorn would retry for 5 s and end with a bare "[Errno 98]".
+    """
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CannotServe(f"cannot serve at {host}: {exc.strerror}; "
+                          "give an address of this machine with --host") from None
+    family, kind, proto, _, sockaddr = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As gunicorn binds: SO_REUSEADDR, so a port in TIME_WAIT counts as free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(sockaddr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CannotServe(
+                    f"port {port} is in use on {host}: stop what uses it or pick another port, "
+                    f"e.g. `make serve PORT={port + 1}` or `medsearch serve --port {port + 1}`"
+                ) from None
+            raise CannotServe(f"cannot serve at {host}:{port}: {exc.strerror}; "
+                              "pick another --host or --port") from None
+
+
+def check_can_serve(host: str, port: int, public_url: str | None = None) -> str | None:
+    """The public URL to use (see default_public_url), once host, port and URL are checked."""
+    public_url = public_url or default_public_url(host, port)
+    if public_url:
+        try:
+            public_url = checked_public_url(public_url)
+        except ValueError as exc:
+            raise CannotServe(str(exc)) from None
+    check_address(host, port)
+    return public_url
+
+
 def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
-          workers: int = 2) -> None:
-    """Serve the site over `index_root` at http://host:port/ until interrupted."""
+          workers: int = 2, public_url: str | None = None) -> None:
+    """Serve the site over `index_root` at http://host:port/ until interrupted.
+
+    `public_url` is the address people reach the site at (behind a proxy, the
+    proxy's); by default $MEDSEARCH_PUBLIC_URL, else http://host:port.
+    CannotServe if the port is taken or the URL is not one.
+    """
     if workers < 1:
         raise ValueError("workers must be 1 or more")
+    public_url = check_can_serve(host, port, public_url)
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "gthread",
+        "worker_class": WORKER_CLASS,
         "threads": THREADS_PER_WORKER,
         "preload_app": False,
         "timeout": 30,
@@ -60,4 +125,4 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
     }
     print(f"medsearch: serving {index_root} at http://{host}:{port}/ "
           f"({workers} workers; Ctrl-C stops)", flush=True)
-    MedsearchServer(index_root, options).run()
+    MedsearchServer(index_root, options, public_url).run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from indexer.errors import ArticleNotFound
 
@@ -140,9 +140,14 @@ def api_suggest():
 
 @bp.route("/opensearch.xml")
 def opensearch():
-    """Lets browsers add the site as a search engine."""
-    xml = render_template("opensearch.xml", search=url_for("web.search", _external=True),
-                          api=url_for("web.api_search", _external=True),
-                          suggest=url_for("web.api_suggest", _external=True),
-                          icon=url_for("static", filename="favicon.svg", _external=True))
+    """Lets browsers add the site as a search engine.
+
+    Its URLs start with the configured PUBLIC_URL, never the client's Host
+    header (a forged Host would otherwise be echoed into a cacheable answer).
+    """
+    base = current_app.config["PUBLIC_URL"] or ""
+    xml = render_template("opensearch.xml", search=base + url_for("web.search"),
+                          api=base + url_for("web.api_search"),
+                          suggest=base + url_for("web.api_suggest"),
+                          icon=base + url_for("static", filename="favicon.svg"))
     return Response(xml, mimetype="application/opensearchdescription+xml")
