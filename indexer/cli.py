@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import engine
-from .errors import ExtractionError, MedsearchError
+from .errors import ExtractionError, IndexDamaged, MedsearchError
 from .pages.extract import extract_file
 from .pages.text import printable
 from .search import SORTS, open_index
@@ -62,6 +62,8 @@ def print_report(report, out=None) -> None:
     if getattr(report, "note", ""):
         print(f"note:            {report.note}", file=out)
     print(f"time:            {report.seconds:.1f} s", file=out)
+    for name, about in getattr(report, "vocabulary", {}).items():
+        print(f"{name + ':':<17}{about}", file=out)
 
 
 def print_stats(stats: dict, out=None) -> None:
@@ -75,6 +77,9 @@ def print_stats(stats: dict, out=None) -> None:
     print(f"pages skipped:   {len(stats['skipped'])}", file=out)
     for item in stats["skipped"]:
         print(f"  {item['source']}: {item['reason']}", file=out)
+    print(f"checksums:       {stats['checksums']}", file=out)
+    print(f"synonyms:        {stats['synonyms']}", file=out)
+    print(f"abbreviations:   {stats['abbreviations']}", file=out)
 
 
 # --- commands ----------------------------------------------------------------
@@ -99,6 +104,21 @@ def cmd_stats(args) -> int:
         print(json.dumps(stats, ensure_ascii=False, indent=1))
     else:
         print_stats(stats)
+    return 0
+
+
+def cmd_check(args) -> int:
+    """Every damaged file of the live generation, one per line; exit 1 if any."""
+    check = engine.check_index(args.index)
+    if check.damaged is None:
+        print(f"{check.generation}: no checksums (built before checksums were recorded): "
+              "rebuild to add them")
+        return 0
+    for damage in check.damaged:
+        print(damage)
+    if check.damaged:
+        raise IndexDamaged(check.message)
+    print(f"{check.generation}: {check.files} files, sizes and checksums as published")
     return 0
 
 
@@ -221,6 +241,10 @@ def make_parser() -> argparse.ArgumentParser:
         "stats", help="documents, build time and folder, size, pages skipped"))
     sub.add_argument("--json", action="store_true", help="as JSON")
     sub.set_defaults(func=cmd_stats)
+
+    sub = with_index(commands.add_parser(
+        "check", help="verify the index's files against their checksums; list the damaged ones"))
+    sub.set_defaults(func=cmd_check)
 
     sub = with_index(commands.add_parser(
         "serve", help="serve the search site (builds the index first if there is none)"))

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from .pages.records import Record
 from .query.settings import Ranking
-from .results import BuildReport, Hit, Results
+from .results import BuildReport, Hit, IndexCheck, Results
 
 Progress = Callable[[int, int], None]  # (pages done, pages in all)
 
@@ -121,6 +121,11 @@ def index_records(root: str | os.PathLike, records: Iterable[Record],
 def has_index(root: str | os.PathLike) -> bool:
     """Whether `root` holds a live index this engine can open."""
     return _engine_package().has_index(root)
+
+
+def check_index(root: str | os.PathLike) -> IndexCheck:
+    """The live index's files checked against what was recorded when it was published."""
+    return _engine_package().check_index(root)
 
 
 def index_stats(root: str | os.PathLike) -> dict:

@@ -17,6 +17,10 @@ class IndexMissing(MedsearchError):
     """There is no index where one was expected."""
 
 
+class IndexDamaged(MedsearchError):
+    """A file of the live index is missing, cut or corrupt: it needs a rebuild."""
+
+
 class IndexLocked(MedsearchError):
     """Another build or update holds the index."""
 

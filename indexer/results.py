@@ -85,6 +85,8 @@ class BuildReport:
     removed: int = 0
     unchanged: int = 0
     note: str = ""
+    # Which synonyms and abbreviations the index has (indexer.query.expand.describe).
+    vocabulary: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = {
@@ -97,8 +99,19 @@ class BuildReport:
             "seconds": round(self.seconds, 3),
             "built_at": self.built_at,
             "generation": self.generation,
+            "vocabulary": self.vocabulary,
         }
         if self.command == "update":
             data.update(added=self.added, changed=self.changed, removed=self.removed,
                         unchanged=self.unchanged, note=self.note)
         return data
+
+
+@dataclass
+class IndexCheck:
+    """What `medsearch check` found: the live index's files against what was recorded."""
+
+    generation: str
+    files: int  # files recorded when it was published
+    damaged: list[str] | None  # one line per damaged file; None: nothing was recorded
+    message: str = ""  # the one-line IndexDamaged message, when any is damaged

@@ -123,7 +123,8 @@ def test_the_folders_show_the_stages():
 
 def index_of_an_older_layout(corpus_dir, root: Path) -> Path:
     """An index whose pickled analyzer names a module that no longer exists, as
-    every index written before the analyzer moved into indexer.whoosh_engine does."""
+    every index written before the analyzer moved into indexer.whoosh_engine does
+    (those were published before checksums were recorded: no files.json)."""
     from indexer.engine import build_index
 
     build_index(corpus_dir, root)
@@ -133,6 +134,8 @@ def index_of_an_older_layout(corpus_dir, root: Path) -> Path:
         # Same length: Whoosh stores the pickle behind its length.
         toc.write_bytes(pickled.replace(b"indexer.whoosh_engine.analysis",
                                         b"indexer.whoosh_engine.analysiz"))
+    for listed in root.glob("gen-*/files.json"):
+        listed.unlink()
     return root
 
 

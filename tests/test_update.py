@@ -179,8 +179,9 @@ def test_the_same_folder_named_another_way_is_updated_not_rebuilt(seeds, tmp_pat
         "already up to date", 0, 0, 0)
 
 
-def test_manifest_and_stats(seeds, tmp_path):
+def test_manifest_and_stats(seeds, tmp_path, monkeypatch):
     root = tmp_path / "index"
+    monkeypatch.setenv("MEDSEARCH_DATA", str(tmp_path / "no-data"))
     (seeds / "empty.html").write_bytes(b"")
     build(seeds, root)
     generation = root / os.readlink(root / "current")
@@ -202,7 +203,11 @@ def test_manifest_and_stats(seeds, tmp_path):
         "index": str(root), "generation": generation.name, "documents": 30,
         "built_at": built_at, "command": "build", "seeds": str(seeds), "pages": 32,
         "size_bytes": size, "skipped": [{"source": str(seeds / "empty.html"),
-                                         "reason": "empty page"}]}
+                                         "reason": "empty page"}],
+        "checksums": f"verified, {len(list(generation.iterdir())) - 2} files",  # not files.json, lock
+        "synonyms": f"none (no MeSH data found at {tmp_path}/no-data/mesh-ctd-diseases/"
+                    "CTD_diseases.tsv.gz: set MEDSEARCH_DATA and rebuild)",
+        "abbreviations": "2 mined from the abstracts"}
     status, out, err = run("stats", "--index", str(root))
     assert (status, err) == (0, "")
     assert out == (
@@ -211,7 +216,10 @@ def test_manifest_and_stats(seeds, tmp_path):
         f"built:           {built_at} by `medsearch build` from {seeds}\n"
         f"size on disk:    {size / 1e6:.1f} MB\n"
         "pages skipped:   1\n"
-        f"  {seeds / 'empty.html'}: empty page\n")
+        f"  {seeds / 'empty.html'}: empty page\n"
+        f"checksums:       {stats['checksums']}\n"
+        f"synonyms:        {stats['synonyms']}\n"
+        "abbreviations:   2 mined from the abstracts\n")
     assert run("stats", "--index", str(tmp_path / "none")) == (
         1, "", f"medsearch: no index at {tmp_path / 'none'}: run `medsearch build`\n")
 

@@ -5,10 +5,10 @@ Under /api/ every error is JSON ({"error": "..."}); elsewhere a short page.
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from indexer.errors import ArticleNotFound, Busy, IndexMissing, QueryError
+from indexer.errors import ArticleNotFound, Busy, IndexDamaged, IndexMissing, QueryError
 
 TITLES = {
     400: "Bad request",
@@ -41,6 +41,12 @@ def register(app: Flask) -> None:
         return error_response(
             503, "The search index has not been built yet. "
                  "Run `medsearch build` on the server, then reload this page.")
+
+    @app.errorhandler(IndexDamaged)
+    def index_damaged(exc):
+        # The server's log keeps the low-level cause; the page says what to do.
+        current_app.logger.error("%s", exc, exc_info=exc.__cause__ or exc)
+        return error_response(503, str(exc))
 
     @app.errorhandler(Busy)
     def busy(exc):

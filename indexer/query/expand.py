@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import abbrev, mesh, terms
+from ..errors import IndexDamaged
 from ..pages.records import Record
 
 RESOURCE = "expansions.json"
@@ -25,6 +26,41 @@ MAX_CONCEPTS = 2  # an ambiguous term expands to at most this many concepts
 
 _QUOTED = re.compile(r'"[^"]*"?')
 _OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+
+
+def read_resources(folder: str | os.PathLike) -> dict | None:
+    """The expansion resources saved beside a generation; None when it has none."""
+    path = Path(folder) / RESOURCE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not (isinstance(data.get("synonyms"), dict)
+                and isinstance(data.get("abbreviations"), dict)):
+            raise ValueError("no synonyms or abbreviations")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise IndexDamaged(f"the index at {Path(folder).parent} is damaged ({RESOURCE}: "
+                           "unreadable): rebuild with `medsearch build`") from exc
+    return data
+
+
+def describe(data: dict | None) -> dict[str, str]:
+    """Which vocabulary a generation's resources hold, for the build summary and `stats`."""
+    if data is None:
+        return {"synonyms": "none (built before synonyms were saved): rebuild to add them",
+                "abbreviations": "none (built before abbreviations were saved)"}
+    concepts = len(data["synonyms"].get("concepts", []))
+    source = data.get("synonyms_from")
+    if source:
+        synonyms = (f"MeSH/CTD diseases, {concepts} concept{'' if concepts == 1 else 's'} "
+                    f"(from {source})")
+    elif "synonyms_from" in data:
+        synonyms = (f"none (no MeSH data found at {data.get('synonyms_looked_at')}: "
+                    "set MEDSEARCH_DATA and rebuild)")
+    else:
+        synonyms = f"{concepts} concepts"
+    return {"synonyms": synonyms,
+            "abbreviations": f"{len(data['abbreviations'].get('short', {}))} mined from the abstracts"}
 
 
 def plain_segments(text: str) -> tuple[list[str], bool]:
@@ -82,12 +118,11 @@ class Expander:
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> Expander:
-        """The resources saved beside a generation; an empty Expander when none were."""
-        try:
-            data = json.loads((Path(folder) / RESOURCE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        return cls(data.get("synonyms"), data.get("abbreviations"))
+        """The resources saved beside a generation; an empty Expander when none
+        were (a generation older than them). One that cannot be read is
+        IndexDamaged: an index that silently lost its synonyms is not fine."""
+        data = read_resources(folder)
+        return cls(data.get("synonyms"), data.get("abbreviations")) if data else cls()
 
     def __bool__(self) -> bool:
         return bool(self.keys or self.short)

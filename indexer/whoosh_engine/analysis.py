@@ -6,8 +6,6 @@ once at module level because Whoosh pickles the analyzer into the index.
 
 from __future__ import annotations
 
-import re
-
 from whoosh.analysis import (
     CharsetFilter,
     Filter,

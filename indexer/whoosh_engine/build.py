@@ -284,7 +284,7 @@ def build_locked(seeds: Path, root: Path, workers: Workers, progress: Progress |
     try:
         write_index(tmp, ordered, workers)
         verify_index(tmp, len(ordered), ordered[:1])
-        save_resources(tmp)
+        report.vocabulary = save_resources(tmp)
         finish_report(report, len(ordered), name, started)
         publish(root, tmp, name, {BUILD_INFO: report.to_dict(), MANIFEST: manifest})
     except BaseException:
@@ -307,7 +307,7 @@ def stored_records(folder: Path) -> list[Record]:
         ix.close()
 
 
-def save_resources(folder: Path, previous: Path | None = None) -> None:
+def save_resources(folder: Path, previous: Path | None = None) -> dict[str, str]:
     """Save the query expansion resources (.resources) beside a new generation.
 
     Derived from the stored records, so build and update derive the same
@@ -315,11 +315,13 @@ def save_resources(folder: Path, previous: Path | None = None) -> None:
     The words that Index.suggest completes are saved here too. Both are put
     together from what each segment saved (save_segment_data); only segments
     without it are read. An update passes the `previous` (live) generation,
-    whose sums it brings up to date.
+    whose sums it brings up to date. Returns which synonyms and
+    abbreviations the generation has (expand.describe).
     """
     write_vocabulary(folder, previous)
-    write_resources(folder)
+    saved = write_resources(folder)
     write_facets(folder)
+    return {"synonyms": saved["synonyms"], "abbreviations": saved["abbreviations"]}
 
 
 def finish_report(report: BuildReport, indexed: int, name: str, started: float) -> None:

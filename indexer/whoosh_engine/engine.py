@@ -22,8 +22,8 @@ from ..query.expand import Expander, Expansion
 from ..query.settings import DEFAULT, Ranking
 from ..query.spelling import Speller
 from ..query.suggest import Vocabulary
-from ..results import MAX_PER_PAGE, SORTS, Hit, Results
-from . import fastpaths, limits, turns
+from ..results import Hit, Results
+from . import fastpaths, integrity, limits, turns
 from . import parse as q
 from .postings import Columns
 from .facets import FacetTable
@@ -61,6 +61,7 @@ class WhooshEngine:
         self._shared = None
         self._closer = None
         self._columns: Columns | None = None
+        self._mapped: integrity.MappedFiles | None = None
         self._expander = Expander()
         # Tables read once per generation (facet counts, suggest-as-you-type
         # words): name -> (generation, table).
@@ -75,11 +76,11 @@ class WhooshEngine:
         if generation is None:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
-            self._ix = open_generation(self.root, generation)
-            # The postings as numpy columns, memory-mapped (.scoring scores with them).
-            self._columns = Columns.load(generation)
-            # Synonyms and abbreviations saved by the build, read once per generation.
-            self._expander = Expander.load(generation)
+            # Whoosh's index; the postings as numpy columns, memory-mapped (.scoring
+            # scores with them) and watched; synonyms and abbreviations saved by the build.
+            self._ix, self._columns, self._mapped, self._expander = integrity.open_checked(
+                generation, lambda g: open_generation(self.root, g), Columns.load,
+                integrity.MappedFiles, Expander.load)
             self._generation = generation
 
     def _searcher(self):
@@ -87,11 +88,13 @@ class WhooshEngine:
         if self._shared is None or current_generation(self.root) != self._generation:
             self._open_current()
             self._close_searcher()
-            # A searcher that honours the time limit of the call (indexer.turns).
-            self._shared = limits.searcher(self._ix, weighting=weighting(DEFAULT))
-            # Its segment files are open files: closed when the Index goes,
+            # A searcher that honours the time limit of the call (.turns).
+            with integrity.translated(lambda: self._generation, opening=True):
+                self._shared = limits.searcher(self._ix, weighting=weighting(DEFAULT))
+            # Its segment files are open files: closed when the engine goes,
             # even if nobody calls close().
             self._closer = weakref.finalize(self, self._shared.close)
+        self._mapped.check()  # a file cut since it was mapped would kill the process
         return self._shared
 
     def _close_searcher(self) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import warnings
 from collections.abc import Callable
@@ -27,7 +26,10 @@ from typing import BinaryIO
 
 from whoosh.filedb.filestore import FileStorage
 
-from ..errors import IndexMissing
+from ..errors import IndexDamaged, IndexMissing
+from ..query.expand import describe, read_resources
+from ..results import IndexCheck
+from .integrity import check, damaged, problems, record_files, recorded, translated
 
 CURRENT = "current"
 BUILD_INFO = "build.json"
@@ -80,7 +82,7 @@ def open_generation(root: Path, generation: Path):
         warnings.simplefilter("ignore", ResourceWarning)
         try:
             return whoosh_index.open_dir(str(generation))
-        except (ImportError, AttributeError, pickle.UnpicklingError):
+        except (ImportError, AttributeError):  # a class it names has moved
             pass
     raise IndexMissing(f"the index at {root} was written by an older medsearch: "
                        "run `medsearch build`")
@@ -107,7 +109,8 @@ def new_temp(root: Path) -> tuple[Path, str]:
 
 
 def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
-    """Save `files` (name -> JSON) in `tmp`, make it generation `name`, swap it in.
+    """Save `files` (name -> JSON) in `tmp`, record every file's size and
+    checksum (indexer.integrity), make it generation `name`, swap it in.
 
     The generation swapped out is kept: a reader may still be searching it.
     Older ones are retired.
@@ -120,9 +123,11 @@ def publish(root: Path, tmp: Path, name: str, files: dict[str, dict]) -> Path:
         text = (json.dumps(data, separators=(",", ":"))
                 if filename == MANIFEST else json.dumps(data, indent=1, ensure_ascii=False))
         (tmp / filename).write_text(text)
+    previous = current_generation(root)
+    # Last, so that every file is listed (an update's links with the live checksums).
+    record_files(tmp, previous)
     generation = root / name
     os.rename(tmp, generation)
-    previous = current_generation(root)
     _swap_in(root, generation)
     keep = {generation.name} | ({previous.name} if previous else set())
     retire_old(root, keep)
@@ -286,17 +291,28 @@ def require_current(root: Path) -> Path:
     return generation
 
 
+def check_index(root: str | os.PathLike) -> IndexCheck:
+    """The live generation's files against their recorded sizes and checksums."""
+    return check(require_current(Path(root)))
+
+
 def index_stats(root: str | os.PathLike) -> dict:
     """What `medsearch stats` shows: documents, when and from where the live
-    generation was built, its size on disk, the pages its build skipped."""
+    generation was built, its size on disk, the pages its build skipped, its
+    checksums (verified: IndexDamaged when a file is damaged) and vocabulary."""
     root = Path(root)
     generation = require_current(root)
-    ix = open_generation(root, generation)
-    try:
-        with ix.reader() as reader:
-            documents = reader.doc_count()
-    finally:
-        ix.close()
+    found = problems(generation)  # every checksum: reads the whole generation
+    if found:
+        raise IndexDamaged(damaged(generation, found))
+    with translated(lambda: generation, opening=True):
+        ix = open_generation(root, generation)
+        try:
+            with ix.reader() as reader:
+                documents = reader.doc_count()
+        finally:
+            ix.close()
+        vocabulary = describe(read_resources(generation))
     info = read_build_info(generation)
     return {
         "index": str(root),
@@ -308,4 +324,7 @@ def index_stats(root: str | os.PathLike) -> dict:
         "pages": info.get("pages"),
         "size_bytes": folder_size(generation),
         "skipped": info.get("skipped", []),
+        "checksums": (f"verified, {len(recorded(generation))} files" if found is not None else
+                      "none (built before checksums were recorded): rebuild to add them"),
+        **vocabulary,
     }

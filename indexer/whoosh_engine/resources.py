@@ -17,7 +17,9 @@ from whoosh import index as whoosh_index
 from ..pages.records import Record, record_key
 from ..query import abbrev, mesh
 from ..evaluation.testsets import data_dir  # the data folder is shared with `eval`
-from ..query.expand import RESOURCE, abbreviation_table, abbreviations_from_pairs, mined_text
+from ..query.expand import (
+    RESOURCE, abbreviation_table, abbreviations_from_pairs, describe, mined_text,
+)
 from .columns import PREFIX
 from .postings import Columns
 from .generations import CACHE_PREFIX, load_json, per_segment, save_json, save_new
@@ -121,13 +123,18 @@ def write_resources(folder: str | os.PathLike, records: list[Record] | None = No
     from what each segment saved (an update reads only its new segment).
     """
     vocab = vocabulary(folder)
-    synonyms = mesh.synonym_table(
-        analyzed_cached(str(data_dir(data) / mesh.CTD_FILE), folder), vocab)
+    source = data_dir(data) / mesh.CTD_FILE
+    synonyms = mesh.synonym_table(analyzed_cached(str(source), folder), vocab)
     if records is None:
         abbreviations = abbreviations_from_pairs(abbrev.tally(_indexed_pairs(Path(folder))), vocab)
     else:
         abbreviations = abbreviation_table(records, vocab)
-    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations}
+    # Where the synonyms came from: an index built without the MeSH data says so.
+    found = mesh.read_descriptors(str(source))
+    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations,
+               "synonyms_from": str(source) if found else None,
+               "synonyms_looked_at": str(source)}
     (Path(folder) / RESOURCE).write_text(json.dumps(payload, separators=(",", ":")),
                                          encoding="utf-8")
-    return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"])}
+    return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"]),
+            **describe(payload)}

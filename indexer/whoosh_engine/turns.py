@@ -9,7 +9,8 @@ call that cannot get its turn before its deadline raises Busy at once
 instead of running late, and the caller is told to try again. Where
 threads share the searchers (the web workers), a turn also ends after the
 index's `turn_limit`, so one costly search keeps the others waiting that
-long at most.
+long at most. What a damaged file makes the readers raise becomes
+IndexDamaged here (indexer.integrity.translated).
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from __future__ import annotations
 import functools
 from contextlib import contextmanager
 
-from . import limits
+from . import integrity, limits
 from ..errors import Busy
+
 
 @contextmanager
 def turn(lock, limit: float | None = None):
@@ -35,19 +37,21 @@ def turn(lock, limit: float | None = None):
 
 
 def searching(method):
-    """Decorate an Index method that uses the shared searcher: it runs under
+    """Decorate an engine method that uses the shared searcher: it runs under
     the index's time limit, the wait for its turn included."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with limits.deadline(self.time_limit), turn(self._lock, self.turn_limit):
+        with limits.deadline(self.time_limit), turn(self._lock, self.turn_limit), \
+                integrity.translated(lambda: self._generation):
             return method(self, *args, **kwargs)
     return run
 
 
 def at_desk(method):
-    """Decorate an Index method that uses the desk searcher (not the searches' one)."""
+    """Decorate an engine method that uses the desk searcher (not the searches' one)."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
-        with limits.deadline(self.time_limit), turn(self._desk_lock, self.turn_limit):
+        with limits.deadline(self.time_limit), turn(self._desk_lock, self.turn_limit), \
+                integrity.translated(lambda: self._generation):
             return method(self, *args, **kwargs)
     return run

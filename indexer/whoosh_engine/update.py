@@ -38,10 +38,11 @@ from .generations import (
     current_generation, link_generation, new_temp, open_generation, open_storage, publish,
     read_json,
 )
-from ..errors import IndexMissing
+from ..errors import IndexDamaged, IndexMissing
 from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
 from ..pages.records import Record
 from ..pages.text import printable
+from .integrity import size_damage, translated
 from .schema import to_document
 
 # A page modified this close to the last scan may have changed again within
@@ -101,10 +102,16 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
                 f"not {printable(str(seeds.resolve()))}")
     if manifest.get("code") != code_version():
         return "the extractor or the schema changed since it was built"
+    damage = size_damage(live)  # its files would be linked into the new generation
+    if damage:
+        return f"the live index is damaged ({'; '.join(map(str, damage[:3]))})"
     try:
-        open_generation(live.parent, live).close()
+        with translated(lambda: live, opening=True):
+            open_generation(live.parent, live).close()
     except IndexMissing:
         return "it was written by an older medsearch"
+    except IndexDamaged as exc:
+        return str(exc)
     return None
 
 
@@ -130,7 +137,7 @@ def _update_locked(seeds, root, live, manifest, workers, progress, started) -> B
     try:
         apply_changes(live, tmp, changes.affected, winners)
         verify_index(tmp, expected, winners[:1])
-        save_resources(tmp, previous=live)
+        report.vocabulary = save_resources(tmp, previous=live)
         finish_report(report, expected, name, started)
         publish(root, tmp, name, {BUILD_INFO: report.to_dict(),
                                   MANIFEST: new_manifest(seeds, changes.entries, scanned_ns)})
