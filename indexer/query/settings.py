@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 # Searched by plain words, with these BM25F field weights (tuned in eval).
 # Whoosh adds up each field's BM25 score, so a title word, which is nearly
 # always in the abstract too, already counts twice: on NFCorpus dev a title
-# weight of 1.0 ranked best (0.75 as well), 2.0 worst (README: Relevance).
+# weight of 1.0 ranked best (0.75 as well), 2.0 worst (docs/relevance.md).
 FIELD_BOOSTS = {"title": 1.0, "keywords": 1.5, "abstract": 1.0}
 
 # The OR group's coordination factor (Whoosh's SQR bonus for matching more words).
