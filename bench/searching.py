@@ -83,7 +83,7 @@ def whoosh_runner(root: str):
     from whoosh import index as whoosh_index
     from whoosh.qparser import MultifieldParser, OrGroup
 
-    from indexer.whoosh_engine.build import current_generation
+    from indexer.whoosh_engine.generations import current_generation
 
     ix = whoosh_index.open_dir(str(current_generation(Path(root))))
     searcher = ix.searcher()
@@ -102,7 +102,7 @@ def build_fts(root: str, db: str) -> dict:
     """An FTS5 table of the records stored in the index (the same records)."""
     from whoosh import index as whoosh_index
 
-    from indexer.whoosh_engine.build import current_generation
+    from indexer.whoosh_engine.generations import current_generation
 
     if os.path.exists(db):
         os.unlink(db)

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import ARTICLES, clinic_page
 from indexer import open_index
-from indexer.whoosh_engine.build import build, current_generation
+from indexer.whoosh_engine.build import build
+from indexer.whoosh_engine.generations import current_generation
 from indexer.query.suggest import Vocabulary
 from indexer.whoosh_engine.vocabulary import VOCABULARY_FILE, read_counts
 from webui import create_app

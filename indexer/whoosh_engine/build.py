@@ -21,11 +21,10 @@ from whoosh.index import TOC
 from whoosh.qparser import QueryParser
 
 from ..errors import BuildFailed
-from .generations import (  # noqa: F401 - re-exported: search.py and cli.py use them
-    BUILD_INFO, CURRENT, GEN_PREFIX, MANIFEST, TMP_PREFIX, _swap_in, clear_stale,
-    current_generation, new_temp, publish, read_build_info,
+from .generations import (
+    BUILD_INFO, GEN_PREFIX, MANIFEST, _swap_in, clear_stale, new_temp, publish,
 )
-from .lock import LOCK, WriterLock, now  # noqa: F401 - re-exported
+from .lock import WriterLock, now
 from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
 from ..pages.records import Record, record_key
 from ..pages.text import printable
