@@ -29,6 +29,10 @@ SWITCHES = {
     "prf": lambda r: replace(r, prf=DEFAULT.prf or 0.3, prf_widen=0),
     # ... and feedback that may also add the few documents it finds best.
     "widen": lambda r: replace(r, prf=DEFAULT.prf or 0.3, prf_widen=DEFAULT.prf_widen or 10),
+    # A MeSH heading or entry term searched as its concept ...
+    "concepts": lambda r: replace(r, concepts=DEFAULT.concepts or 1.0,
+                                  concept_words=DEFAULT.concept_words),
+    # ... and its entry terms as extra words.
     "synonyms": lambda r: replace(r, synonyms=DEFAULT.synonyms or 0.3),
     "abbreviations": lambda r: replace(r, abbreviations=DEFAULT.abbreviations or 0.5),
     "spelling": lambda r: replace(r, spelling=True),
@@ -42,7 +46,7 @@ Run = dict[str, dict[str, float]]  # qid -> docid -> score
 def switched_off(ranking: Ranking, names) -> Ranking:
     """`ranking` with the named switches off."""
     off = {"phrase": {"phrase": 0.0}, "prf": {"prf": 0.0}, "widen": {"prf_widen": 0},
-           "synonyms": {"synonyms": 0.0},
+           "concepts": {"concepts": 0.0}, "synonyms": {"synonyms": 0.0},
            "abbreviations": {"abbreviations": 0.0}, "spelling": {"spelling": False},
            "pooled-idf": {"idf": "whoosh"}}
     for name in names:

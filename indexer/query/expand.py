@@ -95,7 +95,7 @@ def plain_segments(text: str) -> tuple[list[str], bool]:
 class Expansion:
     """One applied expansion: what the user wrote and what was searched too."""
 
-    type: str  # "synonym", "abbreviation", "spelling" or "feedback"
+    type: str  # "concept", "synonym", "abbreviation", "spelling" or "feedback"
     source: str
     targets: list[str]
     stems: list[tuple[str, ...]] = field(default_factory=list, repr=False)
@@ -136,14 +136,14 @@ class Expander:
             stems = [t[0] for t in tokens]
             asked = set(stems)
             if synonyms:
-                for start, end, key in _phrases(stems, self.keys):
+                for start, end, key in longest_phrases(stems, self.keys):
                     source = segment[tokens[start][1]:tokens[end - 1][2]]
                     exp = self._synonym(source, key, asked, end - start)
                     if exp:
                         found.append(exp)
             if abbreviations:
                 lookup = {**self.short, **self.long}
-                for start, end, key in _phrases(stems, lookup):
+                for start, end, key in longest_phrases(stems, lookup):
                     source = segment[tokens[start][1]:tokens[end - 1][2]]
                     targets = [(w, tuple(s)) for w, s in lookup[key]
                                if not set(s) <= asked]
@@ -169,7 +169,7 @@ class Expander:
                          [s for _, s in targets], size)
 
 
-def _phrases(stems: list[str], table: dict):
+def longest_phrases(stems: list[str], table: dict):
     """(start, end, key) of the longest phrases of `stems` in `table`, left to right."""
     i = 0
     while i < len(stems):

@@ -40,6 +40,12 @@ class Ranking:
     prf_max_df: float = 0.3  # feedback terms in more of the documents are left out
     prf_widen: int = 0  # feedback may add up to this many documents without the user's words
     prf_widen_min: int = 2  # ... each matching at least this many feedback words
+    # A MeSH heading or entry term in the query searched as its concept
+    # (indexer.query.concepts): the concept's weight against the user's
+    # words, and how much the phrase's words still count when they match
+    # on their own ("prolapse" alone for "disk prolapse").
+    concepts: float = 0.0
+    concept_words: float = 1.0
     synonyms: float = 0.0  # weight of MeSH entry terms against the user's words
     abbreviations: float = 0.0  # weight of an acronym's long form (and back)
     spelling: bool = False  # search the corrected query when nothing matches
@@ -51,7 +57,8 @@ class Ranking:
 
     def without_expansion(self) -> Ranking:
         """These settings with every query expansion off (the user's `expand=False`)."""
-        return replace(self, synonyms=0.0, abbreviations=0.0, spelling=False, prf_widen=0)
+        return replace(self, concepts=0.0, synonyms=0.0, abbreviations=0.0, spelling=False,
+                       prf_widen=0)
 
     def weighting_key(self) -> tuple:
         """What the engine's weighting depends on: equal keys score alike."""
@@ -62,5 +69,6 @@ class Ranking:
 # the pooled idf on dev's long queries, tools/explore_long_queries.py).
 DEFAULT = Ranking(
     prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
+    concepts=1.0, concept_words=0.5,
     synonyms=0.15, abbreviations=0.5, spelling=True, idf="pooled",
 )

@@ -6,6 +6,7 @@ indexer.query.settings; this module turns them into Whoosh queries.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from whoosh.scoring import BM25F
 
 from . import parse as q
 from .analysis import medical_analyzer
+from ..query.concepts import Concept, find_concepts
 from ..query.expand import Expansion, Expander, plain_segments
 from ..query.settings import Ranking
 from .schema import TEXT_FIELDS
@@ -84,10 +86,21 @@ def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built
     if ranking.phrase and not structured:
         extras += _proximity(segments, boosts, ranking)
     expansions: list[Expansion] = []
+    concepts = find_concepts(expander, segments) if expander and ranking.concepts else []
+    if concepts:
+        extras += [ConceptQuery(c, boosts, ranking.concepts) for c in concepts]
+        expansions += [c.expansion() for c in concepts]
+        if not structured:  # operators and quotes keep the user's words as written
+            user = _reweighted(user, {w for c in concepts for w in c.words},
+                               ranking.concept_words)
     if expander is not None and (ranking.synonyms or ranking.abbreviations):
-        expansions = expander.expand(segments, synonyms=bool(ranking.synonyms),
-                                     abbreviations=bool(ranking.abbreviations))
-        for exp in expansions:
+        mapped = {c.source for c in concepts}
+        found = expander.expand(segments, synonyms=bool(ranking.synonyms),
+                                abbreviations=bool(ranking.abbreviations))
+        # A phrase searched as its concept already searches the synonyms.
+        found = [e for e in found if not (e.type == "synonym" and e.source in mapped)]
+        expansions += found
+        for exp in found:
             weight = ranking.synonyms if exp.type == "synonym" else ranking.abbreviations
             extras.append(_any_of(exp.stems, boosts, weight, exp.size))
     return Built(_combine(user, extras, structured), expansions, structured, user, extras, text)
@@ -119,6 +132,74 @@ def _any_of(alternatives: list[tuple[str, ...]], boosts: dict, weight: float,
     # A form stands in for the user's `size` words: a longer form ("low back
     # pain" for "lumbago") must not outweigh them by matching more terms.
     return Sum([_fields(stems, boosts, weight * size / len(stems)) for stems in alternatives])
+
+
+class ConceptQuery(Sum):
+    """A MeSH concept searched as one unit (indexer.query.concepts).
+
+    A document matches when a field says the heading or an entry term as a
+    phrase (in either word order, and as MeSH inverts a heading:
+    "Tuberculosis, Spinal"), the keywords field being where an indexed
+    descriptor is. It scores like one query word found in as many documents
+    as the concept is, standing in for the `size` words the user typed: per
+    field the best form's BM25 term-frequency part, times the field weight,
+    summed over fields. Its subqueries (the forms) are what snippets mark.
+    """
+
+    def __init__(self, concept: Concept, boosts: dict, weight: float):
+        self.concept = concept
+        self.field_boosts = boosts
+        self.weight = weight
+        super().__init__([_fields(stems, boosts, 1.0) for stems in concept.forms])
+
+    def score_in(self, engine) -> tuple[np.ndarray, np.ndarray]:
+        """(documents, scores) over an .scoring.Engine."""
+        found, weighted = [], []
+        for fieldname in TEXT_FIELDS:
+            docs, best = _best_form(engine, fieldname, self.concept.forms)
+            found.append(docs)
+            weighted.append(best * self.field_boosts[fieldname])
+        docs, scores = _per_document(np.concatenate(found), np.concatenate(weighted), np.add)
+        scale = self.weight * len(self.concept.words) * engine.idf_of(len(docs))
+        return docs, scores * scale
+
+
+def _best_form(engine, fieldname: str, forms) -> tuple[np.ndarray, np.ndarray]:
+    """The documents saying any of `forms` in `fieldname`, each with its best form's
+    BM25 term-frequency part."""
+    docs, parts = [], []
+    for stems in forms:
+        for order in {stems[i:] + stems[:i] for i in range(len(stems))}:
+            found, tfs = engine.occurrences(fieldname, order)
+            docs.append(found)
+            parts.append(engine.saturation(fieldname, found, tfs))
+    return _per_document(np.concatenate(docs), np.concatenate(parts), np.maximum)
+
+
+def _per_document(docs: np.ndarray, values: np.ndarray, combine) -> tuple[np.ndarray, np.ndarray]:
+    """Each document once, ascending, with its values combined by the ufunc `combine`."""
+    if not len(docs):
+        return docs, np.zeros(0)
+    order = np.argsort(docs, kind="stable")
+    docs, values = docs[order], values[order]
+    first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+    return docs[first], combine.reduceat(values, first)
+
+
+def _reweighted(query: wq.Query, words: set[str], factor: float) -> wq.Query:
+    """`query` with its text-field terms among `words` weighing `factor` times as much."""
+    if factor == 1.0:
+        return query
+    if type(query) is wq.Term and query.fieldname in TEXT_FIELDS and query.text in words:
+        changed = copy.copy(query)
+        changed.boost = query.boost * factor
+        return changed
+    subqueries = getattr(query, "subqueries", None)
+    if subqueries is None:
+        return query
+    changed = copy.copy(query)
+    changed.subqueries = [_reweighted(sub, words, factor) for sub in subqueries]
+    return changed
 
 
 def _proximity(segments: list[str], boosts: dict, ranking: Ranking) -> list[wq.Query]:

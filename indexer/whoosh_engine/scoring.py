@@ -96,6 +96,10 @@ class Engine:
 
     def _evaluate(self, query: wq.Query) -> Node:
         kind = type(query)
+        scored = getattr(query, "score_in", None)  # a query that scores itself (ranking.Concept)
+        if scored is not None:
+            docs, scores = scored(self)
+            return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1)
         if kind is wq.Term and query.fieldname in _TEXT:
             return self._term(query.fieldname, query.text, query.boost)
         if isinstance(query, wq.Or) and not query.minmatch:
@@ -126,14 +130,34 @@ class Engine:
         if columns.has_deletions:
             keep = ~columns.deleted[docs]
             docs, tfs = docs[keep], tfs[keep]
-        idf = self._idf(fieldname, text, df)
-        k1, b = self.k1, self._b[fieldname]
-        lengths = columns.lengths[fieldname][docs].astype(np.float64)
-        tf = tfs.astype(np.float64)
-        scores = idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths / self._avg[fieldname])))
+        scores = self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)
         if boost != 1.0:
             scores *= boost
         return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1)
+
+    def saturation(self, fieldname: str, docs: np.ndarray, tfs: np.ndarray) -> np.ndarray:
+        """BM25's term-frequency part for counts `tfs` in `docs` (the score over the idf)."""
+        k1, b = self.k1, self._b[fieldname]
+        lengths = self.columns.lengths[fieldname][docs].astype(np.float64)
+        tf = tfs.astype(np.float64)
+        return (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths / self._avg[fieldname]))
+
+    def idf_of(self, df: int) -> float:
+        """The idf of something (a concept) found in `df` documents."""
+        return pooled_idf(self.size, df) if self.pooled else math.log(self.size / (df + 1)) + 1
+
+    def occurrences(self, fieldname: str, words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents with `words` side by side in `fieldname`, and a
+        bound on how often: the count of the rarest word."""
+        if len(words) > 1:
+            docs = self._phrase(wq.Phrase(fieldname, list(words))).docs
+        else:
+            docs = self._term(fieldname, words[0]).docs
+        tfs = np.full(len(docs), np.iinfo(np.int64).max, dtype=np.int64)
+        for word in words if len(docs) else ():
+            found, counts = self.columns.postings(fieldname, word)
+            tfs = np.minimum(tfs, counts[np.searchsorted(found, docs)])
+        return docs, tfs
 
     def _idf(self, fieldname: str, text, df: int) -> float:
         """Whoosh's idf, or the pooled one (indexer.query.settings.Ranking.idf)."""
