@@ -155,7 +155,8 @@ def cmd_search(args) -> int:
         if exp["type"] == "spelling":
             print(f"no results for {exp['from']!r}: searched {exp['to'][0]!r} instead")
         else:
-            print(f"also searched ({exp['type']}): {exp['from']} -> {'; '.join(exp['to'])}")
+            mesh = " [MeSH]" if exp["type"] == "concept" else ""
+            print(f"also searched ({exp['type']}): {exp['from']} -> {'; '.join(exp['to'])}{mesh}")
     if not results.total:
         print(f"no results for {args.query!r}")
     first = (results.page - 1) * results.per_page
