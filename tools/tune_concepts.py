@@ -22,7 +22,7 @@ from indexer.query.settings import DEFAULT  # noqa: E402
 tune_relevance.CANDIDATES = {
     "no concepts": replace(DEFAULT, concepts=0.0),
     **{f"concepts {w}, words {v}": replace(DEFAULT, concepts=w, concept_words=v)
-       for w in (0.25, 0.5, 1.0) for v in (1.0, 0.5)},
+       for w in (1.0, 1.5, 2.0) for v in (0.75, 0.5, 0.25)},
 }
 
 if __name__ == "__main__":

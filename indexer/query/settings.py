@@ -69,6 +69,6 @@ class Ranking:
 # the pooled idf on dev's long queries, tools/explore_long_queries.py).
 DEFAULT = Ranking(
     prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
-    concepts=1.0, concept_words=0.5,
+    concepts=1.5, concept_words=0.5,
     synonyms=0.15, abbreviations=0.5, spelling=True, idf="pooled",
 )

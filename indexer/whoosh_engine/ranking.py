@@ -18,6 +18,7 @@ from whoosh.scoring import BM25F
 
 from . import parse as q
 from .analysis import medical_analyzer
+from ..query import terms
 from ..query.concepts import Concept, find_concepts
 from ..query.expand import Expansion, Expander, plain_segments
 from ..query.settings import Ranking
@@ -88,11 +89,18 @@ def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built
     expansions: list[Expansion] = []
     concepts = find_concepts(expander, segments) if expander and ranking.concepts else []
     if concepts:
-        extras += [ConceptQuery(c, boosts, ranking.concepts) for c in concepts]
+        # A concept counts by how much of the query it is: all of "backache",
+        # a little of a long description (NFCorpus dev, tools/tune_concepts.py).
+        asked = sum(len(terms.query_tokens(segment)) for segment in segments)
+        extras += [ConceptQuery(c, boosts, ranking.concepts * len(c.words) / asked)
+                   for c in concepts]
         expansions += [c.expansion() for c in concepts]
         if not structured:  # operators and quotes keep the user's words as written
-            user = _reweighted(user, {w for c in concepts for w in c.words},
-                               ranking.concept_words)
+            # The mapped words on their own count less, as much less as the
+            # concepts are of the query (a long description keeps its words).
+            mapped = {w for c in concepts for w in c.words}
+            share = sum(len(c.words) for c in concepts) / asked
+            user = _reweighted(user, mapped, 1 - (1 - ranking.concept_words) * share)
     if expander is not None and (ranking.synonyms or ranking.abbreviations):
         mapped = {c.source for c in concepts}
         found = expander.expand(segments, synonyms=bool(ranking.synonyms),
@@ -141,9 +149,9 @@ class ConceptQuery(Sum):
     phrase (in either word order, and as MeSH inverts a heading:
     "Tuberculosis, Spinal"), the keywords field being where an indexed
     descriptor is. It scores like one query word found in as many documents
-    as the concept is, standing in for the `size` words the user typed: per
-    field the best form's BM25 term-frequency part, times the field weight,
-    summed over fields. Its subqueries (the forms) are what snippets mark.
+    as the concept is, standing in for the words the user typed: per field
+    the best form's BM25 term-frequency part, times the field weight, summed
+    over fields, times `weight`. Its subqueries (the forms) are what snippets mark.
     """
 
     def __init__(self, concept: Concept, boosts: dict, weight: float):
