@@ -289,7 +289,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", help="data folder (default: $MEDSEARCH_DATA or ../shared/data)")
     sub.add_argument("--max-queries", type=int, help="only the first N queries (quick checks)")
     sub.add_argument("--no-ablation", action="store_true", help="skip the per-switch rows")
-    for name in ("synonyms", "abbreviations", "spelling", "phrase", "prf", "widen", "pooled-idf"):
+    for name in ("concepts", "synonyms", "abbreviations", "spelling", "phrase", "prf", "widen",
+                 "pooled-idf"):
         sub.add_argument(f"--no-{name}", action="store_true",
                          help=f"medsearch row without {name}")
     sub.set_defaults(func=cmd_eval)
