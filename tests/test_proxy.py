@@ -11,18 +11,17 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from webui import SECURITY_HEADERS
-from webui_fixtures import free_port, running_site
+from webui_fixtures import free_port, running_site, slow_header_clients
 
 REPO = Path(__file__).resolve().parent.parent
 SITE_CONF = REPO / "deploy" / "nginx-medsearch.conf"
@@ -102,40 +101,15 @@ def test_proxy_keeps_the_site_answering_under_slow_header_clients(index_dir, tmp
         with urllib.request.urlopen(f"{proxy}/?q=spine", timeout=15) as response:
             assert response.status == 200
             assert security_headers(response.headers) == SECURITY_HEADERS
-        stop = threading.Event()
-        with ExitStack() as stack:
-            slow = []
-            for _ in range(SLOW_CLIENTS):
-                sock = stack.enter_context(socket.create_connection(
-                    ("127.0.0.1", urlsplit(proxy).port), timeout=30))
-                sock.sendall(b"GET /?q=spine HTTP/1.1\r\nHost: search.example.org\r\n")
-                slow.append(sock)
-
-            def trickle():
-                line = 0
-                while not stop.wait(1.0) and line < 60:
-                    line += 1
-                    for sock in slow:
-                        try:
-                            sock.sendall(b"X-Slow-%d: %d\r\n" % (line, line))
-                        except OSError:
-                            pass  # nginx has given up on this one: as it should
-
-            trickler = threading.Thread(target=trickle, daemon=True)
-            trickler.start()
-            try:
-                time.sleep(1.5)
-                statuses = [get(f"{proxy}/?q=vertebroplasty&n={n}")[0] for n in range(12)]
-                statuses += [get(f"{proxy}/api/search?q=spine&n={n}")[0] for n in range(12)]
-                assert statuses == [200] * 24
-                # nginx closes each slow client once client_header_timeout passes.
-                for sock in slow:
-                    sock.settimeout(30)
-                    while sock.recv(65536):
-                        pass
-            finally:
-                stop.set()
-                trickler.join(timeout=10)
+        with slow_header_clients("127.0.0.1", urlsplit(proxy).port, SLOW_CLIENTS) as slow:
+            statuses = [get(f"{proxy}/?q=vertebroplasty&n={n}")[0] for n in range(12)]
+            statuses += [get(f"{proxy}/api/search?q=spine&n={n}")[0] for n in range(12)]
+            assert statuses == [200] * 24
+            # nginx closes each slow client once client_header_timeout passes.
+            for sock in slow:
+                sock.settimeout(30)
+                while sock.recv(65536):
+                    pass
         assert get(f"{proxy}/api/search?q=spine")[0] == 200
 
 

@@ -10,17 +10,15 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from webui import SECURITY_HEADERS
-from webui_fixtures import running_site
+from webui_fixtures import running_site, slow_header_clients
 
 REPO = Path(__file__).resolve().parent.parent
 SLOW_CLIENTS = 48  # more than the 8 request threads of 2 workers x 4, many times over
@@ -62,44 +60,19 @@ def get(url: str, timeout: float = 15.0) -> int:
 # --- slow clients ----------------------------------------------------------------------------------
 
 def test_slow_header_clients_do_not_starve_normal_requests(site):
-    stop = threading.Event()
-    with ExitStack() as stack:
-        slow = []
-        for number in range(SLOW_CLIENTS):
-            sock = stack.enter_context(socket.create_connection(address(site), timeout=30))
-            sock.sendall(b"GET /?q=spine HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-            slow.append(sock)
-
-        def trickle():
-            # One more header line per client per second, never the blank line.
-            line = 0
-            while not stop.wait(1.0) and line < 60:
-                line += 1
-                for sock in slow:
-                    try:
-                        sock.sendall(b"X-Slow-%d: %d\r\n" % (line, line))
-                    except OSError:
-                        pass  # the server has given up on this one: as it should
-
-        trickler = threading.Thread(target=trickle, daemon=True)
-        trickler.start()
-        try:
-            time.sleep(1.5)  # every slow client is connected and has sent a first line
-            statuses = [get(f"{site}/?q=vertebroplasty&n={n}") for n in range(12)]
-            statuses += [get(f"{site}/api/search?q=spine&n={n}") for n in range(12)]
-            assert statuses == [200] * 24
-            # The slow clients themselves are answered 408 and closed once their
-            # head is late, without ever having taken a thread.
-            answers = []
-            for sock in slow:
-                sock.settimeout(30)
-                answer = bytearray()
-                while chunk := sock.recv(65536):
-                    answer += chunk
-                answers.append(bytes(answer))
-        finally:
-            stop.set()
-            trickler.join(timeout=10)
+    with slow_header_clients(*address(site), SLOW_CLIENTS) as slow:
+        statuses = [get(f"{site}/?q=vertebroplasty&n={n}") for n in range(12)]
+        statuses += [get(f"{site}/api/search?q=spine&n={n}") for n in range(12)]
+        assert statuses == [200] * 24
+        # The slow clients themselves are answered 408 and closed once their
+        # head is late, without ever having taken a thread.
+        answers = []
+        for sock in slow:
+            sock.settimeout(30)
+            answer = bytearray()
+            while chunk := sock.recv(65536):
+                answer += chunk
+            answers.append(bytes(answer))
     for answer in answers:
         status, headers = status_and_headers(answer)
         assert status == "HTTP/1.1 408 Request Timeout"

@@ -11,10 +11,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -83,6 +84,38 @@ def _stop(server: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
+
+
+@contextmanager
+def slow_header_clients(host: str, port: int, count: int) -> Iterator[list[socket.socket]]:
+    """`count` connections that send a request line, then one more header line
+    each second and never the blank line that ends the head (slowloris)."""
+    stop = threading.Event()
+    with ExitStack() as stack:
+        slow = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.create_connection((host, port), timeout=30))
+            sock.sendall(f"GET /?q=spine HTTP/1.1\r\nHost: {host}\r\n".encode())
+            slow.append(sock)
+
+        def trickle():
+            line = 0
+            while not stop.wait(1.0) and line < 60:
+                line += 1
+                for sock in slow:
+                    try:
+                        sock.sendall(b"X-Slow-%d: %d\r\n" % (line, line))
+                    except OSError:
+                        pass  # the server has given up on this one: as it should
+
+        trickler = threading.Thread(target=trickle, daemon=True)
+        trickler.start()
+        try:
+            time.sleep(1.5)  # every slow client is connected and has sent a first line
+            yield slow
+        finally:
+            stop.set()
+            trickler.join(timeout=10)
 
 
 def launch_chromium(playwright):
