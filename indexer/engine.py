@@ -101,15 +101,24 @@ def open_engine(root: str | os.PathLike) -> SearchEngine:
 
 
 def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
-                progress: Progress | None = None) -> BuildReport:
-    """Index every page under `seeds` and make it the live index at `root`, atomically."""
-    return _engine_package().build_index(seeds, root, procs=procs, progress=progress)
+                progress: Progress | None = None,
+                mesh_file: str | os.PathLike | None = None) -> BuildReport:
+    """Index every page under `seeds` and make it the live index at `root`, atomically.
+
+    `mesh_file` is NLM's MeSH descriptor XML (else $MEDSEARCH_MESH, else CTD's
+    diseases from the data folder): see indexer.query.mesh.vocabulary.
+    """
+    return _engine_package().build_index(seeds, root, procs=procs, progress=progress,
+                                         mesh_file=mesh_file)
 
 
 def update_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
-                 progress: Progress | None = None) -> BuildReport:
-    """Apply the pages added, changed or removed under `seeds` to the index at `root`."""
-    return _engine_package().update_index(seeds, root, procs=procs, progress=progress)
+                 progress: Progress | None = None,
+                 mesh_file: str | os.PathLike | None = None) -> BuildReport:
+    """Apply the pages added, changed or removed under `seeds` to the index at `root`
+    (a different MeSH vocabulary than the live index's rebuilds everything)."""
+    return _engine_package().update_index(seeds, root, procs=procs, progress=progress,
+                                          mesh_file=mesh_file)
 
 
 def index_records(root: str | os.PathLike, records: Iterable[Record],
