@@ -158,7 +158,7 @@ def merged(headings: Iterable[tuple[str, list[str]]]) -> list[str]:
 def from_page(pieces: Iterable[str]) -> list[str]:
     """A page's comma-separated keywords as headings: check tags rejoined,
     each qualifier put after the descriptor before it (one with none before
-    it is dropped: it qualifies nothing)."""
+    it, or after a check tag, is dropped: it qualifies nothing)."""
     pieces = [p for p in pieces if p]
     headings: list[tuple[str, list[str]]] = []
     i = 0
@@ -170,7 +170,9 @@ def from_page(pieces: Iterable[str]) -> list[str]:
             i += 2
             continue
         if piece in QUALIFIERS:
-            if headings:
+            # Check tags take no qualifiers: one after a check tag belonged
+            # to a heading the site shortened, and is dropped too.
+            if headings and headings[-1][0].casefold() not in CHECK_TAG_NAMES:
                 headings[-1][1].append(piece)
         else:
             headings.append((piece, []))
@@ -198,7 +200,18 @@ def rejoin(keywords: Iterable[str], names: frozenset[str]) -> list[str]:
                 i += size
                 break
         else:
-            headings.append((descriptor(keywords[i]), qualifiers(keywords[i])))
+            name = descriptor(keywords[i])
+            # The site also drops a piece it has shown already: "Anesthesia,
+            # Epidural,Obstetrical" is "Anesthesia, Epidural" and "Anesthesia, Obstetrical".
+            # "Hepatitis B,Chronic,Hepatitis C": "Hepatitis C, Chronic".
+            before = headings[-1][0] if headings else ""
+            head, _, tail = before.partition(", ")
+            if name.casefold() not in names and before:
+                for whole in (f"{head}, {name}", f"{name}, {tail}"):
+                    if whole.casefold() in names:
+                        name = whole
+                        break
+            headings.append((name, qualifiers(keywords[i])))
             i += 1
     return merged(headings)
 

@@ -50,7 +50,8 @@ def merge_keywords(mesh: Iterable[MeshHeading],
 
     Duplicates are dropped case-insensitively, keeping the first spelling.
     """
-    pairs = [(normalise_space(d), [normalise_space(q) for q in qs]) for d, qs in mesh]
+    # Qualifiers are lower case in PubMed's own spelling (MEDLINE's MH lines).
+    pairs = [(normalise_space(d), [normalise_space(q).lower() for q in qs]) for d, qs in mesh]
     pairs += [(normalise_space(k), []) for k in author_keywords]
     return headings.merged(pairs)
 
