@@ -4,7 +4,8 @@ ZooKeeper and N Solr nodes, each its own JVM on 127.0.0.1, run from Solr's
 Maven artifacts (solr/pom.xml) with the launcher in solr/src. Everything a
 cluster owns lives in its folder:
 
-    DIR/build/            the launcher, compiled, and the jars' classpath (cached)
+    DIR/java.args         the JVMs' classpath (the launcher and the jars, built
+                          once into ~/.cache/medsearch, the jars in ~/.m2)
     DIR/zookeeper/        ZooKeeper's zoo.cfg and data (collections, configsets)
     DIR/solr-PORT/        each node's solr home (solr.xml, its cores)
     DIR/logs/             maven.log, zookeeper.log, solr-PORT.log
@@ -107,38 +108,56 @@ def _build_stamp() -> str:
     digest = hashlib.sha256()
     for path in [SOLR_PROJECT / "pom.xml", *sorted((SOLR_PROJECT / "src").rglob("*.java"))]:
         digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return digest.hexdigest()[:16]
 
 
-def resolve_classpath(build: Path, log_file: Path) -> str:
-    """The JVMs' classpath: the compiled launcher and Solr's jars from ~/.m2.
+def build_cache() -> Path:
+    """Where the launcher and the classpath of this pom and source are kept:
+    ~/.cache/medsearch (or $XDG_CACHE_HOME/medsearch), shared by every cluster."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "medsearch" / f"solr-{_build_stamp()}"
+
+
+def resolve_classpath(log_file: Path) -> str:
+    """The JVMs' classpath: the compiled launcher and Solr's jars in ~/.m2.
 
     Maven runs once per pom and launcher (downloading into ~/.m2 the first
-    time); later calls read the cached list, without starting Maven.
+    time); later calls read the cached list without starting Maven.
     """
-    listing, stamp = build / "classpath.txt", build / "stamp"
-    classes = build / "classes"
-    if stamp.exists() and stamp.read_text() == _build_stamp() and listing.exists():
-        jars = listing.read_text().strip().split(os.pathsep)
-        if all(Path(jar).exists() for jar in jars):
-            return os.pathsep.join([str(classes), *jars])
     if not (SOLR_PROJECT / "pom.xml").exists():
         raise ClusterError(f"{SOLR_PROJECT}/pom.xml is missing: run medsearch from a "
                            "clone of its repository")
+    cache = build_cache()
+    listing = cache / "classpath.txt"
+    if listing.exists():
+        jars = listing.read_text().strip().split(os.pathsep)
+        if all(Path(jar).exists() for jar in jars):
+            return os.pathsep.join([str(cache / "classes"), *jars])
     mvn = shutil.which("mvn")
     if not mvn:
         raise ClusterError("Maven is missing: install it (`make solr`, or apt-get install maven)")
-    build.mkdir(parents=True, exist_ok=True)
+    # Built aside and renamed into place: two clusters starting at once
+    # never read a half-written cache.
+    building = cache.with_name(f"{cache.name}.{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "wb") as log:
         done = subprocess.run(
-            [mvn, "-B", "-q", "-f", str(SOLR_PROJECT / "pom.xml"), f"-Dmedsearch.build={build}",
-             "compile", "dependency:build-classpath", f"-Dmdep.outputFile={listing}"],
+            [mvn, "-B", "-q", "-f", str(SOLR_PROJECT / "pom.xml"),
+             f"-Dmedsearch.build={building}", "compile", "dependency:build-classpath",
+             f"-Dmdep.outputFile={building / 'classpath.txt'}"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
-    if done.returncode != 0 or not listing.exists():
+    if done.returncode != 0 or not (building / "classpath.txt").exists():
+        shutil.rmtree(building, ignore_errors=True)
         raise ClusterError(f"Maven could not fetch Solr's jars or build the launcher: see "
                            f"{log_file} (is Maven Central reachable?)")
-    stamp.write_text(_build_stamp())
-    return resolve_classpath(build, log_file)
+    shutil.rmtree(cache, ignore_errors=True)  # a cache whose jars were deleted from ~/.m2
+    try:
+        building.rename(cache)
+    except OSError:  # another process put its (identical) build there first
+        shutil.rmtree(building, ignore_errors=True)
+    return resolve_classpath(log_file)
 
 
 # --- processes ------------------------------------------------------------------
@@ -179,6 +198,9 @@ def is_ours(pid: int | None, root: Path) -> bool:
 
 def _port_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As Jetty and ZooKeeper bind: connections closed moments ago
+        # (TIME_WAIT) do not keep a port taken, a listener does.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
@@ -202,7 +224,7 @@ def _start(java: str, args: list[str], root: Path, role: str, port: int) -> subp
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [java, f"-Dlog4j2.configurationFile={SOLR_PROJECT / 'log4j2.xml'}",
-             "-XX:+ExitOnOutOfMemoryError", f"@{root / 'build' / 'java.args'}", *args],
+             "-XX:+ExitOnOutOfMemoryError", f"@{root / 'java.args'}", *args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=root, start_new_session=True)  # Ctrl-C in the terminal leaves it running
     _pid_file(root, role, port).write_text(f"{process.pid}\n")
@@ -291,9 +313,9 @@ def up(folder: str | os.PathLike, nodes: int = 2, port_base: int = 8983, log=Non
         java = find_java()
         started = time.monotonic()
         (root / "logs").mkdir(exist_ok=True)
-        classpath = resolve_classpath(root / "build", root / "logs" / "maven.log")
+        classpath = resolve_classpath(root / "logs" / "maven.log")
         # An argument file keeps the 140-jar classpath out of `ps` and /proc.
-        (root / "build" / "java.args").write_text(f'-cp "{classpath}"\n')
+        (root / "java.args").write_text(f'-cp "{classpath}"\n')
         try:
             _start_all(java, root, zk_port, ports, say)
             upload_configset(solr_url(ports[0]))
@@ -419,3 +441,11 @@ def _stop(root: Path) -> int:
     for _, _, path in _pid_files(root):
         path.unlink()
     return len(targets)
+
+
+if __name__ == "__main__":
+    # `make solr`: fetch Solr's jars and build the launcher ahead of time.
+    try:
+        resolve_classpath(build_cache().parent / "maven.log")
+    except ClusterError as exc:
+        raise SystemExit(f"medsearch: {exc}") from None
