@@ -34,7 +34,7 @@ solr: install
 	@command -v javac >/dev/null && command -v mvn >/dev/null || { \
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
-	@$(PY) -m indexer.solr_cluster
+	@$(PY) -m indexer.solr_java
 
 serve: install
 	$(VENV)/bin/medsearch serve --port $(PORT)

@@ -13,18 +13,17 @@ cluster owns lives in its folder:
     DIR/.lock             held while `up` or `down` works on DIR
 
 Standard library only: the cluster is driven over HTTP (Solr's Collections
-and Configsets APIs) and ZooKeeper's `ruok`.
+and Configsets APIs) and ZooKeeper's `ruok`; indexer.solr_java finds Java and
+builds the classpath.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -37,15 +36,14 @@ import zipfile
 from pathlib import Path
 
 from .errors import ClusterError
+from .solr_java import SOLR_PROJECT, find_java, resolve_classpath
 
-SOLR_PROJECT = Path(__file__).resolve().parent.parent / "solr"
 CONFIGSET = SOLR_PROJECT / "configset" / "medsearch"
 CONFIGSET_NAME = "medsearch"
 LAUNCHER = "medsearch.SolrNode"
 ZOOKEEPER_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
 # Solr's own convention: its embedded ZooKeeper listens 1000 above the node.
 ZOOKEEPER_OFFSET = 1000
-MIN_JAVA = 11
 # Per node; MEDSEARCH_SOLR_HEAP overrides it (e.g. 2g for the 100,000-page bench).
 DEFAULT_HEAP = "512m"
 ZOOKEEPER_HEAP = "128m"
@@ -81,83 +79,6 @@ def solr_url(port: int) -> str:
 def node_name(port: int) -> str:
     """How SolrCloud names the node on `port` in live_nodes."""
     return f"127.0.0.1:{port}_solr"
-
-
-# --- what needs to be installed -------------------------------------------------
-
-def find_java() -> str:
-    """The `java` to run (JAVA_HOME's, else the PATH's), checked to be new enough."""
-    home = os.environ.get("JAVA_HOME")
-    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
-    if not java or not os.access(java, os.X_OK):
-        raise ClusterError("Java is missing: install Java 17 (`make solr`, or "
-                           "apt-get install openjdk-17-jdk-headless)")
-    done = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
-    found = re.search(r'version "(\d+)(?:\.(\d+))?', done.stderr)
-    major = int(found.group(1)) if found else 0
-    if major == 1 and found.group(2):  # "1.8.0" is Java 8
-        major = int(found.group(2))
-    if major < MIN_JAVA:
-        raise ClusterError(f"Solr 9 needs Java {MIN_JAVA} or newer, {java} is "
-                           f"{major or 'unknown'}: install Java 17 (`make solr`)")
-    return java
-
-
-def _build_stamp() -> str:
-    """What the cached build depends on: the pom and the launcher's source."""
-    digest = hashlib.sha256()
-    for path in [SOLR_PROJECT / "pom.xml", *sorted((SOLR_PROJECT / "src").rglob("*.java"))]:
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def build_cache() -> Path:
-    """Where the launcher and the classpath of this pom and source are kept:
-    ~/.cache/medsearch (or $XDG_CACHE_HOME/medsearch), shared by every cluster."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "medsearch" / f"solr-{_build_stamp()}"
-
-
-def resolve_classpath(log_file: Path) -> str:
-    """The JVMs' classpath: the compiled launcher and Solr's jars in ~/.m2.
-
-    Maven runs once per pom and launcher (downloading into ~/.m2 the first
-    time); later calls read the cached list without starting Maven.
-    """
-    if not (SOLR_PROJECT / "pom.xml").exists():
-        raise ClusterError(f"{SOLR_PROJECT}/pom.xml is missing: run medsearch from a "
-                           "clone of its repository")
-    cache = build_cache()
-    listing = cache / "classpath.txt"
-    if listing.exists():
-        jars = listing.read_text().strip().split(os.pathsep)
-        if all(Path(jar).exists() for jar in jars):
-            return os.pathsep.join([str(cache / "classes"), *jars])
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise ClusterError("Maven is missing: install it (`make solr`, or apt-get install maven)")
-    # Built aside and renamed into place: two clusters starting at once
-    # never read a half-written cache.
-    building = cache.with_name(f"{cache.name}.{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "wb") as log:
-        done = subprocess.run(
-            [mvn, "-B", "-q", "-f", str(SOLR_PROJECT / "pom.xml"),
-             f"-Dmedsearch.build={building}", "compile", "dependency:build-classpath",
-             f"-Dmdep.outputFile={building / 'classpath.txt'}"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, check=False)
-    if done.returncode != 0 or not (building / "classpath.txt").exists():
-        shutil.rmtree(building, ignore_errors=True)
-        raise ClusterError(f"Maven could not fetch Solr's jars or build the launcher: see "
-                           f"{log_file} (is Maven Central reachable?)")
-    shutil.rmtree(cache, ignore_errors=True)  # a cache whose jars were deleted from ~/.m2
-    try:
-        building.rename(cache)
-    except OSError:  # another process put its (identical) build there first
-        shutil.rmtree(building, ignore_errors=True)
-    return resolve_classpath(log_file)
 
 
 # --- processes ------------------------------------------------------------------
@@ -362,6 +283,22 @@ def _start_all(java: str, root: Path, zk_port: int, ports: list[int], say) -> No
             return False
 
     _wait("the Solr nodes", all_live, processes, START_TIMEOUT)
+    # A cluster started again holds its collections: searchable once their
+    # replicas on these nodes have found their leaders and caught up.
+    _wait("the collections' replicas", lambda: not _replicas_not_active(ports[0], wanted),
+          processes, START_TIMEOUT)
+
+
+def _replicas_not_active(port: int, nodes: set[str]) -> list[str]:
+    """The cores on `nodes` of every collection that are not active yet."""
+    try:
+        state = solr_request(f"{solr_url(port)}/admin/collections?action=CLUSTERSTATUS&wt=json",
+                             timeout=5.0)
+    except ClusterError:
+        return ["(no answer)"]
+    return [replica["core"] for collection in state["cluster"].get("collections", {}).values()
+            for shard in collection["shards"].values() for replica in shard["replicas"].values()
+            if replica["node_name"] in nodes and replica["state"] != "active"]
 
 
 def status(folder: str | os.PathLike) -> dict:
@@ -442,10 +379,3 @@ def _stop(root: Path) -> int:
         path.unlink()
     return len(targets)
 
-
-if __name__ == "__main__":
-    # `make solr`: fetch Solr's jars and build the launcher ahead of time.
-    try:
-        resolve_classpath(build_cache().parent / "maven.log")
-    except ClusterError as exc:
-        raise SystemExit(f"medsearch: {exc}") from None

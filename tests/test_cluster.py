@@ -327,3 +327,15 @@ def _command_lines() -> list[str]:
             except OSError:
                 continue
     return lines
+
+
+def test_up_again_brings_the_cluster_back_with_every_record(doomed, records):
+    # Right after `down`, on the same ports (closed connections linger in
+    # TIME_WAIT; they must not make the ports look taken).
+    again = medsearch("cluster", "up", "--dir", doomed.folder, "--port-base", doomed.port_base,
+                      timeout=300)
+    assert (again.returncode, again.stdout) == (0, f"MEDSEARCH_SOLR={doomed.url}\n"), again.stderr
+    # The collection lives in ZooKeeper's data in the folder; the killed node's
+    # replicas recover from the others.
+    answer = select(doomed.node_url(1), COLLECTION, q="*:*", fl="id", rows=100)
+    assert sorted(d["id"] for d in answer["response"]["docs"]) == sorted(r.pmid for r in records)
