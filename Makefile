@@ -29,12 +29,12 @@ nginx:
 
 # Debian's Java 17 and Maven run the local SolrCloud of `medsearch cluster up`
 # (tests/test_cluster.py); Solr's jars come from Maven Central into ~/.m2 and
-# the launcher is built into ~/.cache/medsearch, once (indexer/solr_cluster.py).
+# the launcher is built into ~/.cache/medsearch, once (indexer/solr_engine/cluster.py).
 solr: install
 	@command -v javac >/dev/null && command -v mvn >/dev/null || { \
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
-	@$(PY) -m indexer.solr_java
+	@$(PY) -m indexer.solr_engine.java
 
 serve: install
 	$(VENV)/bin/medsearch serve --port $(PORT)

@@ -207,7 +207,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_cluster(args) -> int:
-    from . import solr_cluster  # only `cluster` needs it
+    from .solr_engine import cluster as solr_cluster  # only `cluster` needs it
 
     if args.action == "up":
         url = solr_cluster.up(args.dir, nodes=args.nodes, port_base=args.port_base,

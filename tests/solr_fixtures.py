@@ -23,7 +23,7 @@ from typing import Iterator
 import pytest
 
 from indexer.pages.records import Record, record_key
-from indexer.solr_cluster import solr_request
+from indexer.solr_engine.cluster import solr_request
 
 REPO = Path(__file__).resolve().parent.parent
 # Cold JVMs on two shared cores; a first run also downloads Solr into ~/.m2.

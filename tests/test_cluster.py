@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from indexer.pages.extract import extract_file
-from indexer.solr_cluster import CONFIGSET, solr_request
+from indexer.solr_engine.cluster import CONFIGSET, solr_request
 from indexer.whoosh_engine.analysis import MEDICAL_STOP_WORDS, analyze, name_analyzer
 from solr_fixtures import (
     add_documents,

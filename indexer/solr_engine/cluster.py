@@ -13,7 +13,7 @@ cluster owns lives in its folder:
     DIR/.lock             held while `up` or `down` works on DIR
 
 Standard library only: the cluster is driven over HTTP (Solr's Collections
-and Configsets APIs) and ZooKeeper's `ruok`; indexer.solr_java finds Java and
+and Configsets APIs) and ZooKeeper's `ruok`; indexer.solr_engine.java finds Java and
 builds the classpath.
 """
 
@@ -35,8 +35,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from .errors import ClusterError
-from .solr_java import SOLR_PROJECT, find_java, resolve_classpath
+from ..errors import ClusterError
+from .java import SOLR_PROJECT, find_java, resolve_classpath
 
 CONFIGSET = SOLR_PROJECT / "configset" / "medsearch"
 CONFIGSET_NAME = "medsearch"

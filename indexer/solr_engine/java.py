@@ -1,8 +1,8 @@
-"""Java and Solr's jars for the local SolrCloud (indexer.solr_cluster).
+"""Java and Solr's jars for the local SolrCloud (indexer.solr_engine.cluster).
 
 The nodes run from Solr's Maven artifacts (solr/pom.xml) and the launcher in
 solr/src; Maven fetches and builds them once per pom and launcher, into
-~/.m2 and ~/.cache/medsearch. `python -m indexer.solr_java` (`make solr`)
+~/.m2 and ~/.cache/medsearch. `python -m indexer.solr_engine.java` (`make solr`)
 does it ahead of time.
 """
 
@@ -15,9 +15,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .errors import ClusterError
+from ..errors import ClusterError
 
-SOLR_PROJECT = Path(__file__).resolve().parent.parent / "solr"
+SOLR_PROJECT = Path(__file__).resolve().parents[2] / "solr"
 MIN_JAVA = 11
 
 
