@@ -4,7 +4,7 @@ PYTHON ?= python3
 PY      = $(VENV)/bin/python
 PORT   ?= 8000
 
-.PHONY: install serve test chromium nginx bench clean
+.PHONY: install serve test chromium nginx solr bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +27,19 @@ nginx:
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
+# Debian's Java 17 and Maven run the local SolrCloud of `medsearch cluster up`
+# (tests/test_cluster.py); Solr's jars come from Maven Central into ~/.m2 and
+# the launcher is built into ~/.cache/medsearch, once (indexer/solr_engine/cluster.py).
+solr: install
+	@command -v javac >/dev/null && command -v mvn >/dev/null || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
+	@$(PY) -m indexer.solr_engine.java
+
 serve: install
 	$(VENV)/bin/medsearch serve --port $(PORT)
 
-test: install chromium nginx
+test: install chromium nginx solr
 	$(PY) -m pytest
 
 clean:

@@ -207,6 +207,24 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_cluster(args) -> int:
+    from .solr_engine import cluster as solr_cluster  # only `cluster` needs it
+
+    if args.action == "up":
+        url = solr_cluster.up(args.dir, nodes=args.nodes, port_base=args.port_base,
+                              log=lambda message: print(message, file=sys.stderr))
+        print(f"MEDSEARCH_SOLR={url}")
+        return 0
+    if args.action == "status":
+        state = solr_cluster.status(args.dir)
+        print(json.dumps(state, indent=1) if args.json else solr_cluster.format_status(state))
+        return 0 if solr_cluster.all_live(state) else 1
+    stopped = solr_cluster.down(args.dir)
+    print(f"stopped {stopped} processes in {args.dir}" if stopped
+          else f"nothing was running in {args.dir}")
+    return 0
+
+
 # --- the parser ----------------------------------------------------------------
 
 def _public_url(text: str) -> str:
@@ -302,6 +320,21 @@ def make_parser() -> argparse.ArgumentParser:
         sub.add_argument(f"--no-{name}", action="store_true",
                          help=f"medsearch row without {name}")
     sub.set_defaults(func=cmd_eval)
+
+    cluster = commands.add_parser("cluster", help="a local SolrCloud: ZooKeeper and Solr nodes")
+    actions = cluster.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, about in (("up", "start ZooKeeper and the Solr nodes; print MEDSEARCH_SOLR=URL"),
+                        ("status", "each process's address, pid and whether it is live"),
+                        ("down", "stop every process of the cluster (its data stays)")):
+        sub = actions.add_parser(name, help=about)
+        sub.add_argument("--dir", required=True, help="the cluster's folder: data, logs, pids")
+        sub.set_defaults(func=cmd_cluster)
+    actions.choices["up"].add_argument("--nodes", type=int, default=2,
+                                       help="Solr nodes (default 2)")
+    actions.choices["up"].add_argument("--port-base", type=int, default=8983,
+                                       help="first node's port; nodes count up from it, "
+                                            "ZooKeeper is 1000 above (default 8983)")
+    actions.choices["status"].add_argument("--json", action="store_true", help="as JSON")
     return parser
 
 

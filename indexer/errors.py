@@ -49,3 +49,7 @@ class Busy(MedsearchError):
 
 class CannotServe(MedsearchError):
     """The site cannot be served as asked (address in use, bad public URL)."""
+
+
+class ClusterError(MedsearchError):
+    """The local SolrCloud cluster cannot be started, reached or stopped as asked."""

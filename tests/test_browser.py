@@ -246,6 +246,14 @@ def open_suggestions(page, site: str, prefix: str) -> list[str]:
     page.keyboard.type(prefix, delay=30)
     page.wait_for_selector("input#q[aria-expanded=true]")
     listbox = page.locator("#" + box.get_attribute("aria-controls"))
+    # The list may still show the answer for the prefix's first letters (the
+    # one for the whole prefix is on its way): wait until it completes it.
+    page.wait_for_function(
+        """([id, prefix]) => {
+             const options = [...document.querySelectorAll(`#${id} [role=option]`)];
+             return options.length > 0 && options.every(
+               (o) => o.textContent.trim().toLowerCase().startsWith(prefix));
+           }""", arg=[box.get_attribute("aria-controls"), prefix.lower()])
     assert box.get_attribute("role") == "combobox"
     assert listbox.get_attribute("role") == "listbox" and listbox.is_visible()
     return [o.strip() for o in listbox.get_by_role("option").all_inner_texts()]
