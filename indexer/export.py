@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .pages import headings
 from .pages.pubmed import MONTHS
 from .pages.records import Record
 
@@ -87,8 +88,10 @@ def _medline_field(tag: str, value) -> list[str]:
 def to_medline(records: Iterable[Record]) -> str:
     """MEDLINE text (.nbib): PMID, DP, TI, AB, AU (the first with its AD), JT, MH.
 
-    Keywords become MH lines, one whole keyword each; a keyword with a "/"
-    would read as descriptor/qualifier there, so it becomes an OT line.
+    Keywords become MH lines, one whole heading each: "Descriptor/qualifier"
+    is how keywords hold qualifiers, as MEDLINE's MH lines do. Any other
+    keyword with a "/" ("PVP/PKP") would read as one there, so it becomes an
+    OT line.
     """
     blocks = []
     for record in records:
@@ -104,9 +107,14 @@ def to_medline(records: Iterable[Record]) -> str:
             lines += _medline_field("AD", record.organisation)
         lines += _medline_field("JT", record.journal)
         lines += [line for keyword in record.keywords
-                  for line in _medline_field("OT" if "/" in keyword else "MH", keyword)]
+                  for line in _medline_field(_keyword_tag(keyword), keyword)]
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def _keyword_tag(keyword: str) -> str:
+    """MH for a heading (with or without qualifiers), OT for another keyword with a "/"."""
+    return "OT" if "/" in headings.descriptor(keyword) else "MH"
 
 
 # --- CSV ------------------------------------------------------------------------

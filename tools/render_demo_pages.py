@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a plain script from a checkout, uninstalled
 
+from indexer.pages import headings  # noqa: E402
 from indexer.pages.pubmed import PubmedEntry, read_export  # noqa: E402
 
 SEED = "medsearch-demo-pages-v1"
@@ -121,7 +122,8 @@ def site_keywords(entry: PubmedEntry) -> str:
             show(qualifier.lower())
     mesh_words = {w.casefold() for d, qs in entry.mesh for w in [d, *qs]}
     for keyword in entry.record.keywords:  # author keywords follow the MeSH ones
-        if keyword.casefold() not in mesh_words:
+        # A heading is "Descriptor/qualifier" in a record: its descriptor was shown above.
+        if headings.descriptor(keyword).casefold() not in mesh_words:
             show(keyword)
     return ",".join(shown)
 
