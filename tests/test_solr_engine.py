@@ -308,3 +308,16 @@ def test_a_killed_build_leaves_the_alias_and_the_next_build_clears_it(solr_clust
     now = collections(solr_cluster, "killed")
     assert now == [alias_target(solr_cluster, "killed")]
     assert left[0] not in now and live not in now
+
+
+def test_completions_on_solr_alone_need_no_whoosh(solr_cluster, solr_index):
+    """A process that never loads the Whoosh engine (a site on SolrCloud) completes words."""
+    script = ("import sys; from indexer import open_index; "
+              "index = open_index(sys.argv[1], solr=sys.argv[2]); "
+              "print(index.suggest('vert'), index.suggest('Öst'), "
+              "'indexer.whoosh_engine' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", script, str(solr_index.root), solr_cluster.url],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ("['vertebral', 'vertebroplasty'] "
+                           "['osteoporotic', 'Osteoporotic Fractures'] False\n")

@@ -11,8 +11,10 @@ is followed without reopening.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
+import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,7 +22,7 @@ from ..errors import ArticleNotFound, QueryError
 from ..pages.records import Record
 from ..query.settings import Ranking
 from ..query.suggest import MAX_INPUT, MAX_LIMIT, Vocabulary
-from ..query.terms import fold
+from ..query import terms
 from ..results import Hit, Results
 from . import query as q
 from .build import alias_name, build_info
@@ -164,8 +166,8 @@ class SolrEngine:
         limit = max(0, min(int(limit), MAX_LIMIT))
         if not text or not limit:
             return []
-        word = fold(text.split()[-1].split(":")[-1].lstrip("\"'("))
-        whole = fold(text.lstrip("\"'("))
+        word = terms.fold(text.split()[-1].split(":")[-1].lstrip("\"'("))
+        whole = terms.fold(text.lstrip("\"'("))
         words = self._terms({"terms.fl": "spell", "terms.prefix": word}, limit) if word else {}
         mesh = self._terms({"terms.fl": "mesh_term", "terms.regex": _starts_with(whole),
                             "terms.regex.flag": "case_insensitive"}, limit)
@@ -260,6 +262,31 @@ def _collation(answer: dict, text: str) -> str | None:
 def _pairs(flat: list) -> dict[str, int]:
     """Solr's flat [term, count, term, count…] as {term: count}."""
     return dict(zip(flat[::2], flat[1::2]))
+
+
+# --- the analyzer query understanding sees (indexer.query.terms) ----------------------
+
+def fold(text: str) -> str:
+    """Lower case without accents: the configset's LowerCase and ASCIIFolding filters."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def query_tokens(text: str) -> list[tuple[str, int, int]]:
+    """The query's words, folded (unstemmed: Solr stems; only completions use these now)."""
+    return [(fold(m.group()), m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+
+
+def install_analyzer() -> None:
+    """Completions fold words as the index does; the Whoosh engine's analyzer,
+    when loaded in this process too, stays the one installed."""
+    try:
+        terms.fold("")
+    except RuntimeError:
+        terms.install(query_tokens, fold)
+
+
+install_analyzer()
 
 
 def _starts_with(text: str) -> str:
