@@ -20,6 +20,7 @@ import pytest
 from indexer import open_index
 from indexer.errors import ArticleNotFound, IndexMissing, QueryError
 from indexer.solr_engine.client import SolrClient
+from conftest import ARTICLES, clinic_page
 from solr_fixtures import REPO, medsearch
 
 pytestmark = pytest.mark.solr
@@ -43,10 +44,31 @@ def alias_target(cluster, alias: str) -> str | None:
 
 
 @pytest.fixture(scope="module")
-def solr_index(solr_cluster, corpus_dir, tmp_path_factory):
+def contract_seeds(tmp_path_factory):
+    """The literal corpus's pages, this module's own (a test elsewhere edits corpus_dir's)."""
+    seeds = tmp_path_factory.mktemp("contract-seeds")
+    for article in ARTICLES:
+        (seeds / f"{article[0]}.html").write_text(clinic_page(*article), encoding="utf-8")
+    return seeds
+
+
+@pytest.fixture(scope="module")
+def whoosh_index(contract_seeds, tmp_path_factory):
+    """The literal corpus built into a Whoosh index, by the CLI."""
+    root = tmp_path_factory.mktemp("whoosh") / "contract"
+    env = {k: v for k, v in os.environ.items() if k != "MEDSEARCH_SOLR"}
+    done = medsearch("build", "--seeds", contract_seeds, "--index", root, env=env)
+    assert done.returncode == 0, done.stderr
+    index = open_index(root, solr="")
+    yield index
+    index.close()
+
+
+@pytest.fixture(scope="module")
+def solr_index(solr_cluster, contract_seeds, tmp_path_factory):
     """The literal corpus built on the cluster, 2 shards × 2 replicas, by the CLI."""
     root = tmp_path_factory.mktemp("solr") / "contract"
-    done = medsearch("build", "--seeds", corpus_dir, "--index", root, "--shards", 2,
+    done = medsearch("build", "--seeds", contract_seeds, "--index", root, "--shards", 2,
                      "--replicas", 2, env=solr_env(solr_cluster), timeout=600)
     assert done.returncode == 0, done.stderr
     index = open_index(root, solr=solr_cluster.url)
@@ -57,7 +79,7 @@ def solr_index(solr_cluster, corpus_dir, tmp_path_factory):
 @pytest.fixture(params=["whoosh", "solr"])
 def engine_idx(request):
     """The same corpus on either engine."""
-    return request.getfixturevalue("idx" if request.param == "whoosh" else "solr_index")
+    return request.getfixturevalue(f"{request.param}_index")
 
 
 # --- the search contract, on both engines -----------------------------------------
@@ -156,15 +178,19 @@ def test_did_you_mean(engine_idx):
     assert engine_idx.search("spine", year_from=2010, year_to=2019).suggestion is None
 
 
-def test_article_similar_and_records(engine_idx, idx):
-    assert engine_idx.article("30000001") == idx.article("30000001")
+def test_article_similar_and_records(engine_idx, whoosh_index):
+    record = engine_idx.article("30000001")
+    assert (record.title, record.year, record.journal, record.authors) == (
+        "Cement leakage after percutaneous vertebroplasty for osteoporotic fractures",
+        2015, "Spine", ["Smith AB", "Jones C"])
+    assert record == whoosh_index.article("30000001")
     with pytest.raises(ArticleNotFound):
         engine_idx.article("99999999")
     assert pmids_of(engine_idx.similar("30000001"))[0] == "30000003"
     with pytest.raises(ArticleNotFound):
         engine_idx.similar("99999999")
     records = engine_idx.records("", sort="newest")
-    assert records == idx.records("", sort="newest")
+    assert records == whoosh_index.records("", sort="newest")
     assert [r.pmid for r in records] == [
         "30000005", "30000004", "30000003", "30000001", "21349964", "30000002"]
     assert len(engine_idx.records("", limit=2)) == 2
