@@ -86,15 +86,16 @@ def print_stats(stats: dict, out=None) -> None:
 
 def cmd_build(args) -> int:
     report = engine.build_index(args.seeds, args.index, procs=args.procs,
-                                progress=progress_bar(), solr=args.solr, shards=args.shards,
-                                replicas=args.replicas)
+                                progress=progress_bar(), mesh_file=args.mesh_file,
+                                solr=args.solr, shards=args.shards, replicas=args.replicas)
     print_report(report)
     return 0
 
 
 def cmd_update(args) -> int:
     report = engine.update_index(args.seeds, args.index, procs=args.procs,
-                                  progress=progress_bar(), solr=args.solr)
+                                  progress=progress_bar(), mesh_file=args.mesh_file,
+                                  solr=args.solr)
     print_report(report)
     return 0
 
@@ -201,7 +202,8 @@ def cmd_serve(args) -> int:
     if not engine.has_index(args.index, solr=args.solr):
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
         print_report(engine.build_index(args.seeds, args.index, procs=args.procs,
-                                        progress=progress_bar(), solr=args.solr),
+                                        progress=progress_bar(), mesh_file=args.mesh_file,
+                                        solr=args.solr),
                      out=sys.stderr)
     serve(args.index, host=args.host, port=args.port, workers=args.workers,
           public_url=args.public_url, solr=engine.solr_address(args.solr))
@@ -252,6 +254,11 @@ def make_parser() -> argparse.ArgumentParser:
                               "none: the Whoosh index)")
         return sub
 
+    def with_mesh_file(sub):
+        sub.add_argument("--mesh", dest="mesh_file", metavar="FILE",
+                         help="NLM's MeSH descriptor XML, desc<year>.xml (default: "
+                              "$MEDSEARCH_MESH, else CTD's diseases in the data folder)")
+
     for name, func, about in (
             ("build", cmd_build, "build the index from the seeds folder"),
             ("update", cmd_update, "re-index only the pages added, changed or removed "
@@ -261,6 +268,7 @@ def make_parser() -> argparse.ArgumentParser:
                          help="folder of pages (default: $MEDSEARCH_SEEDS or seeds/)")
         sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
                          help="processes for extraction and indexing (default: up to 2)")
+        with_mesh_file(sub)
         sub.set_defaults(func=func)
     for option in ("shards", "replicas"):
         commands.choices["build"].add_argument(
@@ -282,6 +290,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help="folder of pages to build from when there is no index")
     sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
                      help=argparse.SUPPRESS)
+    with_mesh_file(sub)
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")

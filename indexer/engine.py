@@ -117,10 +117,13 @@ def open_engine(root: str | os.PathLike, solr: str | None = None) -> SearchEngin
 
 
 def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
-                progress: Progress | None = None, solr: str | None = None,
+                progress: Progress | None = None,
+                mesh_file: str | os.PathLike | None = None, solr: str | None = None,
                 shards: int | None = None, replicas: int | None = None) -> BuildReport:
     """Index every page under `seeds` and make it the live index at `root`, atomically.
 
+    `mesh_file` is NLM's MeSH descriptor XML (else $MEDSEARCH_MESH, else CTD's
+    diseases from the data folder): see indexer.query.mesh.vocabulary.
     `shards` and `replicas` size a SolrCloud collection; Whoosh has neither.
     """
     sizes = {name: n for name, n in (("shards", shards), ("replicas", replicas)) if n}
@@ -128,13 +131,17 @@ def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 
         raise BuildFailed("--shards and --replicas size a SolrCloud collection: "
                           "give --solr URL or set MEDSEARCH_SOLR")
     return _engine_package(solr).build_index(seeds, root, procs=procs, progress=progress,
-                                             **sizes)
+                                             mesh_file=mesh_file, **sizes)
 
 
 def update_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
-                 progress: Progress | None = None, solr: str | None = None) -> BuildReport:
-    """Apply the pages added, changed or removed under `seeds` to the index at `root`."""
-    return _engine_package(solr).update_index(seeds, root, procs=procs, progress=progress)
+                 progress: Progress | None = None,
+                 mesh_file: str | os.PathLike | None = None,
+                 solr: str | None = None) -> BuildReport:
+    """Apply the pages added, changed or removed under `seeds` to the index at `root`
+    (a different MeSH vocabulary than the live index's rebuilds everything)."""
+    return _engine_package(solr).update_index(seeds, root, procs=procs, progress=progress,
+                                              mesh_file=mesh_file)
 
 
 def index_records(root: str | os.PathLike, records: Iterable[Record],

@@ -25,6 +25,10 @@ class IndexLocked(MedsearchError):
     """Another build or update holds the index."""
 
 
+class VocabularyError(MedsearchError):
+    """The MeSH descriptor file given for a build cannot be read."""
+
+
 class BuildFailed(MedsearchError):
     """A build could not produce a verified index; the live one is untouched."""
 

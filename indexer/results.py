@@ -22,6 +22,9 @@ class Hit:
     url: str | None
     published: str | None
     snippet: str  # HTML: escaped text with the matched words in <mark>
+    # The MeSH descriptors among `keywords` (whole, no qualifiers, no site
+    # tags): what the chips show and the `mesh` filter takes.
+    mesh: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)

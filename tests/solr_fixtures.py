@@ -22,6 +22,7 @@ from typing import Iterator
 
 import pytest
 
+from indexer.pages import headings
 from indexer.pages.records import Record, record_key
 from indexer.solr_engine.cluster import solr_request
 
@@ -106,7 +107,9 @@ def solr_document(record: Record) -> dict:
     """A Record as a document of the medsearch configset."""
     document = {"id": record_key(record), "pmid": record.pmid, "title": record.title,
                 "abstract": record.abstract, "keywords": record.keywords,
-                "mesh_term": record.keywords, "authors": record.authors,
+                # Descriptors whole, no qualifiers (pages.headings), as the Whoosh schema.
+                "mesh_term": headings.mesh_descriptors(record.keywords, None),
+                "authors": record.authors,
                 "journal": record.journal, "journal_name": record.journal,
                 "year": record.year, "published": record.published,
                 "organisation": record.organisation, "url": record.url,

@@ -178,7 +178,7 @@ def demo(tmp_path_factory):
 def test_backache_puts_back_pain_articles_in_the_top_3(demo):
     results = demo.search("backache")
     assert {"type": "concept", "from": "backache", "to": ["Back Pain"]} in results.expansions
-    assert any("Back Pain" in hit.keywords for hit in results.hits[:3])
+    assert any("Back Pain" in hit.mesh for hit in results.hits[:3])
 
 
 @pytest.mark.parametrize("query, descriptors", [
@@ -189,4 +189,4 @@ def test_backache_puts_back_pain_articles_in_the_top_3(demo):
 ])
 def test_a_lay_term_puts_an_article_about_its_concept_first(demo, query, descriptors):
     first = demo.search(query).hits[0]
-    assert descriptors & set(first.keywords), (first.pmid, first.title, first.keywords)
+    assert descriptors & set(first.mesh), (first.pmid, first.title, first.keywords)

@@ -111,11 +111,12 @@ def test_xml_maps_every_field():
     assert record.source == "x.xml"
 
 
-def test_xml_keywords_keep_descriptors_whole_then_qualifiers_then_author_keywords():
+def test_xml_keywords_are_whole_headings_with_their_qualifiers_then_author_keywords():
     [record] = parse_pubmed_xml(XML_ARTICLE)
-    # "Surgery" under Abscess and author keyword "humans" repeat earlier ones, case aside.
-    assert record.keywords == ["Tuberculosis, Spinal", "Humans", "Abscess",
-                               "diagnosis", "surgery", "Pott disease"]
+    # Qualifiers follow their descriptor, lower case as PubMed writes them;
+    # author keyword "humans" repeats a heading, case aside.
+    assert record.keywords == ["Tuberculosis, Spinal/diagnosis/surgery", "Humans",
+                               "Abscess/surgery", "Pott disease"]
 
 
 def test_xml_medline_date_and_missing_abstract():
@@ -158,8 +159,8 @@ def test_medline_parses_records_and_continuation_lines():
     assert first.title == "Spinal tuberculosis in Mycobacterium infection."
     assert first.organisation == "Hospital La Paz, Madrid."
     assert first.authors == ["Martin-Buitrago MP", "Pizones J", "European Spine Study Group"]
-    assert first.keywords == ["Tuberculosis, Spinal", "Humans", "Abscess",
-                              "diagnosis", "surgery", "Pott disease"]
+    assert first.keywords == ["Tuberculosis, Spinal/diagnosis/surgery", "Humans",
+                              "Abscess/surgery", "Pott disease"]
     assert (second.pmid, second.abstract, second.published, second.year) == (
         "11111111", None, "1994 Spring", 1994)
 

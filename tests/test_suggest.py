@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -69,7 +70,9 @@ def test_any_input_gives_a_short_list_of_strings(idx, text):
     assert all(isinstance(s, str) and s for s in out)
 
 
-def test_follows_a_rebuild(tmp_path):
+def test_follows_a_rebuild(tmp_path, monkeypatch):
+    # A vocabulary that knows "Tuberculosis, Spinal", which the page splits at its comma.
+    monkeypatch.setenv("MEDSEARCH_MESH", str(Path(__file__).parent / "mesh" / "desc-test.xml"))
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "a.html").write_text(clinic_page(*ARTICLES[3]), encoding="utf-8")
@@ -80,7 +83,7 @@ def test_follows_a_rebuild(tmp_path):
         assert index.suggest("tuberc") == []
         (seeds / "b.html").write_text(clinic_page(*ARTICLES[2]), encoding="utf-8")
         build(seeds, tmp_path / "index")
-        assert index.suggest("tuberc") == ["tuberculosis"]
+        assert index.suggest("tuberc") == ["tuberculosis", "Tuberculosis, Spinal"]
     finally:
         index.close()
 

@@ -135,11 +135,12 @@ def test_a_hit_shows_title_journal_year_authors_snippet_keywords_and_pubmed(clie
     assert text(hit.select_one(".authors")) == "Smith AB, Jones C"
     assert [text(m) for m in hit.select(".snippet mark")] == ["Percutaneous"]
     tags = hit.select("ul.tags a")
+    # Descriptors only: the page's "Vertebroplasty,adverse effects" is one
+    # heading, Vertebroplasty/adverse effects, shown as its descriptor.
     assert [text(a) for a in tags] == [
-        "Vertebroplasty", "adverse effects", "Bone Cements", "Spinal Fractures",
-        "Osteoporotic Fractures"]
+        "Vertebroplasty", "Bone Cements", "Spinal Fractures", "Osteoporotic Fractures"]
     assert tags[0]["href"] == "/?q=percutaneous&mesh=Vertebroplasty"
-    assert tags[2]["href"] == "/?q=percutaneous&mesh=Bone+Cements"
+    assert tags[1]["href"] == "/?q=percutaneous&mesh=Bone+Cements"
     pubmed = hit.select_one("a.pubmed")
     assert pubmed["href"] == "https://www.ncbi.nlm.nih.gov/pubmed/30000001"
     assert text(pubmed) == "PubMed 30000001"
@@ -148,7 +149,7 @@ def test_a_hit_shows_title_journal_year_authors_snippet_keywords_and_pubmed(clie
 def test_long_keyword_lists_are_cut_short_in_hits(client):
     doc = page(client, "/?q=headache")
     hit = doc.select_one("li.hit")
-    assert len(hit.select("ul.tags a")) == 6  # six keywords: all shown, no "more"
+    assert len(hit.select("ul.tags a")) == 5  # five descriptors: all shown, no "more"
     assert hit.select_one("ul.tags .more") is None
 
 
@@ -264,7 +265,7 @@ def test_facets_count_the_whole_result_set(client):
     mesh = facet(doc, "MeSH keyword")
     assert mesh[:3] == [("Humans", "2", "/?q=&mesh=Humans"),
                         ("Vertebroplasty", "2", "/?q=&mesh=Vertebroplasty"),
-                        ("surgery", "2", "/?q=&mesh=surgery")]
+                        ("Athletes", "1", "/?q=&mesh=Athletes")]  # no qualifier is a value
     assert len(mesh) == 10
 
 
@@ -405,7 +406,9 @@ def test_article_page_shows_the_full_record(client, idx):
                        ("Taylor JN", "/?q=author:%22Taylor+JN%22")]
     details = {text(dt): dd for dt, dd in zip(doc.select("dl.details dt"), doc.select("dl.details dd"))}
     assert [text(a) for a in details["MeSH keywords"].select("a")] == [
-        "Blood Patch", "Epidural", "Headache", "Humans", "Intracranial Hypotension", "therapy"]
+        "Blood Patch", "Epidural", "Headache", "Humans", "Intracranial Hypotension"]
+    # The qualifier is shown after its descriptor, not as a heading of its own.
+    assert details["MeSH keywords"].select("li")[-1].get_text() == "Intracranial Hypotension/therapy"
     assert details["MeSH keywords"].a["href"] == "/?q=&mesh=Blood+Patch"
     assert text(details["Journal"]) == "AJNR Am J Neuroradiol"
     assert text(details["Published"]) == "2011 May"
@@ -576,7 +579,7 @@ def test_api_article(client):
         "pmid": "21349964",
         "title": "CT-guided epidural blood patching of directly observed or potential leak sites",
         "abstract": ARTICLES[0][2],
-        "keywords": ["Blood Patch", "Epidural", "Headache", "Humans", "Intracranial Hypotension", "therapy"],
+        "keywords": ["Blood Patch", "Epidural", "Headache", "Humans", "Intracranial Hypotension/therapy"],
         "authors": ["Kranz PG", "Gray L", "Taylor JN"],
         "journal": "AJNR Am J Neuroradiol",
         "published": "2011 May",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from indexer.pages import headings as mesh_headings
 from indexer.pages.records import pubmed_url
 
 # A structured-abstract label: ALL CAPS words and a colon, opening the
@@ -14,6 +15,11 @@ _SECTION_LABEL = re.compile(r"(?:^|(?<=[.!?])\s+|\n\s*)([A-Z][A-Z/&,() -]{1,60}[
 _PREFIX = re.compile(r"\b\w+:")
 _WORD = re.compile(r"[^\W_][\w'-]*")
 _OPERATORS = {"AND", "OR", "NOT", "TO"}
+
+
+def headings(keywords: list[str]) -> list[tuple[str, list[str]]]:
+    """Each keyword as (descriptor, qualifiers): "Spine/surgery" -> ("Spine", ["surgery"])."""
+    return [(mesh_headings.descriptor(k), mesh_headings.qualifiers(k)) for k in keywords]
 
 
 def abstract_sections(text: str | None) -> list[tuple[str | None, str]]:

@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from indexer.pages import headings
 from indexer.pages.blocks import HEADING, Block, Page, html_page, looks_like_html, text_page
 from indexer.pages.budget import time_limit
 from indexer.pages.text import clean, decode_page, printable
@@ -290,13 +291,8 @@ def _value(fields: dict[str, _Field], name: str, default: str | None = None) -> 
 
 
 def _split_keywords(value: str) -> list[str]:
-    seen: set[str] = set()
-    keywords = []
-    for keyword in map(clean, value.split(",")):
-        if keyword and keyword.casefold() not in seen:
-            seen.add(keyword.casefold())
-            keywords.append(keyword)
-    return keywords
+    """The keywords of a page, as whole MeSH headings where the fixed lists tell (headings)."""
+    return headings.from_page(map(clean, value.split(",")))
 
 
 def _pmid(fields: dict[str, _Field]) -> str | None:

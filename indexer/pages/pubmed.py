@@ -14,6 +14,7 @@ from typing import NamedTuple
 from lxml import etree
 
 from indexer.errors import ExtractionError
+from indexer.pages import headings
 from indexer.pages.records import Record, pubmed_url
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -45,21 +46,14 @@ def normalise_space(text: str | None) -> str:
 
 def merge_keywords(mesh: Iterable[MeshHeading],
                    author_keywords: Iterable[str]) -> list[str]:
-    """MeSH descriptors (whole), then their qualifiers, then author keywords.
+    """MeSH headings as "Descriptor/qualifier/..." (pages.headings), then author keywords.
 
     Duplicates are dropped case-insensitively, keeping the first spelling.
     """
-    mesh = list(mesh)
-    candidates = [descriptor for descriptor, _ in mesh]
-    candidates += [q for _, qualifiers in mesh for q in qualifiers]
-    candidates += list(author_keywords)
-    seen: set[str] = set()
-    merged = []
-    for keyword in map(normalise_space, candidates):
-        if keyword and keyword.casefold() not in seen:
-            seen.add(keyword.casefold())
-            merged.append(keyword)
-    return merged
+    # Qualifiers are lower case in PubMed's own spelling (MEDLINE's MH lines).
+    pairs = [(normalise_space(d), [normalise_space(q).lower() for q in qs]) for d, qs in mesh]
+    pairs += [(normalise_space(k), []) for k in author_keywords]
+    return headings.merged(pairs)
 
 
 def first_year(published: str | None) -> int | None:

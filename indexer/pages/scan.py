@@ -30,7 +30,7 @@ Progress = Callable[[int, int], None]
 # The modules whose code decides what a page becomes in the index: when any
 # of them changes, an update must re-extract everything (see code_version).
 _INDEXING_MODULES = ("pages/extract.py", "pages/text.py", "pages/blocks.py", "pages/budget.py",
-                     "pages/records.py", "pages/sources.py", "pages/pubmed.py",
+                     "pages/records.py", "pages/sources.py", "pages/pubmed.py", "pages/headings.py",
                      "whoosh_engine/schema.py", "whoosh_engine/analysis.py")
 _PR_SET_PDEATHSIG = 1
 

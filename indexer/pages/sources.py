@@ -52,7 +52,9 @@ def records_from_file(path: str | os.PathLike) -> list[Record]:
 # --- copies of one article ----------------------------------------------------------
 
 def _words(keywords: Sequence[str]) -> set[str]:
-    return {part.strip().casefold() for k in keywords for part in k.split(",") if part.strip()}
+    """The pieces of the keywords, as a page splits them: at commas and before qualifiers."""
+    return {part.strip().casefold() for k in keywords for part in re.split(r"[,/]", k)
+            if part.strip()}
 
 
 def merge_copies(best: Record, copies: Sequence[Record]) -> Record:

@@ -51,7 +51,12 @@ def describe(data: dict | None) -> dict[str, str]:
                 "abbreviations": "none (built before abbreviations were saved)"}
     concepts = len(data["synonyms"].get("concepts", []))
     source = data.get("synonyms_from")
-    if source:
+    if source and data.get("synonyms_kind") == "nlm":
+        descriptors = data.get("descriptors", 0)
+        synonyms = (f"MeSH from NLM's {os.path.basename(source)}, {descriptors} "
+                    f"descriptor{'' if descriptors == 1 else 's'}, {concepts} "
+                    f"concept{'' if concepts == 1 else 's'} in this index (from {source})")
+    elif source:
         synonyms = (f"MeSH/CTD diseases, {concepts} concept{'' if concepts == 1 else 's'} "
                     f"(from {source})")
     elif "synonyms_from" in data:

@@ -1,7 +1,10 @@
-"""MeSH disease descriptors and their entry terms, from CTD's MEDIC vocabulary.
+"""MeSH descriptors and their entry terms: NLM's descriptor file, else CTD's diseases.
 
-Read once per process at build time (CTD_diseases.tsv.gz, about 4,800
-descriptors); the build keeps only what the new index can use.
+The build reads NLM's MeSH descriptor XML (desc<year>.xml, about 30,000
+descriptors) when one is given (--mesh FILE or MEDSEARCH_MESH), else CTD's
+MEDIC disease vocabulary from the data folder (CTD_diseases.tsv.gz, about
+4,800 descriptors). Read once per process; the build keeps only what the new
+index can use.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ import csv
 import gzip
 import io
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from lxml import etree
+
+from ..errors import VocabularyError
 from .terms import stems
 
 CTD_FILE = Path("mesh-ctd-diseases") / "CTD_diseases.tsv.gz"
+MESH_ENV = "MEDSEARCH_MESH"
+NLM_DOWNLOAD = "https://www.nlm.nih.gov/databases/download/mesh.html"
 
 
 def deinvert(term: str) -> str:
@@ -26,8 +35,94 @@ def deinvert(term: str) -> str:
     return term
 
 
+@dataclass(frozen=True)
+class Vocabulary:
+    """Where a build's MeSH descriptors come from: NLM's file, else CTD's diseases."""
+
+    kind: str  # "nlm" or "ctd"
+    path: str
+
+    @property
+    def descriptors(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(name, entry terms) of each descriptor; empty when CTD's file is absent."""
+        return read_descriptors(self.path)
+
+    @property
+    def names(self) -> frozenset[str] | None:
+        """Every descriptor name, casefolded, when the vocabulary has them all (NLM's);
+        None for CTD's, which knows the diseases only."""
+        return descriptor_names(self.path) if self.kind == "nlm" else None
+
+    @property
+    def joinable(self) -> frozenset[str]:
+        """The casefolded names a page's split descriptors may be rejoined into."""
+        return descriptor_names(self.path)
+
+
+def vocabulary(mesh_file: str | os.PathLike | None = None,
+               data: str | os.PathLike | None = None) -> Vocabulary:
+    """The vocabulary a build uses: `mesh_file`, else $MEDSEARCH_MESH, else CTD's
+    file in the data folder. A named NLM file that cannot be read is a VocabularyError."""
+    from ..evaluation.testsets import data_dir  # the data folder is shared with `eval`
+
+    named = mesh_file or os.environ.get(MESH_ENV)
+    if not named:
+        return Vocabulary("ctd", str(data_dir(data) / CTD_FILE))
+    path = os.path.abspath(named)
+    if not os.path.isfile(path):
+        raise VocabularyError(f"no MeSH descriptor file at {named}: download desc<year>.xml "
+                              f"from {NLM_DOWNLOAD}, or leave out --mesh and {MESH_ENV}")
+    read_descriptors(path)  # unreadable or empty: said now, before anything is built
+    return Vocabulary("nlm", path)
+
+
 @lru_cache(maxsize=4)
+def descriptor_names(path: str) -> frozenset[str]:
+    """The casefolded names of the descriptors in the file at `path`."""
+    return frozenset(name.casefold() for name, _ in read_descriptors(path))
+
+
 def read_descriptors(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(descriptor name, entry terms) of each descriptor of NLM's XML (a .xml
+    or .xml.gz file) or of CTD's TSV; empty when CTD's file is absent."""
+    if path.endswith((".xml", ".xml.gz")):
+        return read_nlm(path)
+    return read_ctd(path)
+
+
+@lru_cache(maxsize=4)
+def read_nlm(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """(name, entry terms) of every DescriptorRecord of NLM's descriptor XML.
+
+    Streamed: the real file is about 300 MB, and each record is dropped once read.
+    """
+    rows = []
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            for _, record in etree.iterparse(handle, tag="DescriptorRecord", load_dtd=False,
+                                             no_network=True, resolve_entities=False,
+                                             huge_tree=True):
+                name = " ".join((record.findtext("DescriptorName/String") or "").split())
+                terms = (" ".join((t.text or "").split()) for t in
+                         record.iterfind("ConceptList/Concept/TermList/Term/String"))
+                if name:
+                    rows.append((name, tuple(dict.fromkeys(t for t in terms if t and t != name))))
+                record.clear()
+                while record.getprevious() is not None:
+                    del record.getparent()[0]
+    except (OSError, etree.XMLSyntaxError) as exc:
+        raise VocabularyError(f"cannot read {path} as NLM's MeSH descriptor XML "
+                              f"({' '.join(str(exc).split())}): download desc<year>.xml "
+                              f"from {NLM_DOWNLOAD}") from None
+    if not rows:
+        raise VocabularyError(f"{path} holds no MeSH descriptors (no DescriptorRecord): "
+                              f"download desc<year>.xml from {NLM_DOWNLOAD}")
+    return tuple(rows)
+
+
+@lru_cache(maxsize=4)
+def read_ctd(path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """(descriptor name, entry terms) of every MESH:D row; empty when the file is absent."""
     if not os.path.exists(path):
         return ()

@@ -30,12 +30,13 @@ class SolrCloud:
 
         return SolrEngine(self.url, root)
 
-    def build_index(self, seeds, root, procs: int = 1, progress=None, shards: int | None = None,
-                    replicas: int | None = None) -> BuildReport:
+    def build_index(self, seeds, root, procs: int = 1, progress=None, mesh_file=None,
+                    shards: int | None = None, replicas: int | None = None) -> BuildReport:
         return build.build(self.url, seeds, root, procs=procs, progress=progress,
-                           shards=shards, replicas=replicas)
+                           shards=shards, replicas=replicas, mesh_file=mesh_file)
 
-    def update_index(self, seeds, root, procs: int = 1, progress=None) -> BuildReport:
+    def update_index(self, seeds, root, procs: int = 1, progress=None,
+                     mesh_file=None) -> BuildReport:
         raise NotOnSolr("`update` is not done on SolrCloud yet: run `medsearch build`, "
                         "which replaces the collection in one step")
 

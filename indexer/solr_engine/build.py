@@ -16,6 +16,7 @@ describes another collection than the one searched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -24,9 +25,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import BuildFailed, IndexMissing, MedsearchError
+from ..pages import headings
 from ..pages.collect import collect_records, require_seeds
 from ..pages.records import Record, record_key
 from ..pages.scan import Progress, Workers
+from ..query import mesh
 from ..results import BuildReport
 from .client import SolrClient
 
@@ -48,11 +51,19 @@ def new_collection_name(alias: str) -> str:
     return f"{alias}{SEPARATOR}{stamp}_{os.getpid()}"
 
 
-def solr_document(record: Record) -> dict:
-    """A Record as a document of the medsearch configset (managed-schema.xml)."""
+def whole_headings(record: Record, vocabulary: mesh.Vocabulary) -> Record:
+    """`record` with the descriptors its page split at commas rejoined (as on Whoosh)."""
+    keywords = headings.rejoin(record.keywords, vocabulary.joinable)
+    return record if keywords == record.keywords else dataclasses.replace(record, keywords=keywords)
+
+
+def solr_document(record: Record, mesh_names: frozenset[str] | None = None) -> dict:
+    """A Record as a document of the medsearch configset (managed-schema.xml);
+    `mesh_term` holds its MeSH descriptors whole (pages.headings, as on Whoosh)."""
     document = {"id": record_key(record), "pmid": record.pmid, "title": record.title,
                 "abstract": record.abstract, "keywords": record.keywords,
-                "mesh_term": record.keywords, "authors": record.authors,
+                "mesh_term": headings.mesh_descriptors(record.keywords, mesh_names),
+                "authors": record.authors,
                 "journal": record.journal, "journal_name": record.journal,
                 "year": record.year, "published": record.published,
                 "organisation": record.organisation, "url": record.url,
@@ -90,11 +101,14 @@ def ensure_configset(client: SolrClient) -> None:
 
 def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
           progress: Progress | None = None, shards: int | None = None,
-          replicas: int | None = None) -> BuildReport:
-    """Index every page under `seeds` into a new collection and move the alias to it."""
+          replicas: int | None = None,
+          mesh_file: str | os.PathLike | None = None) -> BuildReport:
+    """Index every page under `seeds` into a new collection and move the alias to it,
+    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
     started = time.monotonic()
     seeds = Path(seeds)
     require_seeds(seeds)
+    vocabulary = mesh.vocabulary(mesh_file)
     client = SolrClient(url)
     alias = alias_name(root)
     clear_leftovers(client, alias)
@@ -104,12 +118,12 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
         raise BuildFailed(
             f"no article pages found under {seeds} ({report.pages} files read, "
             f"{len(report.skipped)} skipped); the live index was left as it was")
-    ordered = sorted(records.values(), key=record_key)
+    ordered = [whole_headings(r, vocabulary) for r in sorted(records.values(), key=record_key)]
     ensure_configset(client)
     name = new_collection_name(alias)
     try:
         write_collection(client, name, ordered, shards or DEFAULT_SHARDS,
-                         replicas or DEFAULT_REPLICAS)
+                         replicas or DEFAULT_REPLICAS, vocabulary.names)
         verify_collection(client, name, len(ordered), ordered[:1])
     except BaseException:
         _drop_quietly(client, name)
@@ -125,12 +139,13 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
 
 
 def write_collection(client: SolrClient, name: str, records: list[Record], shards: int,
-                     replicas: int) -> None:
+                     replicas: int, mesh_names: frozenset[str] | None = None) -> None:
     """A new collection of the medsearch configset holding `records`, committed."""
     client.admin("CREATE", name=name, numShards=shards, replicationFactor=replicas,
                  **{"collection.configName": CONFIGSET_NAME, "waitForFinalState": "true"})
     for start in range(0, len(records), BATCH):
-        body = json.dumps([solr_document(r) for r in records[start:start + BATCH]]).encode()
+        body = json.dumps([solr_document(r, mesh_names)
+                           for r in records[start:start + BATCH]]).encode()
         client.call(f"{name}/update", body=body, timeout=300, bad_request=BuildFailed)
     client.call(f"{name}/update", {"commit": "true", "waitSearcher": "true"}, timeout=300,
                 bad_request=BuildFailed)

@@ -31,7 +31,7 @@ from .client import SolrClient
 TIME_LIMIT = 3.0  # seconds, as the Whoosh engine's
 EXPORT_PAGE = 500  # documents per cursor request
 STORED = "id,pmid,title,abstract,keywords,authors,journal,published,year,organisation,url,source"
-HIT_FIELDS = "id,pmid,title,year,journal,authors,keywords,url,published,score"
+HIT_FIELDS = "id,pmid,title,year,journal,authors,keywords,mesh_term,url,published,score"
 
 
 class SolrEngine:
@@ -236,7 +236,7 @@ def _hits(answer: dict) -> list[Hit]:
                         score=round(float(doc.get("score", 0.0)), 4), year=record.year,
                         journal=record.journal, authors=record.authors,
                         keywords=record.keywords, url=record.url, published=record.published,
-                        snippet=" … ".join(snippets)))
+                        snippet=" … ".join(snippets), mesh=doc.get("mesh_term", [])))
     return hits
 
 

@@ -7,6 +7,7 @@ incremental `update` in .update.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -30,7 +31,9 @@ from ..pages.collect import (  # noqa: F401 (pick, richness: part of this module
     require_seeds, richness,
 )
 from ..pages.scan import Progress, Workers
+from ..pages import headings
 from ..pages.records import Record, record_key
+from ..query import mesh
 from ..pages.text import printable
 from ..results import BuildReport
 from .schema import from_stored, schema, to_document
@@ -52,14 +55,14 @@ WRITER_MB = 256
 
 # --- writing ------------------------------------------------------------------------
 
-def _write_part(job: tuple[str, list[Record]]) -> None:
+def _write_part(job: tuple[str, list[Record], frozenset[str] | None]) -> None:
     """Index `records` as a Whoosh index of its own in `folder` (in a worker)."""
-    folder, records = job
+    folder, records, mesh_names = job
     os.mkdir(folder)
     ix = whoosh_index.create_in(folder, schema)
     writer = ix.writer(limitmb=WRITER_MB, compound=False)
     for record in records:
-        writer.add_document(**to_document(record))
+        writer.add_document(**to_document(record, mesh_names))
     writer.commit()
     ix.close()
     save_segment_data(Path(folder))
@@ -86,8 +89,10 @@ def _adopt_segments(part: Path, folder: Path) -> list:
     return segments
 
 
-def write_index(folder: Path, records: list[Record], workers: Workers | None = None) -> None:
-    """Create a Whoosh index of `records`, in their order, in `folder`.
+def write_index(folder: Path, records: list[Record], workers: Workers | None = None,
+                mesh_names: frozenset[str] | None = None) -> None:
+    """Create a Whoosh index of `records`, in their order, in `folder`
+    (`mesh_names`: see schema.to_document).
 
     The records are cut into contiguous slices of at most SLICE, at least one
     per worker for a large corpus; each slice is indexed (by a worker when
@@ -106,13 +111,13 @@ def write_index(folder: Path, records: list[Record], workers: Workers | None = N
     if len(records) >= PARALLEL_WRITE_MIN:
         count = max(count, procs)
     size = -(-len(records) // max(count, 1)) or 1
-    parts = [(str(folder / f"part-{i}"), records[start:start + size])
+    parts = [(str(folder / f"part-{i}"), records[start:start + size], mesh_names)
              for i, start in enumerate(range(0, len(records), size))]
     ix = whoosh_index.create_in(str(folder), schema)
     writer = ix.writer(limitmb=WRITER_MB, compound=False)
     try:
         list((workers or Workers(1)).map(_write_part, parts, chunksize=1))
-        segments = [s for part, _ in parts for s in _adopt_segments(Path(part), folder)]
+        segments = [s for part, *_ in parts for s in _adopt_segments(Path(part), folder)]
     except BaseException:
         writer.cancel()
         raise
@@ -177,22 +182,32 @@ def build(
     root: str | os.PathLike,
     procs: int = 1,
     progress: Progress | None = None,
+    mesh_file: str | os.PathLike | None = None,
 ) -> BuildReport:
-    """Build a new index of every page under `seeds` and swap it in at `root`."""
+    """Build a new index of every page under `seeds` and swap it in at `root`,
+    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
     require_seeds(seeds)
+    vocabulary = mesh.vocabulary(mesh_file)
     with writing(root, "build", procs) as workers:
-        return build_locked(seeds, root, workers, progress, started)
+        return build_locked(seeds, root, workers, progress, started, vocabulary)
+
+
+def whole_headings(record: Record, vocabulary: mesh.Vocabulary) -> Record:
+    """`record` with the descriptors its page split at commas rejoined."""
+    keywords = headings.rejoin(record.keywords, vocabulary.joinable)
+    return record if keywords == record.keywords else dataclasses.replace(record, keywords=keywords)
 
 
 def build_locked(seeds: Path, root: Path, workers: Workers, progress: Progress | None,
-                 started: float, note: str = "") -> BuildReport:
+                 started: float, vocabulary: mesh.Vocabulary, note: str = "") -> BuildReport:
     """The build proper, for a caller holding the writer lock.
 
     With a `note` (why), it is an update that had to re-read everything.
     """
     records, manifest, report = collect_records(seeds, workers, progress)
+    manifest["mesh"] = vocabulary_key(vocabulary)
     if note:
         report.command, report.note = "update", note
         report.added = len(manifest["pages"])
@@ -200,12 +215,12 @@ def build_locked(seeds: Path, root: Path, workers: Workers, progress: Progress |
         raise BuildFailed(
             f"no article pages found under {seeds} ({report.pages} files read, "
             f"{len(report.skipped)} skipped); the live index was left as it was")
-    ordered = sorted(records.values(), key=record_key)
+    ordered = [whole_headings(r, vocabulary) for r in sorted(records.values(), key=record_key)]
     tmp, name = new_temp(root)
     try:
-        write_index(tmp, ordered, workers)
+        write_index(tmp, ordered, workers, vocabulary.names)
         verify_index(tmp, len(ordered), ordered[:1])
-        report.vocabulary = save_resources(tmp)
+        report.vocabulary = save_resources(tmp, vocabulary)
         finish_report(report, len(ordered), name, started)
         publish(root, tmp, name, {BUILD_INFO: report.to_dict(), MANIFEST: manifest})
     except BaseException:
@@ -228,7 +243,18 @@ def stored_records(folder: Path) -> list[Record]:
         ix.close()
 
 
-def save_resources(folder: Path, previous: Path | None = None) -> dict[str, str]:
+def vocabulary_key(vocabulary: mesh.Vocabulary) -> list:
+    """What the manifest remembers of the vocabulary: a different one makes
+    `update` rebuild everything, as the rejoined headings depend on it."""
+    try:
+        info = os.stat(vocabulary.path)
+    except OSError:
+        return [vocabulary.kind, vocabulary.path, None]
+    return [vocabulary.kind, vocabulary.path, [info.st_size, info.st_mtime_ns]]
+
+
+def save_resources(folder: Path, vocabulary: mesh.Vocabulary,
+                   previous: Path | None = None) -> dict[str, str]:
     """Save the query expansion resources (.resources) beside a new generation.
 
     Derived from the stored records, so build and update derive the same
@@ -240,7 +266,7 @@ def save_resources(folder: Path, previous: Path | None = None) -> dict[str, str]
     abbreviations the generation has (expand.describe).
     """
     write_vocabulary(folder, previous)
-    saved = write_resources(folder)
+    saved = write_resources(folder, vocabulary=vocabulary)
     write_facets(folder)
     return {"synonyms": saved["synonyms"], "abbreviations": saved["abbreviations"]}
 
@@ -257,6 +283,8 @@ def index_records(root: str | os.PathLike, records: list[Record],
     """Make `records` the live index at `root`, with the build's resources (for eval)."""
     root = Path(root)
     generation = root / f"{GEN_PREFIX}eval"
-    write_index(generation, records)
-    write_resources(generation, records, data)
+    vocabulary = mesh.vocabulary(data=data)
+    records = [whole_headings(r, vocabulary) for r in records]
+    write_index(generation, records, mesh_names=vocabulary.names)
+    write_resources(generation, records, vocabulary=vocabulary)
     _swap_in(root, generation)

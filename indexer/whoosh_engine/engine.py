@@ -29,7 +29,7 @@ from .postings import Columns
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
 from .ranking import build_query, feedback, weighting
-from .schema import from_stored
+from .schema import from_stored, stored_mesh
 from .scoring import Engine, Node, Recent, passing, positive_terms
 from .snippets import first_words, snippet
 from .vocabulary import load_vocabulary
@@ -253,7 +253,8 @@ class WhooshEngine:
 
     @staticmethod
     def _hit(searcher, docnum: int, score: float, words: frozenset[str]) -> Hit:
-        record = from_stored(searcher.stored_fields(docnum))
+        fields = searcher.stored_fields(docnum)
+        record = from_stored(fields)
         text = record.abstract or ""
         found = snippet(text, words) if text and words else ""
         return Hit(
@@ -261,6 +262,7 @@ class WhooshEngine:
             year=record.year, journal=record.journal, authors=record.authors,
             keywords=record.keywords, url=record.url, published=record.published,
             snippet=found or (first_words(text) if text else ""),
+            mesh=stored_mesh(fields),
         )
 
     def _facet_table(self, searcher) -> FacetTable:

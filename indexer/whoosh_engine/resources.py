@@ -16,7 +16,6 @@ from whoosh import index as whoosh_index
 
 from ..pages.records import Record, record_key
 from ..query import abbrev, mesh
-from ..evaluation.testsets import data_dir  # the data folder is shared with `eval`
 from ..query.expand import (
     RESOURCE, abbreviation_table, abbreviations_from_pairs, describe, mined_text,
 )
@@ -55,7 +54,7 @@ def analyzed_cached(path: str, folder: str | os.PathLike | None = None) -> tuple
     return concepts
 
 
-def vocabulary(folder: str | os.PathLike) -> set[str]:
+def index_vocabulary(folder: str | os.PathLike) -> set[str]:
     """Every term of the searchable text fields of the index in `folder`.
 
     Read from the generation's postings columns (.columns) when it
@@ -114,26 +113,29 @@ def _indexed_pairs(folder: Path) -> list:
 
 
 def write_resources(folder: str | os.PathLike, records: list[Record] | None = None,
-                    data: str | os.PathLike | None = None) -> dict:
+                    data: str | os.PathLike | None = None,
+                    vocabulary: mesh.Vocabulary | None = None) -> dict:
     """Save the expansion resources for the index just written in `folder`.
 
     Called by the build between writing and swapping in a generation, so
-    each generation carries the vocabulary that matches its own index.
+    each generation carries the vocabulary that matches its own index
+    (`vocabulary`; without one, query.mesh.vocabulary's choice for `data`).
     Without `records`, the abbreviations are those of the index's records,
     from what each segment saved (an update reads only its new segment).
     """
-    vocab = vocabulary(folder)
-    source = data_dir(data) / mesh.CTD_FILE
-    synonyms = mesh.synonym_table(analyzed_cached(str(source), folder), vocab)
+    vocabulary = vocabulary or mesh.vocabulary(data=data)
+    vocab = index_vocabulary(folder)
+    synonyms = mesh.synonym_table(analyzed_cached(vocabulary.path, folder), vocab)
     if records is None:
         abbreviations = abbreviations_from_pairs(abbrev.tally(_indexed_pairs(Path(folder))), vocab)
     else:
         abbreviations = abbreviation_table(records, vocab)
     # Where the synonyms came from: an index built without the MeSH data says so.
-    found = mesh.read_descriptors(str(source))
+    found = vocabulary.descriptors
     payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations,
-               "synonyms_from": str(source) if found else None,
-               "synonyms_looked_at": str(source)}
+               "synonyms_from": vocabulary.path if found else None,
+               "synonyms_looked_at": vocabulary.path,
+               "synonyms_kind": vocabulary.kind, "descriptors": len(found)}
     (Path(folder) / RESOURCE).write_text(json.dumps(payload, separators=(",", ":")),
                                          encoding="utf-8")
     return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from whoosh.fields import ID, NUMERIC, STORED, TEXT, Schema
 
 from .analysis import keyword_list_analyzer, medical_analyzer, name_analyzer
+from ..pages import headings
 from ..pages.records import Record
 
 # Searched by plain words, with the BM25F field weights of indexer.query.settings.
@@ -22,13 +23,14 @@ schema = Schema(
     authors=TEXT(analyzer=name_analyzer, multitoken_query="phrase"),
     journal=TEXT(analyzer=name_analyzer, multitoken_query="phrase"),
     # Exact values for filters and facet counts.
-    # One term per MeSH keyword, kept whole and as written ("Tuberculosis,
-    # Spinal"), indexed from the keywords joined by newlines.
+    # One term per MeSH descriptor, kept whole and as written ("Tuberculosis,
+    # Spinal"), without qualifiers or a site's own tags (pages.headings).
     mesh_term=TEXT(analyzer=keyword_list_analyzer, phrase=False, vector=True),
     journal_name=ID(sortable=True),
     year=NUMERIC(int, bits=32, stored=True, sortable=True, signed=False),
     # Shown on the results page and the article page.
     keyword_list=STORED,
+    mesh_list=STORED,  # the descriptors of mesh_term, in the record's order
     author_list=STORED,
     journal_title=STORED,
     published=STORED,
@@ -38,17 +40,25 @@ schema = Schema(
 )
 
 
-def to_document(record: Record) -> dict:
-    """The Whoosh document for a Record (the record's PMID is its key)."""
+def to_document(record: Record, mesh_names: frozenset[str] | None = None) -> dict:
+    """The Whoosh document for a Record (the record's PMID is its key), its
+    keywords whole headings (pages.headings.rejoin); `mesh_names`, the
+    vocabulary's descriptor names when it has them all, tells MeSH from a
+    site's own tags."""
     keywords = record.keywords or []
+    mesh = headings.mesh_descriptors(keywords, mesh_names)
+    # A descriptor and each qualifier a line of their own: the words of one
+    # are never a compound ("vertebroplastyadvers") with the next.
+    words = [part for k in keywords for part in (headings.descriptor(k), *headings.qualifiers(k))]
     return {
         "pmid": record.pmid,
         "title": record.title,
         "abstract": record.abstract or "",
-        "keywords": "\n".join(keywords),
+        "keywords": "\n".join(words),
         "authors": "\n".join(record.authors or []),
         "journal": record.journal or "",
-        "mesh_term": "\n".join(keywords),
+        "mesh_term": "\n".join(mesh),
+        "mesh_list": mesh,
         "journal_name": record.journal or "",
         "year": record.year if record.year is not None else 0,
         "keyword_list": list(keywords),
@@ -59,6 +69,14 @@ def to_document(record: Record) -> dict:
         "url": record.url,
         "source": record.source or "",
     }
+
+
+def stored_mesh(fields: dict) -> list[str]:
+    """The MeSH descriptors of a hit's stored fields (an index written before
+    mesh_list was stored: its keywords' descriptors)."""
+    if "mesh_list" in fields:
+        return list(fields["mesh_list"] or [])
+    return headings.mesh_descriptors(fields.get("keyword_list") or [], None)
 
 
 def from_stored(fields: dict) -> Record:

@@ -31,7 +31,7 @@ from . import build as build_module
 from .build import (
     BUILD_INFO, MANIFEST, WRITER_MB, BuildReport, build_locked, count_duplicates,
     entry_keys, finish_report, manifest_entry, new_manifest, pick, record_key, require_seeds,
-    save_resources, verify_index, writing,
+    save_resources, verify_index, vocabulary_key, whole_headings, writing,
 )
 from .columns import write_columns
 from .generations import (
@@ -41,6 +41,7 @@ from .generations import (
 from ..errors import IndexDamaged, IndexMissing
 from ..pages.scan import PageFile, Progress, Workers, code_version, process_page, scan
 from ..pages.records import Record
+from ..query import mesh
 from ..pages.text import printable
 from .integrity import size_damage, translated
 from .schema import to_document
@@ -76,22 +77,27 @@ def update(
     root: str | os.PathLike,
     procs: int = 1,
     progress: Progress | None = None,
+    mesh_file: str | os.PathLike | None = None,
 ) -> BuildReport:
-    """Apply the changes under `seeds` to the index at `root`, atomically."""
+    """Apply the changes under `seeds` to the index at `root`, atomically, with
+    the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
     require_seeds(seeds)
+    vocabulary = mesh.vocabulary(mesh_file)
     with writing(root, "update", procs) as workers:
         live = current_generation(root)
         manifest = read_json(live / MANIFEST) if live else {}
-        why = full_rebuild_reason(seeds, live, manifest)
+        why = full_rebuild_reason(seeds, live, manifest, vocabulary)
         if why:
-            return build_locked(seeds, root, workers, progress, started,
+            return build_locked(seeds, root, workers, progress, started, vocabulary,
                                 note=f"rebuilt everything: {why}")
-        return _update_locked(seeds, root, live, manifest, workers, progress, started)
+        return _update_locked(seeds, root, live, manifest, workers, progress, started,
+                              vocabulary)
 
 
-def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str | None:
+def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict,
+                        vocabulary: mesh.Vocabulary) -> str | None:
     """Why the changes cannot be applied to the live generation, or None."""
     if live is None:
         return "there was no index"
@@ -102,6 +108,8 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
                 f"not {printable(str(seeds.resolve()))}")
     if manifest.get("code") != code_version():
         return "the extractor or the schema changed since it was built"
+    if manifest.get("mesh") != vocabulary_key(vocabulary):
+        return f"the MeSH vocabulary is now {printable(vocabulary.path)}"
     damage = size_damage(live)  # its files would be linked into the new generation
     if damage:
         return f"the live index is damaged ({'; '.join(map(str, damage[:3]))})"
@@ -115,7 +123,8 @@ def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict) -> str |
     return None
 
 
-def _update_locked(seeds, root, live, manifest, workers, progress, started) -> BuildReport:
+def _update_locked(seeds, root, live, manifest, workers, progress, started,
+                   vocabulary) -> BuildReport:
     scanned_ns = time.time_ns()
     pages, skipped = scan(seeds)
     changes = compare(pages, manifest, workers, progress)
@@ -131,16 +140,17 @@ def _update_locked(seeds, root, live, manifest, workers, progress, started) -> B
         report.indexed = len(entry_keys(changes.entries.values()))
         report.seconds = time.monotonic() - started
         return report
-    winners = pick_winners(changes, {p.rel: p for p in pages}, workers)
+    winners = [whole_headings(w, vocabulary)
+               for w in pick_winners(changes, {p.rel: p for p in pages}, workers)]
     expected = len(entry_keys(changes.entries.values()))
     tmp, name = new_temp(root)
     try:
-        apply_changes(live, tmp, changes.affected, winners)
+        apply_changes(live, tmp, changes.affected, winners, vocabulary.names)
         verify_index(tmp, expected, winners[:1])
-        report.vocabulary = save_resources(tmp, previous=live)
+        report.vocabulary = save_resources(tmp, vocabulary, previous=live)
         finish_report(report, expected, name, started)
-        publish(root, tmp, name, {BUILD_INFO: report.to_dict(),
-                                  MANIFEST: new_manifest(seeds, changes.entries, scanned_ns)})
+        publish(root, tmp, name, {BUILD_INFO: report.to_dict(), MANIFEST: {
+            **new_manifest(seeds, changes.entries, scanned_ns), "mesh": manifest["mesh"]}})
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -222,7 +232,8 @@ def _key_term(key: str) -> tuple[str, str]:
     return "pmid", key
 
 
-def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Record]) -> None:
+def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Record],
+                  mesh_names: frozenset[str] | None = None) -> None:
     """A new generation in `tmp`: the live one, minus the affected keys, plus `winners`."""
     link_generation(live, tmp)
     ix = open_storage(tmp).open_index()
@@ -232,7 +243,7 @@ def apply_changes(live: Path, tmp: Path, affected: set[str], winners: list[Recor
         for key in sorted(affected):
             writer.delete_by_term(*_key_term(key))
         for record in winners:
-            writer.add_document(**to_document(record))
+            writer.add_document(**to_document(record, mesh_names))
     except BaseException:
         writer.cancel()
         raise
