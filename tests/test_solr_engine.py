@@ -84,8 +84,9 @@ def engine_idx(request):
 
 # --- the search contract, on both engines -----------------------------------------
 
-def test_blood_patch_ranks_the_seed_article_first(engine_idx):
+def test_blood_patch_ranks_the_seed_article_first(engine_idx, whoosh_index):
     res = engine_idx.search("blood patch")
+    assert res.hits[0].mesh == whoosh_index.search("blood patch").hits[0].mesh != []
     assert pmids(res) == ["21349964"]
     hit = res.hits[0]
     assert (hit.title, hit.year, hit.published, hit.journal, hit.authors, hit.url) == (
