@@ -86,20 +86,22 @@ def print_stats(stats: dict, out=None) -> None:
 
 def cmd_build(args) -> int:
     report = engine.build_index(args.seeds, args.index, procs=args.procs,
-                                progress=progress_bar(), mesh_file=args.mesh_file)
+                                progress=progress_bar(), mesh_file=args.mesh_file,
+                                solr=args.solr, shards=args.shards, replicas=args.replicas)
     print_report(report)
     return 0
 
 
 def cmd_update(args) -> int:
     report = engine.update_index(args.seeds, args.index, procs=args.procs,
-                                  progress=progress_bar(), mesh_file=args.mesh_file)
+                                  progress=progress_bar(), mesh_file=args.mesh_file,
+                                  solr=args.solr)
     print_report(report)
     return 0
 
 
 def cmd_stats(args) -> int:
-    stats = engine.index_stats(args.index)
+    stats = engine.index_stats(args.index, solr=args.solr)
     if args.json:
         print(json.dumps(stats, ensure_ascii=False, indent=1))
     else:
@@ -109,7 +111,7 @@ def cmd_stats(args) -> int:
 
 def cmd_check(args) -> int:
     """Every damaged file of the live generation, one per line; exit 1 if any."""
-    check = engine.check_index(args.index)
+    check = engine.check_index(args.index, solr=args.solr)
     if check.damaged is None:
         print(f"{check.generation}: no checksums (built before checksums were recorded): "
               "rebuild to add them")
@@ -142,7 +144,7 @@ def cmd_search(args) -> int:
     # Bytes that are not UTF-8 reach argv as lone surrogates, which no
     # output can print: read them as U+FFFD, as browsers do in URLs.
     args.query = os.fsencode(args.query).decode("utf-8", "replace")
-    index = open_index(args.index)
+    index = open_index(args.index, solr=args.solr)
     results = index.search(
         args.query, page=args.page, per_page=args.limit, sort=args.sort,
         year_from=args.year_from, year_to=args.year_to,
@@ -197,13 +199,14 @@ def cmd_serve(args) -> int:
 
     # Before any build: a taken port should not cost a build first.
     check_can_serve(args.host, args.port, args.public_url)
-    if not engine.has_index(args.index):
+    if not engine.has_index(args.index, solr=args.solr):
         print(f"no index at {args.index}: building it from {args.seeds} first", file=sys.stderr)
         print_report(engine.build_index(args.seeds, args.index, procs=args.procs,
-                                        progress=progress_bar(), mesh_file=args.mesh_file),
+                                        progress=progress_bar(), mesh_file=args.mesh_file,
+                                        solr=args.solr),
                      out=sys.stderr)
     serve(args.index, host=args.host, port=args.port, workers=args.workers,
-          public_url=args.public_url)
+          public_url=args.public_url, solr=engine.solr_address(args.solr))
     return 0
 
 
@@ -243,7 +246,12 @@ def make_parser() -> argparse.ArgumentParser:
 
     def with_index(sub):
         sub.add_argument("--index", default=default_index(),
-                         help="index folder (default: $MEDSEARCH_INDEX or index/)")
+                         help="index folder (default: $MEDSEARCH_INDEX or index/); on "
+                              "SolrCloud its last name is the collection alias")
+        sub.add_argument("--solr", metavar="URL",
+                         help="search and build on the SolrCloud at URL, e.g. "
+                              "http://127.0.0.1:8983/solr (default: $MEDSEARCH_SOLR; "
+                              "none: the Whoosh index)")
         return sub
 
     def with_mesh_file(sub):
@@ -262,6 +270,10 @@ def make_parser() -> argparse.ArgumentParser:
                          help="processes for extraction and indexing (default: up to 2)")
         with_mesh_file(sub)
         sub.set_defaults(func=func)
+    for option in ("shards", "replicas"):
+        commands.choices["build"].add_argument(
+            f"--{option}", type=int, metavar="N",
+            help=f"SolrCloud only: the new collection's {option} (default 1)")
 
     sub = with_index(commands.add_parser(
         "stats", help="documents, build time and folder, size, pages skipped"))

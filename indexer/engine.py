@@ -2,8 +2,9 @@
 
 `indexer.search.Index` (the public API) and the CLI talk to an engine only
 through what is written here. Whoosh (indexer.whoosh_engine) is the one
-engine today; a second one (SolrCloud) implements `SearchEngine` and the
-build entry points below, and `_engine_package` chooses it.
+engine by default; SolrCloud (indexer.solr_engine) is the other, chosen by
+`_engine_package` when a SolrCloud address is given (`--solr URL`, the web
+app's SOLR, else $MEDSEARCH_SOLR).
 
 What stays engine-neutral and is shared by every engine: reading pages into
 records (indexer.pages), query understanding and ranking settings
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from .errors import BuildFailed
 from .pages.records import Record
 from .query.settings import Ranking
 from .results import BuildReport, Hit, IndexCheck, Results
@@ -85,58 +87,79 @@ class SearchEngine(Protocol):
 
 # --- the build entry points and the one place that chooses an engine -------------
 
-def _engine_package():
-    """The engine that runs: Whoosh (MEDSEARCH_SOLR will choose SolrCloud later).
+def solr_address(solr: str | None = None) -> str | None:
+    """The SolrCloud to use: `solr` (`--solr URL`, the app's SOLR) if given, else
+    $MEDSEARCH_SOLR; None (or empty) means the Whoosh index."""
+    return (solr if solr is not None else os.environ.get("MEDSEARCH_SOLR")) or None
 
+
+def _engine_package(solr: str | None = None):
+    """The engine that runs, chosen here and nowhere else.
+
+    With a SolrCloud address (solr_address), the SolrCloud engine for it:
+    the index is then the collection alias named after the index folder's
+    name (`index` by default). Without one, the Whoosh index in the folder.
     Imported here, lazily, so that nothing engine-neutral imports an engine.
     """
+    url = solr_address(solr)
+    if url:
+        from .solr_engine import SolrCloud
+
+        return SolrCloud(url)
     from . import whoosh_engine
 
     return whoosh_engine
 
 
-def open_engine(root: str | os.PathLike) -> SearchEngine:
+def open_engine(root: str | os.PathLike, solr: str | None = None) -> SearchEngine:
     """The index at `root`, opened; IndexMissing says to run `medsearch build`."""
-    return _engine_package().open_engine(root)
+    return _engine_package(solr).open_engine(root)
 
 
 def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
                 progress: Progress | None = None,
-                mesh_file: str | os.PathLike | None = None) -> BuildReport:
+                mesh_file: str | os.PathLike | None = None, solr: str | None = None,
+                shards: int | None = None, replicas: int | None = None) -> BuildReport:
     """Index every page under `seeds` and make it the live index at `root`, atomically.
 
     `mesh_file` is NLM's MeSH descriptor XML (else $MEDSEARCH_MESH, else CTD's
     diseases from the data folder): see indexer.query.mesh.vocabulary.
+    `shards` and `replicas` size a SolrCloud collection; Whoosh has neither.
     """
-    return _engine_package().build_index(seeds, root, procs=procs, progress=progress,
-                                         mesh_file=mesh_file)
+    sizes = {name: n for name, n in (("shards", shards), ("replicas", replicas)) if n}
+    if sizes and not solr_address(solr):
+        raise BuildFailed("--shards and --replicas size a SolrCloud collection: "
+                          "give --solr URL or set MEDSEARCH_SOLR")
+    return _engine_package(solr).build_index(seeds, root, procs=procs, progress=progress,
+                                             mesh_file=mesh_file, **sizes)
 
 
 def update_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
                  progress: Progress | None = None,
-                 mesh_file: str | os.PathLike | None = None) -> BuildReport:
+                 mesh_file: str | os.PathLike | None = None,
+                 solr: str | None = None) -> BuildReport:
     """Apply the pages added, changed or removed under `seeds` to the index at `root`
     (a different MeSH vocabulary than the live index's rebuilds everything)."""
-    return _engine_package().update_index(seeds, root, procs=procs, progress=progress,
-                                          mesh_file=mesh_file)
+    return _engine_package(solr).update_index(seeds, root, procs=procs, progress=progress,
+                                              mesh_file=mesh_file)
 
 
 def index_records(root: str | os.PathLike, records: Iterable[Record],
-                  data: str | os.PathLike | None = None) -> None:
+                  data: str | os.PathLike | None = None, solr: str | None = None) -> None:
     """Make `records` the live index at `root`, as a build would (for eval's collections)."""
-    _engine_package().index_records(root, list(records), data)
+    _engine_package(solr).index_records(root, list(records), data)
 
 
-def has_index(root: str | os.PathLike) -> bool:
+def has_index(root: str | os.PathLike, solr: str | None = None) -> bool:
     """Whether `root` holds a live index this engine can open."""
-    return _engine_package().has_index(root)
+    return _engine_package(solr).has_index(root)
 
 
-def check_index(root: str | os.PathLike) -> IndexCheck:
+def check_index(root: str | os.PathLike, solr: str | None = None) -> IndexCheck:
     """The live index's files checked against what was recorded when it was published."""
-    return _engine_package().check_index(root)
+    return _engine_package(solr).check_index(root)
 
 
-def index_stats(root: str | os.PathLike) -> dict:
+def index_stats(root: str | os.PathLike, solr: str | None = None) -> dict:
     """What `medsearch stats` shows: documents, build time and folder, size, skipped pages."""
-    return _engine_package().index_stats(root)
+    return _engine_package(solr).index_stats(root)

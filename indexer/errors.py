@@ -53,3 +53,7 @@ class CannotServe(MedsearchError):
 
 class ClusterError(MedsearchError):
     """The local SolrCloud cluster cannot be started, reached or stopped as asked."""
+
+
+class NotOnSolr(MedsearchError):
+    """A command the SolrCloud engine does not do yet."""

@@ -26,8 +26,8 @@ __all__ = ["Hit", "Index", "MAX_PER_PAGE", "Results", "SORTS", "open_index"]
 class Index:
     """A searchable medsearch index; follows rebuilds without reopening."""
 
-    def __init__(self, root: str | os.PathLike | None = None):
-        self.engine: engine_seam.SearchEngine = engine_seam.open_engine(index_root(root))
+    def __init__(self, root: str | os.PathLike | None = None, solr: str | None = None):
+        self.engine: engine_seam.SearchEngine = engine_seam.open_engine(index_root(root), solr)
         self.root = self.engine.root
 
     @property
@@ -121,7 +121,9 @@ class Index:
         self.engine.close()
 
 
-def open_index(root: str | os.PathLike | None = None) -> Index:
+def open_index(root: str | os.PathLike | None = None, solr: str | None = None) -> Index:
     """Open the index at `root` (None: $MEDSEARCH_INDEX, else index/);
-    IndexMissing says to run `medsearch build`."""
-    return Index(root)
+    IndexMissing says to run `medsearch build`. With a SolrCloud address
+    (`solr`, else $MEDSEARCH_SOLR) the index is the collection alias named
+    after `root`'s last name, on that cluster."""
+    return Index(root, solr)

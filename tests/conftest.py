@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# One real 2-node SolrCloud per test session, shared by every file that asks for it.
+from solr_fixtures import solr_cluster  # noqa: F401 (a fixture)
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(__import__("os").environ.get("MEDSEARCH_SHARED", REPO.parent / "shared"))
 

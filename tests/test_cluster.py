@@ -27,7 +27,6 @@ from solr_fixtures import (
     medsearch,
     running_cluster,
     select,
-    solr_cluster,  # noqa: F401 (a fixture)
     solr_document,
 )
 

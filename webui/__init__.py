@@ -48,6 +48,9 @@ def public_url(text: str) -> str:
 def create_app(test_config: dict | None = None) -> Flask:
     """The app; the index folder comes from `INDEX`, else $MEDSEARCH_INDEX, else `index`.
 
+    `SOLR` (else $MEDSEARCH_SOLR) is a SolrCloud address: the site then
+    searches the collection alias named after the index folder's name.
+
     `PUBLIC_URL` (else $MEDSEARCH_PUBLIC_URL) is the address people reach the
     site at; links that must be absolute (/opensearch.xml) are built from it,
     never from the Host a client sends. Without it they are root-relative.
@@ -55,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(
         INDEX=os.environ.get("MEDSEARCH_INDEX", "index"),
+        SOLR=None,  # a SolrCloud address; None: $MEDSEARCH_SOLR, else the Whoosh index
         TURN_LIMIT=TURN_LIMIT,
         PUBLIC_URL=os.environ.get("MEDSEARCH_PUBLIC_URL") or None,
     )
@@ -93,7 +97,7 @@ def get_index() -> Index:
         with _index_lock:
             index = extensions.get(_INDEX_KEY)
             if index is None:
-                index = open_index(current_app.config["INDEX"])
+                index = open_index(current_app.config["INDEX"], current_app.config["SOLR"])
                 # Request threads share its searchers: none keeps the others long.
                 index.turn_limit = current_app.config["TURN_LIMIT"]
                 extensions[_INDEX_KEY] = index

@@ -31,10 +31,11 @@ class MedsearchServer(BaseApplication):
     """A gunicorn application whose settings come from arguments, not argv."""
 
     def __init__(self, index_root: str | os.PathLike, options: dict,
-                 public_url: str | None = None):
+                 public_url: str | None = None, solr: str | None = None):
         self.index_root = str(index_root)
         self.options = options
         self.public_url = public_url
+        self.solr = solr
         super().__init__()
 
     def load_config(self) -> None:
@@ -44,6 +45,8 @@ class MedsearchServer(BaseApplication):
     def load(self):
         # Runs in each worker (preload is off).
         config = {"INDEX": self.index_root}
+        if self.solr:
+            config["SOLR"] = self.solr
         if self.public_url:
             config["PUBLIC_URL"] = self.public_url
         app = create_app(config)
@@ -101,8 +104,9 @@ def check_can_serve(host: str, port: int, public_url: str | None = None) -> str 
 
 
 def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
-          workers: int = 2, public_url: str | None = None) -> None:
-    """Serve the site over `index_root` at http://host:port/ until interrupted.
+          workers: int = 2, public_url: str | None = None, solr: str | None = None) -> None:
+    """Serve the site over `index_root` at http://host:port/ until interrupted
+    (on the SolrCloud at `solr`, when given).
 
     `public_url` is the address people reach the site at (behind a proxy, the
     proxy's); by default $MEDSEARCH_PUBLIC_URL, else http://host:port.
@@ -123,6 +127,7 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
         "errorlog": "-",
         "proc_name": "medsearch",
     }
-    print(f"medsearch: serving {index_root} at http://{host}:{port}/ "
+    served = f"{index_root} on SolrCloud at {solr}" if solr else index_root
+    print(f"medsearch: serving {served} at http://{host}:{port}/ "
           f"({workers} workers; Ctrl-C stops)", flush=True)
-    MedsearchServer(index_root, options, public_url).run()
+    MedsearchServer(index_root, options, public_url, solr).run()

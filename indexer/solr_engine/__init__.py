@@ -1,7 +1,82 @@
-"""SolrCloud, the engine past one machine: today the local cluster to run it on.
+"""SolrCloud, the engine past one machine.
 
-`cluster` starts, lists and stops a local SolrCloud (ZooKeeper and Solr
-nodes, each its own JVM, from Solr's Maven artifacts); `java` finds Java and
-builds their classpath with Maven. The engine itself (indexer.engine's
-interface over SolrCloud) is the next step of issue #13: see docs/solr.md.
+`SolrCloud(url)` offers what indexer.engine asks of an engine package
+(`open_engine`, `build_index`, `update_index`, `index_records`, `has_index`,
+`check_index`, `index_stats`), for the cluster at `url`: .engine searches,
+.build writes collections and moves aliases, .client talks HTTP. `cluster`
+starts, lists and stops a local SolrCloud; `java` finds Java and builds
+the nodes' classpath with Maven. See docs/solr.md.
 """
+
+from __future__ import annotations
+
+import os
+
+from ..errors import IndexMissing, NotOnSolr
+from ..pages.records import Record, record_key
+from ..results import BuildReport, IndexCheck
+from . import build
+from .client import SolrClient
+
+
+class SolrCloud:
+    """The engine package for the SolrCloud at `url`."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+
+    def open_engine(self, root: str | os.PathLike):
+        from .engine import SolrEngine
+
+        return SolrEngine(self.url, root)
+
+    def build_index(self, seeds, root, procs: int = 1, progress=None, mesh_file=None,
+                    shards: int | None = None, replicas: int | None = None) -> BuildReport:
+        return build.build(self.url, seeds, root, procs=procs, progress=progress,
+                           shards=shards, replicas=replicas, mesh_file=mesh_file)
+
+    def update_index(self, seeds, root, procs: int = 1, progress=None,
+                     mesh_file=None) -> BuildReport:
+        raise NotOnSolr("`update` is not done on SolrCloud yet: run `medsearch build`, "
+                        "which replaces the collection in one step")
+
+    def index_records(self, root, records: list[Record], data=None) -> None:
+        """Make `records` the live collection of `root` (for eval; no synonyms on Solr yet)."""
+        client = SolrClient(self.url)
+        alias = build.alias_name(root)
+        build.clear_leftovers(client, alias)
+        build.ensure_configset(client)
+        name = build.new_collection_name(alias)
+        ordered = sorted(records, key=record_key)
+        build.write_collection(client, name, ordered, build.DEFAULT_SHARDS,
+                               build.DEFAULT_REPLICAS)
+        build.publish(client, alias, name, BuildReport(seeds="", indexed=len(ordered),
+                                                       generation=name))
+
+    def has_index(self, root) -> bool:
+        try:
+            return build.live_collection(SolrClient(self.url), build.alias_name(root)) is not None
+        except IndexMissing:  # no cluster answers: no index to serve either
+            return False
+
+    def check_index(self, root) -> IndexCheck:
+        raise NotOnSolr("`check` is not done on SolrCloud: Solr checks its own index files; "
+                        "`medsearch cluster status` shows whether every node is live")
+
+    def index_stats(self, root) -> dict:
+        client = SolrClient(self.url)
+        alias = build.alias_name(root)
+        name, info = build.build_info(client, alias)
+        documents = client.call(f"{alias}/select", {"q": "*:*", "defType": "lucene", "rows": 0,
+                                                    "spellcheck": "false"})["response"]["numFound"]
+        return {"index": f"{self.url} alias {alias}", "generation": name,
+                "documents": documents, "built_at": info.get("built_at", ""),
+                "command": info.get("command", "build"), "seeds": info.get("seeds", ""),
+                "size_bytes": build.collection_bytes(client, name),
+                "skipped": info.get("skipped", []),
+                "checksums": "kept by Solr (not recorded by medsearch)",
+                "synonyms": "not searched on SolrCloud yet",
+                "abbreviations": "not searched on SolrCloud yet"}
+
+
+__all__ = ["SolrCloud"]

@@ -1,0 +1,210 @@
+"""Building on SolrCloud: a new collection, verified, then the alias moved to it.
+
+The live index is a collection alias named after the index folder's name
+(`--index`, $MEDSEARCH_INDEX, default `index`). A build reads every page
+(indexer.pages.collect, the Whoosh build's reading), writes a NEW collection
+`ALIAS__<time>_<pid>`, checks it (document count, a test search), then moves
+the alias to it with one CREATEALIAS (searches switch between two requests,
+never see half a build) and deletes the collection the alias left. A build
+killed before the alias moved leaves the alias where it was; the next build
+deletes the collections it finds named `ALIAS__…` that no alias points to.
+
+What the build saved (its BuildReport) is kept as a property of the alias,
+keyed by the collection it describes (`build.<collection>`), so `info` never
+describes another collection than the one searched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import BuildFailed, IndexMissing, MedsearchError
+from ..pages import headings
+from ..pages.collect import collect_records, require_seeds
+from ..pages.records import Record, record_key
+from ..pages.scan import Progress, Workers
+from ..query import mesh
+from ..results import BuildReport
+from .client import SolrClient
+
+CONFIGSET_NAME = "medsearch"
+DEFAULT_SHARDS = 1
+DEFAULT_REPLICAS = 1
+BATCH = 1000  # documents per update request
+SEPARATOR = "__"  # between the alias and the build's time in a collection's name
+
+
+def alias_name(root: str | os.PathLike) -> str:
+    """The alias of the index at `root`: its last name, as Solr allows names."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(root).name).lstrip("-.") or "index"
+    return name
+
+
+def new_collection_name(alias: str) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+    return f"{alias}{SEPARATOR}{stamp}_{os.getpid()}"
+
+
+def whole_headings(record: Record, vocabulary: mesh.Vocabulary) -> Record:
+    """`record` with the descriptors its page split at commas rejoined (as on Whoosh)."""
+    keywords = headings.rejoin(record.keywords, vocabulary.joinable)
+    return record if keywords == record.keywords else dataclasses.replace(record, keywords=keywords)
+
+
+def solr_document(record: Record, mesh_names: frozenset[str] | None = None) -> dict:
+    """A Record as a document of the medsearch configset (managed-schema.xml);
+    `mesh_term` holds its MeSH descriptors whole (pages.headings, as on Whoosh)."""
+    document = {"id": record_key(record), "pmid": record.pmid, "title": record.title,
+                "abstract": record.abstract, "keywords": record.keywords,
+                "mesh_term": headings.mesh_descriptors(record.keywords, mesh_names),
+                "authors": record.authors,
+                "journal": record.journal, "journal_name": record.journal,
+                "year": record.year, "published": record.published,
+                "organisation": record.organisation, "url": record.url,
+                "source": record.source}
+    return {key: value for key, value in document.items() if value not in (None, [])}
+
+
+def live_collection(client: SolrClient, alias: str) -> str | None:
+    """The collection the alias points to, None when there is no alias."""
+    return client.aliases().get(alias)
+
+
+def clear_leftovers(client: SolrClient, alias: str) -> list[str]:
+    """Delete the collections of builds that never went live (killed or failed)."""
+    aliases = client.aliases()
+    pointed = {name for target in aliases.values() for name in target.split(",")}
+    left = [name for name in client.collections()
+            if name.startswith(alias + SEPARATOR) and name not in pointed]
+    for name in left:
+        client.admin("DELETE", name=name)
+    return left
+
+
+def ensure_configset(client: SolrClient) -> None:
+    """Upload the repository's configset when the cluster has none of its name."""
+    listed = client.call("admin/configs", {"action": "LIST"}).get("configSets", [])
+    if CONFIGSET_NAME not in listed:
+        from .cluster import upload_configset  # the one uploader, shared with `cluster up`
+
+        try:
+            upload_configset(client.url)
+        except MedsearchError as exc:
+            raise BuildFailed(f"cannot upload the medsearch configset: {exc}") from None
+
+
+def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
+          progress: Progress | None = None, shards: int | None = None,
+          replicas: int | None = None,
+          mesh_file: str | os.PathLike | None = None) -> BuildReport:
+    """Index every page under `seeds` into a new collection and move the alias to it,
+    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
+    started = time.monotonic()
+    seeds = Path(seeds)
+    require_seeds(seeds)
+    vocabulary = mesh.vocabulary(mesh_file)
+    client = SolrClient(url)
+    alias = alias_name(root)
+    clear_leftovers(client, alias)
+    with Workers(procs) as workers:
+        records, _manifest, report = collect_records(seeds, workers, progress)
+    if not records:
+        raise BuildFailed(
+            f"no article pages found under {seeds} ({report.pages} files read, "
+            f"{len(report.skipped)} skipped); the live index was left as it was")
+    ordered = [whole_headings(r, vocabulary) for r in sorted(records.values(), key=record_key)]
+    ensure_configset(client)
+    name = new_collection_name(alias)
+    try:
+        write_collection(client, name, ordered, shards or DEFAULT_SHARDS,
+                         replicas or DEFAULT_REPLICAS, vocabulary.names)
+        verify_collection(client, name, len(ordered), ordered[:1])
+    except BaseException:
+        _drop_quietly(client, name)
+        raise
+    report.indexed = len(ordered)
+    report.generation = name
+    report.built_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    report.seconds = time.monotonic() - started
+    report.vocabulary = {"synonyms": "not searched on SolrCloud yet",
+                         "abbreviations": "not searched on SolrCloud yet"}
+    publish(client, alias, name, report)
+    return report
+
+
+def write_collection(client: SolrClient, name: str, records: list[Record], shards: int,
+                     replicas: int, mesh_names: frozenset[str] | None = None) -> None:
+    """A new collection of the medsearch configset holding `records`, committed."""
+    client.admin("CREATE", name=name, numShards=shards, replicationFactor=replicas,
+                 **{"collection.configName": CONFIGSET_NAME, "waitForFinalState": "true"})
+    for start in range(0, len(records), BATCH):
+        body = json.dumps([solr_document(r, mesh_names)
+                           for r in records[start:start + BATCH]]).encode()
+        client.call(f"{name}/update", body=body, timeout=300, bad_request=BuildFailed)
+    client.call(f"{name}/update", {"commit": "true", "waitSearcher": "true"}, timeout=300,
+                bad_request=BuildFailed)
+
+
+def verify_collection(client: SolrClient, name: str, expected: int,
+                      probes: list[Record]) -> None:
+    """The new collection's count and a test search, before it goes live."""
+    found = client.call(f"{name}/select", {"q": "*:*", "defType": "lucene", "rows": 0,
+                                           "spellcheck": "false"})["response"]["numFound"]
+    if found != expected:
+        raise BuildFailed(f"verification failed: the new collection holds {found} documents, "
+                          f"expected {expected}; the live index was left as it was")
+    for probe in probes:
+        answer = client.call(f"{name}/select", {"q": f'id:"{record_key(probe)}"',
+                                                "defType": "lucene", "rows": 1, "fl": "id"})
+        if not answer["response"]["docs"]:
+            raise BuildFailed(f"verification failed: a test search for {record_key(probe)} "
+                              "found nothing; the live index was left as it was")
+
+
+def publish(client: SolrClient, alias: str, name: str, report: BuildReport) -> None:
+    """Move the alias to collection `name` in one step; drop the collection it left."""
+    old = live_collection(client, alias)
+    info = json.dumps(report.to_dict(), ensure_ascii=False)
+    if old is not None:  # the report first: the alias never points at an undescribed build
+        client.admin("ALIASPROP", name=alias, **{f"property.build.{name}": info})
+    client.admin("CREATEALIAS", name=alias, collections=name)
+    if old is None:
+        client.admin("ALIASPROP", name=alias, **{f"property.build.{name}": info})
+    else:
+        client.admin("ALIASPROP", name=alias, **{f"property.build.{old}": ""})
+        for gone in old.split(","):
+            _drop_quietly(client, gone)
+
+
+def build_info(client: SolrClient, alias: str) -> tuple[str, dict]:
+    """The collection the alias points to and what its build saved."""
+    answer = client.call("admin/collections", {"action": "LISTALIASES"})
+    name = answer.get("aliases", {}).get(alias)
+    if name is None:
+        raise IndexMissing(f"no index {alias!r} on SolrCloud at {client.url}: "
+                           "run `medsearch build`")
+    saved = answer.get("properties", {}).get(alias, {}).get(f"build.{name}")
+    return name, json.loads(saved) if saved else {}
+
+
+def _drop_quietly(client: SolrClient, name: str) -> None:
+    """Delete a collection; one that cannot go now is a leftover the next build clears."""
+    try:
+        client.admin("DELETE", name=name)
+    except MedsearchError:
+        pass
+
+
+def collection_bytes(client: SolrClient, name: str) -> int:
+    """The index size of one copy of the collection (its shard leaders), from COLSTATUS."""
+    answer = client.call("admin/collections", {"action": "COLSTATUS", "collection": name,
+                                               "coreInfo": "true"})
+    shards = answer.get(name, {}).get("shards", {}).values()
+    return int(sum(shard.get("leader", {}).get("segInfos", {}).get("info", {})
+                   .get("core", {}).get("sizeInGB", 0) for shard in shards) * 2**30)

@@ -1,0 +1,294 @@
+"""The SolrCloud engine: indexer.engine's `SearchEngine` over a collection alias.
+
+Every call is one or a few HTTP requests to the alias; Solr does the work:
+edismax parsing and BM25 ranking, the unified highlighter for snippets, JSON
+facets, the spellcheck component, more-like-this, the terms component for
+completions, cursors for export, `timeAllowed` for the time limit. The alias
+is looked up on every request by Solr itself, so a rebuild (the alias moved)
+is followed without reopening.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import unicodedata
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..errors import ArticleNotFound, QueryError
+from ..pages.records import Record
+from ..query.settings import Ranking
+from ..query.suggest import MAX_INPUT, MAX_LIMIT, Vocabulary
+from ..query import terms
+from ..results import Hit, Results
+from . import query as q
+from .build import alias_name, build_info
+from .client import SolrClient
+
+TIME_LIMIT = 3.0  # seconds, as the Whoosh engine's
+EXPORT_PAGE = 500  # documents per cursor request
+STORED = "id,pmid,title,abstract,keywords,authors,journal,published,year,organisation,url,source"
+HIT_FIELDS = "id,pmid,title,year,journal,authors,keywords,mesh_term,url,published,score"
+
+
+class SolrEngine:
+    """The index `root` names (its alias) on the SolrCloud at `url`."""
+
+    time_limit = TIME_LIMIT
+    # Accepted and not used: Solr's threads serve each request; no search waits
+    # for another one's turn in this process.
+    turn_limit: float | None = None
+
+    def __init__(self, url: str, root: str | os.PathLike):
+        self.root = Path(root)
+        self.alias = alias_name(root)
+        self.client = SolrClient(url)
+        self._local = threading.local()
+        build_info(self.client, self.alias)  # IndexMissing now, not at the first search
+
+    # --- time limits ------------------------------------------------------------
+
+    @contextmanager
+    def deadline(self):
+        """One time limit for every call in the block (in this thread)."""
+        outer = getattr(self._local, "until", None)
+        self._local.until = outer if outer is not None else time.monotonic() + self.time_limit
+        try:
+            yield
+        finally:
+            self._local.until = outer
+
+    def time_left(self) -> float | None:
+        until = getattr(self._local, "until", None)
+        return None if until is None else max(0.0, until - time.monotonic())
+
+    def _allowed_ms(self) -> int:
+        """Solr's timeAllowed for the next request: what is left of the limit."""
+        left = self.time_left()
+        seconds = self.time_limit if left is None else left
+        if seconds <= 0:
+            raise self._too_long()
+        return max(1, int(seconds * 1000))
+
+    def _too_long(self) -> QueryError:
+        return QueryError(f"the search took longer than {self.time_limit:g} s and was stopped: "
+                          "try more specific words or fewer wildcards")
+
+    def _select(self, params: dict, partial_ok: bool = False) -> dict:
+        """One /select on the alias, within the time limit."""
+        answer = self.client.call(f"{self.alias}/select",
+                                  {"timeAllowed": self._allowed_ms(), **params},
+                                  timeout=self.time_limit + 30)
+        if answer.get("responseHeader", {}).get("partialResults") and not partial_ok:
+            raise self._too_long()
+        return answer
+
+    # --- searching --------------------------------------------------------------
+
+    def _query(self, text: str, fq: list[str], sort: str, start: int, rows: int,
+               extra: dict | None = None) -> dict:
+        return self._select({"q": q.rewrite(text) if text.strip() else "*:*",
+                             "q.alt": "*:*", "fq": fq, "sort": q.SORTS[sort],
+                             "start": start, "rows": rows, **(extra or {})})
+
+    def search(self, text: str, page: int = 1, per_page: int = 10, sort: str = "relevance",
+               year_from: int | None = None, year_to: int | None = None,
+               journal: str | None = None, mesh: str | None = None, expand: bool = True,
+               ranking: Ranking | None = None) -> Results:
+        """One page of ranked hits with facets and a spelling suggestion.
+
+        `ranking` is not used: Solr ranks with the configset's BM25 and
+        field weights. `expand=False` turns off the spelling fallback.
+        """
+        started = time.perf_counter()
+        fq = q.filters(year_from, year_to, journal, mesh)
+        extra = {"fl": HIT_FIELDS, "hl": "true", "json.facet": q.FACETS,
+                 "spellcheck": "true", "spellcheck.q": text,
+                 "spellcheck.extendedResults": "true", "spellcheck.collateExtendedResults": "true"}
+        answer = self._query(text, fq, sort, (page - 1) * per_page, per_page, extra)
+        suggestion = _collation(answer, text)
+        expansions = []
+        if expand and suggestion and not answer["response"]["numFound"]:
+            fixed = self._query(suggestion, fq, sort, (page - 1) * per_page, per_page,
+                                {**extra, "spellcheck": "false"})
+            if fixed["response"]["numFound"]:
+                answer = fixed
+                expansions = [{"type": "spelling", "from": old, "to": [new]}
+                              for old, new in zip(text.split(), suggestion.split()) if old != new]
+        total = answer["response"]["numFound"]
+        return Results(query=text, total=total, page=page, per_page=per_page, sort=sort,
+                       hits=_hits(answer), facets=q.facet_counts(answer) if total else {},
+                       suggestion=suggestion, took=time.perf_counter() - started,
+                       expansions=expansions)
+
+    def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
+             expand: bool = True) -> list[tuple[str, float]]:
+        """The top `k` (pmid, score) pairs (for eval; `ranking` is not used)."""
+        answer = self._query(text, [], "relevance", 0, k, {"fl": "id,pmid,score"})
+        return [(doc.get("pmid") or doc["id"], float(doc["score"]))
+                for doc in answer["response"]["docs"]]
+
+    def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
+              journal: str | None = None, mesh: str | None = None) -> int | None:
+        """How many documents `search` finds; None when the time limit runs out first."""
+        fq = q.filters(year_from, year_to, journal, mesh)
+        try:
+            answer = self._query(text, fq, "relevance", 0, 0, {"sort": None})
+        except QueryError:
+            if self.time_left() == 0:
+                return None
+            raise
+        return answer["response"]["numFound"]
+
+    def records(self, text: str, limit: int = 1000, sort: str = "relevance",
+                year_from: int | None = None, year_to: int | None = None,
+                journal: str | None = None, mesh: str | None = None) -> list[Record]:
+        """The full records of the first `limit` results, in result order (a cursor)."""
+        fq = q.filters(year_from, year_to, journal, mesh)
+        found: list[Record] = []
+        cursor = "*"
+        while len(found) < limit:
+            answer = self._query(text, fq, sort, 0, min(EXPORT_PAGE, limit - len(found)),
+                                 {"fl": STORED, "cursorMark": cursor, "start": None})
+            found += [_record(doc) for doc in answer["response"]["docs"]]
+            if answer.get("nextCursorMark", cursor) == cursor:
+                break
+            cursor = answer["nextCursorMark"]
+        return found[:limit]
+
+    def suggest(self, prefix: str, limit: int = 8) -> list[str]:
+        """Completions of the word being typed (the terms component on `spell`
+        and `mesh_term`), put in order as on Whoosh (indexer.query.suggest)."""
+        text = " ".join(str(prefix)[:MAX_INPUT].split())
+        limit = max(0, min(int(limit), MAX_LIMIT))
+        if not text or not limit:
+            return []
+        word = terms.fold(text.split()[-1].split(":")[-1].lstrip("\"'("))
+        whole = terms.fold(text.lstrip("\"'("))
+        words = self._terms({"terms.fl": "spell", "terms.prefix": word}, limit) if word else {}
+        mesh = self._terms({"terms.fl": "mesh_term", "terms.regex": _starts_with(whole),
+                            "terms.regex.flag": "case_insensitive"}, limit)
+        return Vocabulary(words, mesh).suggest(text, limit)
+
+    def _terms(self, params: dict, limit: int) -> dict[str, int]:
+        """The terms component's most frequent terms of one field, across shards."""
+        answer = self.client.call(f"{self.alias}/terms",
+                                  {"terms.limit": limit, "terms.sort": "count", **params},
+                                  timeout=self.time_limit + 30)
+        return _pairs(answer.get("terms", {}).get(params["terms.fl"], []))
+
+    # --- articles -----------------------------------------------------------------
+
+    def article(self, pmid: str) -> Record:
+        """The full record of one article."""
+        docs = self._select({"q": f"pmid:{q.quoted(str(pmid))}", "defType": "lucene",
+                             "fl": STORED, "rows": 1})["response"]["docs"]
+        if not docs:
+            raise ArticleNotFound(f"no article with PMID {pmid}")
+        return _record(docs[0])
+
+    def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
+        """Articles like this one: Solr's more-like-this query parser."""
+        key = self.article(pmid)  # ArticleNotFound for an unknown PMID
+        if not limit:
+            return []
+        answer = self._select({
+            "q": f"{{!mlt qf=title,abstract,keywords mintf=1 mindf=1}}{key.pmid}",
+            "defType": "lucene", "fl": HIT_FIELDS, "rows": limit, "hl": "true",
+            "sort": q.SORTS["relevance"]})
+        return _hits(answer)
+
+    # --- what the build saved -----------------------------------------------------
+
+    @property
+    def info(self) -> dict:
+        """What the last build saved: counts, time, seeds folder, skipped pages."""
+        return build_info(self.client, self.alias)[1]
+
+    def __len__(self) -> int:
+        return self._select({"q": "*:*", "defType": "lucene", "rows": 0})["response"]["numFound"]
+
+    def close(self) -> None:
+        """Nothing to release: each call is its own HTTP request."""
+
+
+# --- Solr's answers as medsearch's types ---------------------------------------------
+
+def _record(doc: dict) -> Record:
+    return Record(pmid=doc.get("pmid"), title=doc.get("title", ""), abstract=doc.get("abstract"),
+                  keywords=doc.get("keywords", []), authors=doc.get("authors", []),
+                  journal=doc.get("journal"), published=doc.get("published"),
+                  year=doc.get("year"), organisation=doc.get("organisation"),
+                  url=doc.get("url"), source=doc.get("source"))
+
+
+def _hits(answer: dict) -> list[Hit]:
+    """The page's hits, each with the highlighter's snippet of its abstract."""
+    marked = answer.get("highlighting", {})
+    hits = []
+    for doc in answer["response"]["docs"]:
+        record = _record(doc)
+        snippets = marked.get(doc["id"], {}).get("abstract") or []
+        hits.append(Hit(pmid=record.pmid, title=record.title,
+                        score=round(float(doc.get("score", 0.0)), 4), year=record.year,
+                        journal=record.journal, authors=record.authors,
+                        keywords=record.keywords, url=record.url, published=record.published,
+                        snippet=" … ".join(snippets), mesh=doc.get("mesh_term", [])))
+    return hits
+
+
+def _collation(answer: dict, text: str) -> str | None:
+    """The spellcheck component's corrected query, when it corrects only words
+    the index does not hold (as on Whoosh: a known word is never "corrected",
+    though Solr's collator offers one when a filter leaves no hits)."""
+    spellcheck = answer.get("spellcheck", {})
+    flat = spellcheck.get("suggestions", [])
+    # Solr's JSON lists name, value, name, value…
+    unknown = {word for word, about in zip(flat[::2], flat[1::2])
+               if isinstance(about, dict) and about.get("origFreq") == 0}
+    collations = spellcheck.get("collations", [])
+    for name, value in zip(collations[::2], collations[1::2]):
+        if name == "collation" and isinstance(value, dict):
+            fixed = value.get("misspellingsAndCorrections", [])[::2]
+            found = value.get("collationQuery")
+            if found and found != text and fixed and set(fixed) <= unknown:
+                return found
+    return None
+
+
+def _pairs(flat: list) -> dict[str, int]:
+    """Solr's flat [term, count, term, count…] as {term: count}."""
+    return dict(zip(flat[::2], flat[1::2]))
+
+
+# --- the analyzer query understanding sees (indexer.query.terms) ----------------------
+
+def fold(text: str) -> str:
+    """Lower case without accents: the configset's LowerCase and ASCIIFolding filters."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def query_tokens(text: str) -> list[tuple[str, int, int]]:
+    """The query's words, folded (unstemmed: Solr stems; only completions use these now)."""
+    return [(fold(m.group()), m.start(), m.end()) for m in re.finditer(r"\w+", text)]
+
+
+def install_analyzer() -> None:
+    """Completions fold words as the index does; the Whoosh engine's analyzer,
+    when loaded in this process too, stays the one installed."""
+    try:
+        terms.fold("")
+    except RuntimeError:
+        terms.install(query_tokens, fold)
+
+
+install_analyzer()
+
+
+def _starts_with(text: str) -> str:
+    """A Java regex matching what starts with `text`, taken literally."""
+    return "".join("\\" + c if not c.isalnum() and c != " " else c for c in text) + ".*"
