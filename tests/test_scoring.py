@@ -8,6 +8,7 @@ several segments with deleted documents. No timings: speed lives in bench/.
 from __future__ import annotations
 
 import math
+import shutil
 
 from dataclasses import replace
 
@@ -236,11 +237,13 @@ def test_several_segments_and_deletions(idx, tmp_path):
 def test_facet_values_saved_per_segment_count_as_the_index_does(corpus_dir, tmp_path):
     from indexer.whoosh_engine.update import update
 
+    # A copy: corpus_dir is the session's, and other tests build from it.
+    seeds = shutil.copytree(corpus_dir, tmp_path / "seeds")
     root = tmp_path / "index"
-    build.build(corpus_dir, root)
-    page = sorted(corpus_dir.glob("*.html"))[1]
+    build.build(seeds, root)
+    page = sorted(seeds.glob("*.html"))[1]
     page.write_text(page.read_text().replace("Cement leakage", "Cement leakage again"))
-    update(corpus_dir, root)
+    update(seeds, root)
     idx = open_index(root)
     generation = idx.engine._generation
     assert list(generation.glob("seg-*.facets.json"))
