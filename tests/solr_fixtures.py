@@ -22,8 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from indexer.pages import headings
-from indexer.pages.records import Record, record_key
+from indexer.solr_engine.build import solr_document  # noqa: F401 - the engine's own mapping, for the tests
 from indexer.solr_engine.cluster import solr_request
 
 REPO = Path(__file__).resolve().parent.parent
@@ -101,20 +100,6 @@ def create_collection(url: str, name: str, shards: int = 2, replicas: int = 2) -
     status = solr_request(f"{url}/admin/collections?action=CLUSTERSTATUS&collection={name}"
                           "&wt=json")
     return status["cluster"]["collections"][name]
-
-
-def solr_document(record: Record) -> dict:
-    """A Record as a document of the medsearch configset."""
-    document = {"id": record_key(record), "pmid": record.pmid, "title": record.title,
-                "abstract": record.abstract, "keywords": record.keywords,
-                # Descriptors whole, no qualifiers (pages.headings), as the Whoosh schema.
-                "mesh_term": headings.mesh_descriptors(record.keywords, None),
-                "authors": record.authors,
-                "journal": record.journal, "journal_name": record.journal,
-                "year": record.year, "published": record.published,
-                "organisation": record.organisation, "url": record.url,
-                "source": record.source}
-    return {key: value for key, value in document.items() if value not in (None, [])}
 
 
 def add_documents(url: str, collection: str, documents: list[dict]) -> None:
