@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import subprocess
 import sys
 import urllib.parse
@@ -23,7 +22,7 @@ from typing import Iterator
 import pytest
 
 from indexer.solr_engine.build import solr_document  # noqa: F401 - the engine's own mapping, for the tests
-from indexer.solr_engine.cluster import solr_request
+from indexer.solr_engine.cluster import port_free, solr_request
 
 REPO = Path(__file__).resolve().parent.parent
 # Cold JVMs on two shared cores; a first run also downloads Solr into ~/.m2.
@@ -36,21 +35,11 @@ def medsearch(*args, env=None, timeout=120) -> subprocess.CompletedProcess:
                           env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_port_base(nodes: int = 2) -> int:
     """A port base whose node ports and ZooKeeper port (base + 1000) are all free."""
     for _ in range(200):
         base = random.randrange(20000, 28000)
-        if all(_free(port) for port in [*range(base, base + nodes), base + 1000]):
+        if all(port_free(port) for port in [*range(base, base + nodes), base + 1000]):
             return base
     raise RuntimeError("no free ports for a test cluster")
 

@@ -117,7 +117,8 @@ def is_ours(pid: int | None, root: Path) -> bool:
     return state != "Z" and any(f"{root}/".encode() in part for part in command)
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Whether a node or ZooKeeper could listen on `port` of 127.0.0.1."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As Jetty and ZooKeeper bind: connections closed moments ago
         # (TIME_WAIT) do not keep a port taken, a listener does.
@@ -228,7 +229,7 @@ def up(folder: str | os.PathLike, nodes: int = 2, port_base: int = 8983, log=Non
         for _, _, path in _pid_files(root):  # left by a cluster that died
             path.unlink()
         for port in [zk_port, *ports]:
-            if not _port_free(port):
+            if not port_free(port):
                 raise ClusterError(f"port {port} on 127.0.0.1 is in use: stop what listens "
                                    "there, or choose other ports with --port-base")
         java = find_java()
