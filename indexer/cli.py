@@ -15,6 +15,7 @@ from . import engine
 from .errors import ExtractionError, IndexDamaged, MedsearchError
 from .pages.extract import extract_file
 from .pages.text import printable
+from .query.settings import DEFAULT
 from .search import SORTS, open_index
 
 
@@ -62,6 +63,8 @@ def print_report(report, out=None) -> None:
     if getattr(report, "note", ""):
         print(f"note:            {report.note}", file=out)
     print(f"time:            {report.seconds:.1f} s", file=out)
+    if getattr(report, "vectors", ""):
+        print(f"vectors:         {report.vectors}", file=out)
     for name, about in getattr(report, "vocabulary", {}).items():
         print(f"{name + ':':<17}{about}", file=out)
 
@@ -78,6 +81,8 @@ def print_stats(stats: dict, out=None) -> None:
     for item in stats["skipped"]:
         print(f"  {item['source']}: {item['reason']}", file=out)
     print(f"checksums:       {stats['checksums']}", file=out)
+    if stats.get("vectors"):
+        print(f"vectors:         {stats['vectors']}", file=out)
     print(f"synonyms:        {stats['synonyms']}", file=out)
     print(f"abbreviations:   {stats['abbreviations']}", file=out)
 
@@ -87,7 +92,8 @@ def print_stats(stats: dict, out=None) -> None:
 def cmd_build(args) -> int:
     report = engine.build_index(args.seeds, args.index, procs=args.procs,
                                 progress=progress_bar(), mesh_file=args.mesh_file,
-                                solr=args.solr, shards=args.shards, replicas=args.replicas)
+                                solr=args.solr, shards=args.shards, replicas=args.replicas,
+                                embed=not args.no_embed)
     print_report(report)
     return 0
 
@@ -95,7 +101,7 @@ def cmd_build(args) -> int:
 def cmd_update(args) -> int:
     report = engine.update_index(args.seeds, args.index, procs=args.procs,
                                   progress=progress_bar(), mesh_file=args.mesh_file,
-                                  solr=args.solr)
+                                  solr=args.solr, embed=not args.no_embed)
     print_report(report)
     return 0
 
@@ -121,6 +127,8 @@ def cmd_check(args) -> int:
     if check.damaged:
         raise IndexDamaged(check.message)
     print(f"{check.generation}: {check.files} files, sizes and checksums as published")
+    if check.vectors:  # ignored when damaged: the index itself is sound
+        print(f"vectors: {check.vectors}")
     return 0
 
 
@@ -149,6 +157,7 @@ def cmd_search(args) -> int:
         args.query, page=args.page, per_page=args.limit, sort=args.sort,
         year_from=args.year_from, year_to=args.year_to,
         journal=args.journal, mesh=args.mesh, expand=not args.no_expand,
+        ranking=DEFAULT.without_semantic() if args.no_semantic else None,
     )
     if args.json:
         print(json.dumps(results.to_dict(), ensure_ascii=False, indent=1))
@@ -159,6 +168,8 @@ def cmd_search(args) -> int:
         else:
             mesh = " [MeSH]" if exp["type"] == "concept" else ""
             print(f"also searched ({exp['type']}): {exp['from']} -> {'; '.join(exp['to'])}{mesh}")
+    if results.semantic_note:
+        print(results.semantic_note, file=sys.stderr)
     if not results.total:
         print(f"no results for {args.query!r}")
     first = (results.page - 1) * results.per_page
@@ -206,7 +217,8 @@ def cmd_serve(args) -> int:
                                         solr=args.solr),
                      out=sys.stderr)
     serve(args.index, host=args.host, port=args.port, workers=args.workers,
-          public_url=args.public_url, solr=engine.solr_address(args.solr))
+          public_url=args.public_url, solr=engine.solr_address(args.solr),
+          semantic=not args.no_semantic)
     return 0
 
 
@@ -269,6 +281,9 @@ def make_parser() -> argparse.ArgumentParser:
         sub.add_argument("--procs", type=int, default=min(2, os.cpu_count() or 1),
                          help="processes for extraction and indexing (default: up to 2)")
         with_mesh_file(sub)
+        sub.add_argument("--no-embed", action="store_true",
+                         help="skip embedding for the semantic rerank (ranking stays lexical "
+                              "until an update embeds)")
         sub.set_defaults(func=func)
     for option in ("shards", "replicas"):
         commands.choices["build"].add_argument(
@@ -294,6 +309,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--host", default="127.0.0.1")
     sub.add_argument("--port", type=int, default=8000)
     sub.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    sub.add_argument("--no-semantic", action="store_true",
+                     help="rank by words alone, without the semantic rerank")
     sub.add_argument("--public-url", type=_public_url, metavar="URL",
                      help="the address people reach the site at, e.g. behind a reverse proxy "
                           "(default: $MEDSEARCH_PUBLIC_URL, else http://HOST:PORT)")
@@ -315,7 +332,10 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--mesh")
     sub.add_argument("--json", action="store_true", help="the API's fields as JSON")
     sub.add_argument("--no-expand", action="store_true",
-                     help="search your words only: no synonyms, abbreviations or spelling")
+                     help="search your words only: no synonyms, abbreviations or spelling "
+                          "(the semantic rerank stays on)")
+    sub.add_argument("--no-semantic", action="store_true",
+                     help="rank by words alone, without the semantic rerank")
     sub.set_defaults(func=cmd_search)
 
     sub = commands.add_parser("eval", help="measure ranking on a judged test collection")
@@ -328,7 +348,7 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--max-queries", type=int, help="only the first N queries (quick checks)")
     sub.add_argument("--no-ablation", action="store_true", help="skip the per-switch rows")
     for name in ("concepts", "synonyms", "abbreviations", "spelling", "phrase", "prf", "widen",
-                 "pooled-idf"):
+                 "pooled-idf", "semantic"):
         sub.add_argument(f"--no-{name}", action="store_true",
                          help=f"medsearch row without {name}")
     sub.set_defaults(func=cmd_eval)

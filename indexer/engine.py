@@ -119,17 +119,22 @@ def open_engine(root: str | os.PathLike, solr: str | None = None) -> SearchEngin
 def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
                 progress: Progress | None = None,
                 mesh_file: str | os.PathLike | None = None, solr: str | None = None,
-                shards: int | None = None, replicas: int | None = None) -> BuildReport:
+                shards: int | None = None, replicas: int | None = None,
+                embed: bool = True) -> BuildReport:
     """Index every page under `seeds` and make it the live index at `root`, atomically.
 
     `mesh_file` is NLM's MeSH descriptor XML (else $MEDSEARCH_MESH, else CTD's
     diseases from the data folder): see indexer.query.mesh.vocabulary.
     `shards` and `replicas` size a SolrCloud collection; Whoosh has neither.
+    `embed=False` skips embedding for the semantic rerank (Whoosh only; on
+    SolrCloud ranking is lexical).
     """
     sizes = {name: n for name, n in (("shards", shards), ("replicas", replicas)) if n}
     if sizes and not solr_address(solr):
         raise BuildFailed("--shards and --replicas size a SolrCloud collection: "
                           "give --solr URL or set MEDSEARCH_SOLR")
+    if not solr_address(solr):
+        sizes["embed"] = embed
     return _engine_package(solr).build_index(seeds, root, procs=procs, progress=progress,
                                              mesh_file=mesh_file, **sizes)
 
@@ -137,11 +142,13 @@ def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 
 def update_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
                  progress: Progress | None = None,
                  mesh_file: str | os.PathLike | None = None,
-                 solr: str | None = None) -> BuildReport:
+                 solr: str | None = None, embed: bool = True) -> BuildReport:
     """Apply the pages added, changed or removed under `seeds` to the index at `root`
-    (a different MeSH vocabulary than the live index's rebuilds everything)."""
+    (a different MeSH vocabulary than the live index's rebuilds everything);
+    `embed` as for build_index."""
+    extra = {} if solr_address(solr) else {"embed": embed}
     return _engine_package(solr).update_index(seeds, root, procs=procs, progress=progress,
-                                              mesh_file=mesh_file)
+                                              mesh_file=mesh_file, **extra)
 
 
 def index_records(root: str | os.PathLike, records: Iterable[Record],

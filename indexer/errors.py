@@ -57,3 +57,7 @@ class ClusterError(MedsearchError):
 
 class NotOnSolr(MedsearchError):
     """A command the SolrCloud engine does not do yet."""
+
+
+class SemanticUnavailable(MedsearchError):
+    """The embedding model is not installed or cannot load: ranking stays lexical."""

@@ -25,6 +25,9 @@ class Hit:
     # The MeSH descriptors among `keywords` (whole, no qualifiers, no site
     # tags): what the chips show and the `mesh` filter takes.
     mesh: list[str] = field(default_factory=list)
+    # What ranked it: each signal's part of `score` ("words": the lexical
+    # score, "meaning": the semantic rerank's), adding up to it.
+    ranked_with: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +49,9 @@ class Results:
     # Synonyms, abbreviations and spelling corrections searched besides the
     # user's words: [{"type": ..., "from": ..., "to": [...]}].
     expansions: list[dict] = field(default_factory=list)
+    # Why the semantic rerank did not run when the settings asked for it
+    # (model not installed, no vectors yet): one line; "" otherwise.
+    semantic_note: str = ""
 
     @property
     def pages(self) -> int:
@@ -66,6 +72,7 @@ class Results:
                        for name, counts in self.facets.items()},
             "suggestion": self.suggestion,
             "expansions": [dict(e) for e in self.expansions],
+            "semantic_note": self.semantic_note,
         }
 
 
@@ -90,6 +97,9 @@ class BuildReport:
     note: str = ""
     # Which synonyms and abbreviations the index has (indexer.query.expand.describe).
     vocabulary: dict[str, str] = field(default_factory=dict)
+    # How many records have vectors for the semantic rerank (embedded after
+    # the generation went live; not in its build.json).
+    vectors: str = ""
 
     def to_dict(self) -> dict:
         data = {
@@ -104,6 +114,8 @@ class BuildReport:
             "generation": self.generation,
             "vocabulary": self.vocabulary,
         }
+        if self.vectors:
+            data["vectors"] = self.vectors
         if self.command == "update":
             data.update(added=self.added, changed=self.changed, removed=self.removed,
                         unchanged=self.unchanged, note=self.note)
@@ -118,3 +130,4 @@ class IndexCheck:
     files: int  # files recorded when it was published
     damaged: list[str] | None  # one line per damaged file; None: nothing was recorded
     message: str = ""  # the one-line IndexDamaged message, when any is damaged
+    vectors: str = ""  # the semantic rerank's vectors: how many, or why they are ignored

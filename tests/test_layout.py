@@ -116,7 +116,7 @@ def test_no_module_is_over_450_lines():
 
 def test_the_folders_show_the_stages():
     packages = sorted(p.parent.name for p in INDEXER.glob("*/__init__.py"))
-    assert packages == ["evaluation", "pages", "query", "solr_engine", "whoosh_engine"]
+    assert packages == ["evaluation", "pages", "query", "semantic", "solr_engine", "whoosh_engine"]
 
 
 # --- an index written before the move ------------------------------------------------

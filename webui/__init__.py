@@ -61,6 +61,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         SOLR=None,  # a SolrCloud address; None: $MEDSEARCH_SOLR, else the Whoosh index
         TURN_LIMIT=TURN_LIMIT,
         PUBLIC_URL=os.environ.get("MEDSEARCH_PUBLIC_URL") or None,
+        SEMANTIC=True,  # False: ranked by words alone (`serve --no-semantic`)
     )
     if test_config:
         app.config.update(test_config)

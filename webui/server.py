@@ -31,8 +31,10 @@ class MedsearchServer(BaseApplication):
     """A gunicorn application whose settings come from arguments, not argv."""
 
     def __init__(self, index_root: str | os.PathLike, options: dict,
-                 public_url: str | None = None, solr: str | None = None):
+                 public_url: str | None = None, solr: str | None = None,
+                 semantic: bool = True):
         self.index_root = str(index_root)
+        self.semantic = semantic
         self.options = options
         self.public_url = public_url
         self.solr = solr
@@ -49,6 +51,7 @@ class MedsearchServer(BaseApplication):
             config["SOLR"] = self.solr
         if self.public_url:
             config["PUBLIC_URL"] = self.public_url
+        config["SEMANTIC"] = self.semantic
         app = create_app(config)
         app.config["DEBUG"] = False  # never the debugger on a served site
         app.debug = False
@@ -104,7 +107,8 @@ def check_can_serve(host: str, port: int, public_url: str | None = None) -> str 
 
 
 def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
-          workers: int = 2, public_url: str | None = None, solr: str | None = None) -> None:
+          workers: int = 2, public_url: str | None = None, solr: str | None = None,
+          semantic: bool = True) -> None:
     """Serve the site over `index_root` at http://host:port/ until interrupted
     (on the SolrCloud at `solr`, when given).
 
@@ -130,4 +134,4 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
     served = f"{index_root} on SolrCloud at {solr}" if solr else index_root
     print(f"medsearch: serving {served} at http://{host}:{port}/ "
           f"({workers} workers; Ctrl-C stops)", flush=True)
-    MedsearchServer(index_root, options, public_url, solr).run()
+    MedsearchServer(index_root, options, public_url, solr, semantic).run()

@@ -7,6 +7,7 @@ import re
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
 
 from indexer.errors import ArticleNotFound
+from indexer.query.settings import DEFAULT, Ranking
 
 from . import downloads, get_index, present
 from .params import SearchParams
@@ -38,6 +39,11 @@ def export_url(params: SearchParams, format: str, scope: str = "page") -> str:
     return url_for("web.api_export", format=format, scope=scope, **args)
 
 
+def _ranking() -> Ranking | None:
+    """The product's ranking, or without the semantic rerank (`serve --no-semantic`)."""
+    return None if current_app.config.get("SEMANTIC", True) else DEFAULT.without_semantic()
+
+
 @bp.route("/")
 def search():
     """The front page, or results when the URL holds a search."""
@@ -46,7 +52,7 @@ def search():
         return render_template("home.html", count=len(index))
     params = SearchParams.from_args(request.args)
     with index.deadline():  # one time limit for the page, broader searches included
-        results = index.search(params.q, **params.search_kwargs())
+        results = index.search(params.q, ranking=_ranking(), **params.search_kwargs())
         broader = _broader_searches(index, params) if not results.total else []
     return render_template("results.html", params=params, results=results, broader=broader)
 
@@ -94,7 +100,7 @@ def article(pmid: str):
 def api_search():
     """Results.to_dict() as JSON; a bad parameter is a 400 with {"error": ...}."""
     params = SearchParams.from_args(request.args)
-    return jsonify(get_index().search(params.q, **params.search_kwargs()).to_dict())
+    return jsonify(get_index().search(params.q, ranking=_ranking(), **params.search_kwargs()).to_dict())
 
 
 @bp.route("/api/article/<pmid>")

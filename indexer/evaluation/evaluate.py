@@ -38,6 +38,9 @@ SWITCHES = {
     "spelling": lambda r: replace(r, spelling=True),
     # One idf per word over title and abstract, Lucene's formula.
     "pooled-idf": lambda r: replace(r, idf="pooled"),
+    # The lexical top reranked by meaning (a local sentence-embedding model).
+    "semantic": lambda r: replace(r, semantic=DEFAULT.semantic or 0.5,
+                                  semantic_depth=DEFAULT.semantic_depth),
 }
 
 Run = dict[str, dict[str, float]]  # qid -> docid -> score
@@ -48,7 +51,7 @@ def switched_off(ranking: Ranking, names) -> Ranking:
     off = {"phrase": {"phrase": 0.0}, "prf": {"prf": 0.0}, "widen": {"prf_widen": 0},
            "concepts": {"concepts": 0.0}, "synonyms": {"synonyms": 0.0},
            "abbreviations": {"abbreviations": 0.0}, "spelling": {"spelling": False},
-           "pooled-idf": {"idf": "whoosh"}}
+           "pooled-idf": {"idf": "whoosh"}, "semantic": {"semantic": 0.0}}
     for name in names:
         ranking = replace(ranking, **off[name])
     return ranking
@@ -133,6 +136,8 @@ def run_reference(collection: testsets.Collection, queries: dict[str, str]) -> R
 def variants(ranking: Ranking, ablation: bool) -> list[tuple[str, Ranking]]:
     """The medsearch rankings to report: the product's, then each lever alone."""
     rows = [("medsearch", ranking)]
+    if ablation and ranking.semantic:
+        rows.append(("medsearch --no-semantic", ranking.without_semantic()))
     if ablation:
         rows.append(("base (switches off)", BASE))
         rows += [(f"base + {name}", on(BASE)) for name, on in SWITCHES.items()]

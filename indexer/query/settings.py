@@ -54,11 +54,25 @@ class Ranking:
     # over title and abstract (BM25F's one idf per term): a word in a title
     # is not rarer than in an abstract.
     idf: str = "whoosh"
+    # The lexical top `semantic_depth` reranked by meaning (indexer.semantic):
+    # lexical score over the best one's + `semantic` x the cosine of the
+    # document's vector with the query's.
+    semantic: float = 0.0
+    semantic_depth: int = 100
 
     def without_expansion(self) -> Ranking:
-        """These settings with every query expansion off (the user's `expand=False`)."""
+        """These settings with every query expansion off (the user's `expand=False`).
+
+        The semantic rerank stays as it is: it adds no documents and no
+        words, it only reorders the ones the user's words found
+        (`semantic=0`, `--no-semantic`, switches it off).
+        """
         return replace(self, concepts=0.0, synonyms=0.0, abbreviations=0.0, spelling=False,
                        prf_widen=0)
+
+    def without_semantic(self) -> Ranking:
+        """These settings ranked by words alone (`--no-semantic`)."""
+        return replace(self, semantic=0.0)
 
     def weighting_key(self) -> tuple:
         """What the engine's weighting depends on: equal keys score alike."""
@@ -71,4 +85,5 @@ DEFAULT = Ranking(
     prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
     concepts=1.5, concept_words=0.5,
     synonyms=0.15, abbreviations=0.5, spelling=True, idf="pooled",
+    semantic=0.5, semantic_depth=100,
 )

@@ -37,6 +37,7 @@ from ..query import mesh
 from ..pages.text import printable
 from ..results import BuildReport
 from .schema import from_stored, schema, to_document
+from .embedding import embed_generation, embed_live, user_cache
 from .columns import save_segment_columns, write_columns
 from .resources import save_segment_pairs, write_resources
 from .facets import write_facets
@@ -183,15 +184,19 @@ def build(
     procs: int = 1,
     progress: Progress | None = None,
     mesh_file: str | os.PathLike | None = None,
+    embed: bool = True,
 ) -> BuildReport:
     """Build a new index of every page under `seeds` and swap it in at `root`,
-    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
+    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary); then,
+    with it live, embed its documents for the semantic rerank (unless not `embed`)."""
     seeds, root = Path(seeds), Path(root)
     started = time.monotonic()
     require_seeds(seeds)
     vocabulary = mesh.vocabulary(mesh_file)
     with writing(root, "build", procs) as workers:
-        return build_locked(seeds, root, workers, progress, started, vocabulary)
+        report = build_locked(seeds, root, workers, progress, started, vocabulary)
+        report.vectors = embed_live(root, embed)
+        return report
 
 
 def whole_headings(record: Record, vocabulary: mesh.Vocabulary) -> Record:
@@ -287,4 +292,6 @@ def index_records(root: str | os.PathLike, records: list[Record],
     records = [whole_headings(r, vocabulary) for r in records]
     write_index(generation, records, mesh_names=vocabulary.names)
     write_resources(generation, records, vocabulary=vocabulary)
+    # Eval's collections are embedded once per machine (the cache outlives the index).
+    embed_generation(root, generation, cache=user_cache())
     _swap_in(root, generation)

@@ -26,6 +26,7 @@ from ..results import Hit, Results
 from . import fastpaths, integrity, limits, turns
 from . import parse as q
 from .postings import Columns
+from .embedding import Semantic
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
 from .ranking import build_query, feedback, weighting
@@ -63,6 +64,7 @@ class WhooshEngine:
         self._columns: Columns | None = None
         self._mapped: integrity.MappedFiles | None = None
         self._expander = Expander()
+        self._semantic = Semantic()  # the generation's vectors, for the semantic rerank
         # Tables read once per generation (facet counts, suggest-as-you-type
         # words): name -> (generation, table).
         self._tables: dict[str, tuple[Path, object]] = {}
@@ -153,8 +155,9 @@ class WhooshEngine:
         """Ranked results for `text`, one page of them, with facets and a suggestion.
 
         `expand=False` searches the user's words only: no synonyms,
-        abbreviations or spelling fallback. `ranking` overrides the relevance
-        settings (for evaluation).
+        abbreviations or spelling fallback (the semantic rerank of what they
+        find stays on). `ranking` overrides the relevance settings (for
+        evaluation).
         """
         started = time.perf_counter()
         ranking = _settings(ranking, expand)
@@ -164,19 +167,23 @@ class WhooshEngine:
         node = passing(node, restrict)
         table = self._facet_table(engine.searcher)
         facets = table.count(node.docs) if len(node) else {}
-        docs, scores = engine.top(node, page * per_page,
-                                  sort_keys=None if sort == "relevance" else table.years,
+        relevance = sort == "relevance"
+        docs, scores = engine.top(node, max(page * per_page, _depth(ranking) if relevance else 0),
+                                  sort_keys=None if relevance else table.years,
                                   reverse=(sort == "newest"))
+        docs, scores, parts, note = self._rerank(text, suggestion, expansions, docs, scores,
+                                                 ranking if relevance else None)
+        shown = slice((page - 1) * per_page, page * per_page)
         # The user's words and their expansions are marked, not feedback terms.
         asked = [built.user, *built.extras] if built.user is not None else [built.query]
         words = positive_terms(wq.Or(asked), "abstract", engine.searcher)
-        hits = [self._hit(engine.searcher, int(d), float(sc), words)
-                for d, sc in zip(docs[(page - 1) * per_page:], scores[(page - 1) * per_page:])]
+        hits = [self._hit(engine.searcher, int(d), float(sc), words, part)
+                for d, sc, part in zip(docs[shown], scores[shown], parts[shown])]
         return Results(
             query=text, total=len(node), page=page, per_page=per_page, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion,
             took=time.perf_counter() - started,
-            expansions=[e.to_dict() for e in expansions],
+            expansions=[e.to_dict() for e in expansions], semantic_note=note,
         )
 
     @turns.searching
@@ -185,8 +192,10 @@ class WhooshEngine:
         """The top `k` (pmid, score) pairs for `text`, without snippets or facets."""
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
-        _, node, _, _ = self._run(engine, text, ranking, None)
-        docs, scores = engine.top(node, k)
+        _, node, expansions, corrected = self._run(engine, text, ranking, None)
+        docs, scores = engine.top(node, max(k, _depth(ranking)))
+        docs, scores, _, _ = self._rerank(text, corrected, expansions, docs, scores, ranking)
+        docs, scores = docs[:k], scores[:k]
         stored = engine.searcher.stored_fields
         return [(stored(int(d))["pmid"], float(sc)) for d, sc in zip(docs, scores)]
 
@@ -251,8 +260,19 @@ class WhooshEngine:
                    for old, new in zip(text.split(), corrected.split()) if old != new]
         return fixed, again, spelled + fixed.expansions, corrected
 
+    def _rerank(self, text: str, corrected: str | None, expansions: list, docs, scores,
+                ranking: Ranking | None):
+        """The hits reranked by meaning (.embedding.Semantic.rerank), of the
+        spelling searched instead when there was one."""
+        if corrected and any(e.type == "spelling" for e in expansions):
+            text = corrected
+        weight = ranking.semantic if ranking is not None else 0.0
+        return self._semantic.rerank(self._generation, text, docs, scores, weight,
+                                     _depth(ranking) if ranking is not None else 0)
+
     @staticmethod
-    def _hit(searcher, docnum: int, score: float, words: frozenset[str]) -> Hit:
+    def _hit(searcher, docnum: int, score: float, words: frozenset[str],
+             ranked_with: dict | None = None) -> Hit:
         fields = searcher.stored_fields(docnum)
         record = from_stored(fields)
         text = record.abstract or ""
@@ -262,7 +282,7 @@ class WhooshEngine:
             year=record.year, journal=record.journal, authors=record.authors,
             keywords=record.keywords, url=record.url, published=record.published,
             snippet=found or (first_words(text) if text else ""),
-            mesh=stored_mesh(fields),
+            mesh=stored_mesh(fields), ranked_with=ranked_with or {"words": round(score, 4)},
         )
 
     def _facet_table(self, searcher) -> FacetTable:
@@ -342,11 +362,14 @@ class WhooshEngine:
         ranking = _settings(None, True)
         engine = self._engine(ranking)
         restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        _, node, _, _ = self._run(engine, text, ranking, restrict)
+        _, node, expansions, corrected = self._run(engine, text, ranking, restrict)
         table = self._facet_table(engine.searcher)
-        docs, _ = engine.top(node, max(1, limit), restrict,
-                             sort_keys=None if sort == "relevance" else table.years,
-                             reverse=(sort == "newest"))
+        relevance = sort == "relevance"
+        docs, scores = engine.top(node, max(1, limit, _depth(ranking) if relevance else 0),
+                                  restrict, sort_keys=None if relevance else table.years,
+                                  reverse=(sort == "newest"))
+        if relevance:  # in the order the results pages show
+            docs = self._rerank(text, corrected, expansions, docs, scores, ranking)[0]
         return [from_stored(engine.searcher.stored_fields(int(d))) for d in docs[:limit]]
 
     @turns.at_desk
@@ -396,6 +419,11 @@ class WhooshEngine:
                 self._desk[2]()
         if self._ix is not None:
             self._ix.close()
+
+
+def _depth(ranking: Ranking) -> int:
+    """How many lexical hits the semantic rerank reorders (0: it is off)."""
+    return ranking.semantic_depth if ranking.semantic else 0
 
 
 def _settings(ranking: Ranking | None, expand: bool) -> Ranking:

@@ -29,6 +29,7 @@ from whoosh.filedb.filestore import FileStorage
 from ..errors import IndexDamaged, IndexMissing
 from ..query.expand import describe, read_resources
 from ..results import IndexCheck
+from ..semantic import vectors as semantic_vectors
 from .integrity import check, damaged, problems, record_files, recorded, translated
 
 CURRENT = "current"
@@ -293,7 +294,11 @@ def require_current(root: Path) -> Path:
 
 def check_index(root: str | os.PathLike) -> IndexCheck:
     """The live generation's files against their recorded sizes and checksums."""
-    return check(require_current(Path(root)))
+    generation = require_current(Path(root))
+    found = check(generation)
+    # Written after files.json, so checked on their own (indexer.semantic.vectors).
+    found.vectors = semantic_vectors.describe(generation)
+    return found
 
 
 def index_stats(root: str | os.PathLike) -> dict:
@@ -326,5 +331,6 @@ def index_stats(root: str | os.PathLike) -> dict:
         "skipped": info.get("skipped", []),
         "checksums": (f"verified, {len(recorded(generation))} files" if found is not None else
                       "none (built before checksums were recorded): rebuild to add them"),
+        "vectors": semantic_vectors.describe(generation, documents),
         **vocabulary,
     }

@@ -34,6 +34,7 @@ from .build import (
     save_resources, verify_index, vocabulary_key, whole_headings, writing,
 )
 from .columns import write_columns
+from .embedding import embed_live
 from .generations import (
     current_generation, link_generation, new_temp, open_generation, open_storage, publish,
     read_json,
@@ -78,6 +79,7 @@ def update(
     procs: int = 1,
     progress: Progress | None = None,
     mesh_file: str | os.PathLike | None = None,
+    embed: bool = True,
 ) -> BuildReport:
     """Apply the changes under `seeds` to the index at `root`, atomically, with
     the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
@@ -90,10 +92,14 @@ def update(
         manifest = read_json(live / MANIFEST) if live else {}
         why = full_rebuild_reason(seeds, live, manifest, vocabulary)
         if why:
-            return build_locked(seeds, root, workers, progress, started, vocabulary,
-                                note=f"rebuilt everything: {why}")
-        return _update_locked(seeds, root, live, manifest, workers, progress, started,
-                              vocabulary)
+            report = build_locked(seeds, root, workers, progress, started, vocabulary,
+                                  note=f"rebuilt everything: {why}")
+        else:
+            report = _update_locked(seeds, root, live, manifest, workers, progress, started,
+                                    vocabulary)
+        # Also when nothing changed: a killed embed is finished here.
+        report.vectors = embed_live(root, embed)
+        return report
 
 
 def full_rebuild_reason(seeds: Path, live: Path | None, manifest: dict,
