@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import html
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+# Every build embeds its records for the semantic rerank: one vector cache
+# for the whole session (subprocesses inherit it), so that the demo pages,
+# built by several test files, are run through the model once.
+if "MEDSEARCH_VECTOR_CACHE" not in os.environ:
+    os.environ["MEDSEARCH_VECTOR_CACHE"] = tempfile.mkdtemp(prefix="medsearch-vectors-")
+    atexit.register(shutil.rmtree, os.environ["MEDSEARCH_VECTOR_CACHE"], True)
 
 # One real 2-node SolrCloud per test session, shared by every file that asks for it.
 from solr_fixtures import solr_cluster  # noqa: F401 (a fixture)

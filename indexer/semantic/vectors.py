@@ -91,14 +91,14 @@ class VectorCache:
 class Embedded:
     """What embedding a generation's texts did."""
 
-    rows: int = 0  # document numbers
-    present: int = 0  # rows with a vector
+    documents: int = 0  # live documents (with a text)
+    present: int = 0  # of them with a vector
     embedded: int = 0  # texts run through the model
     cached: int = 0  # texts found in the cache
     seconds: float = 0.0
 
     def describe(self) -> str:
-        return (f"{self.present} of {self.rows} records ({self.embedded} embedded, "
+        return (f"{self.present} of {self.documents} records ({self.embedded} embedded, "
                 f"{self.cached} from the cache) in {self.seconds:.1f} s")
 
 
@@ -109,7 +109,7 @@ def embed_texts(texts: list[str | None], cache: VectorCache, embedder: Embedder,
     vectors go into the cache a CHUNK at a time."""
     started = time.monotonic()
     matrix = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-    report = Embedded(rows=len(texts))
+    report = Embedded(documents=sum(text is not None for text in texts))
     missing: dict[bytes, list[int]] = {}
     missing_text: dict[bytes, str] = {}
     for row, text in enumerate(texts):
@@ -156,7 +156,8 @@ def save(folder: str | os.PathLike, matrix: np.ndarray, key: str, report: Embedd
         np.save(handle, np.ascontiguousarray(matrix, dtype=np.float32))
         handle.flush()
         os.fsync(handle.fileno())
-    info = {"model": key, "rows": int(matrix.shape[0]), "present": report.present,
+    info = {"model": key, "rows": int(matrix.shape[0]), "documents": report.documents,
+            "present": report.present,
             "size": tmp.stat().st_size, "sha256": sha256_of(tmp)}
     os.replace(tmp, folder / VECTORS)
     tmp_info = folder / f"{TMP_PREFIX}{VECTORS_INFO}"
@@ -200,7 +201,7 @@ def describe(folder: str | os.PathLike, documents: int | None = None) -> str:
     found = problem(folder, checksum=True)
     if found:
         return f"ignored ({found}): semantic rerank off; `medsearch update` embeds them again"
-    rows = documents if documents is not None else info["rows"]
+    rows = documents if documents is not None else info.get("documents", info["rows"])
     return f"{info['present']} of {rows} records ({info['model']}), checksum verified"
 
 

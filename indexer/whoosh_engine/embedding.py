@@ -122,11 +122,8 @@ class Semantic:
 
 
 def user_cache() -> Path:
-    """The cache of eval's collections: $MEDSEARCH_VECTOR_CACHE, else
-    ~/.cache/medsearch/vectors (or under $XDG_CACHE_HOME)."""
-    explicit = os.environ.get("MEDSEARCH_VECTOR_CACHE")
-    if explicit:
-        return Path(explicit)
+    """The cache of eval's collections, one per user: ~/.cache/medsearch/vectors
+    (or under $XDG_CACHE_HOME), whatever index is built."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medsearch" / "vectors"
 
 
@@ -143,7 +140,7 @@ def embed_live(root: str | os.PathLike, embed: bool = True) -> str:
         return "none (no index)"
     info = vec.read_info(generation)
     if info is not None and info.get("model") == model_key() and not vec.problem(generation):
-        return f"{info['present']} of {info['rows']} records, as before"
+        return f"{info['present']} records, as before"
     try:
         return embed_generation(root, generation)
     except (OSError, MemoryError, RuntimeError, ValueError) as exc:
