@@ -204,7 +204,9 @@ def test_manifest_and_stats(seeds, tmp_path, monkeypatch):
         "built_at": built_at, "command": "build", "seeds": str(seeds), "pages": 32,
         "size_bytes": size, "skipped": [{"source": str(seeds / "empty.html"),
                                          "reason": "empty page"}],
-        "checksums": f"verified, {len(list(generation.iterdir())) - 2} files",  # not files.json, lock
+        # Not files.json, the lock, or the vectors written after the swap (checked on their own).
+        "checksums": f"verified, {len(list(generation.iterdir())) - 4} files",
+        "vectors": "30 of 30 records (all-MiniLM-L6-v2-onnx-int8-256), checksum verified",
         "synonyms": f"none (no MeSH data found at {tmp_path}/no-data/mesh-ctd-diseases/"
                     "CTD_diseases.tsv.gz: set MEDSEARCH_DATA and rebuild)",
         "abbreviations": "2 mined from the abstracts"}
@@ -218,6 +220,7 @@ def test_manifest_and_stats(seeds, tmp_path, monkeypatch):
         "pages skipped:   1\n"
         f"  {seeds / 'empty.html'}: empty page\n"
         f"checksums:       {stats['checksums']}\n"
+        f"vectors:         {stats['vectors']}\n"
         f"synonyms:        {stats['synonyms']}\n"
         "abbreviations:   2 mined from the abstracts\n")
     assert run("stats", "--index", str(tmp_path / "none")) == (

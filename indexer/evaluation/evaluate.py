@@ -159,7 +159,9 @@ def evaluate(names: list[str], data=None, ranking: Ranking = DEFAULT, ablation: 
                 qrels = {qid: collection.qrels[qid] for qid in queries}
                 if collection.corpus not in indexes:
                     if log:
-                        log(f"indexing {collection.corpus} ({len(collection.docs)} documents)")
+                        log(f"indexing and embedding {collection.corpus} "
+                            f"({len(collection.docs)} documents; vectors cached in "
+                            "~/.cache/medsearch/vectors)")
                     folder = Path(tmp) / collection.corpus
                     indexes[collection.corpus] = open_collection_index(collection, folder, data)
                 index = indexes[collection.corpus]
