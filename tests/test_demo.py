@@ -1,5 +1,7 @@
 """The demo corpus in seeds/, built for real: what a new user sees first."""
 
+import re
+
 import pytest
 
 from indexer import build_index, open_index
@@ -23,6 +25,15 @@ def test_build_indexes_the_seed_page_and_every_demo_page(demo):
     assert report.duplicates == 0
     assert report.skipped == []
     assert report.indexed == len(index) == 642
+
+
+def test_the_demo_build_embeds_every_record_for_the_semantic_rerank(demo):
+    report, index = demo
+    assert re.fullmatch(r"642 of 642 records \(\d+ embedded, \d+ from the cache\) in [\d.]+ s",
+                        report.vectors)
+    hits = index.search("slipped disc surgery outcomes").hits
+    assert len(hits) == 10 and all(set(h.ranked_with) == {"words", "meaning"} for h in hits)
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 def test_a_title_only_record_is_found_by_its_title(demo):

@@ -24,7 +24,9 @@ from indexer.query.settings import DEFAULT  # noqa: E402
 tune_relevance.CANDIDATES = {
     "no semantic": DEFAULT.without_semantic(),
     **{f"semantic {w}, depth {d}": replace(DEFAULT, semantic=w, semantic_depth=d)
-       for d in (100, 50, 20) for w in (0.25, 0.5, 0.75, 1.0, 1.5)},
+       for d in (100, 50) for w in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0)},
+    **{f"minmax {w}, depth 100": replace(DEFAULT, semantic=w, semantic_norm="minmax")
+       for w in (0.5, 1.0, 1.5, 2.0)},
 }
 
 if __name__ == "__main__":

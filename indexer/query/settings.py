@@ -59,6 +59,7 @@ class Ranking:
     # document's vector with the query's.
     semantic: float = 0.0
     semantic_depth: int = 100
+    semantic_norm: str = "max"  # or "minmax": over the range of the reranked hits
 
     def without_expansion(self) -> Ranking:
         """These settings with every query expansion off (the user's `expand=False`).
@@ -85,5 +86,5 @@ DEFAULT = Ranking(
     prf=0.5, prf_docs=5, prf_terms=20, prf_widen=10,
     concepts=1.5, concept_words=0.5,
     synonyms=0.15, abbreviations=0.5, spelling=True, idf="pooled",
-    semantic=0.5, semantic_depth=100,
+    semantic=4.0, semantic_depth=100,
 )

@@ -11,6 +11,7 @@ then, and wherever a document has no vector, ranking is lexical.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -27,6 +28,17 @@ from .scoring import Recent
 # (survives them); MEDSEARCH_VECTOR_CACHE puts it elsewhere, e.g. one cache
 # for several indexes of the same pages.
 CACHE_FOLDER = "vectors-cache"
+
+
+_WEIGHED = re.compile(r"\S[\^~]")  # word^2 (a boost), word~1 (similar spellings)
+
+
+def reranked(text: str) -> bool:
+    """Whether the semantic rerank applies to a query: not when it weighs its
+    own words (spine^2) or asks for spellings by edits (spine~2): the user
+    then says how to rank, and is ranked as written. Quotes, fields and
+    operators say what to match, and what they match is reranked."""
+    return not _WEIGHED.search(text)
 
 
 def cache_folder(root: Path) -> Path:
@@ -90,7 +102,8 @@ class Semantic:
                 loaded = self._loaded = (generation, stamp, found, why)
         return loaded[2], loaded[3]
 
-    def rerank(self, generation: Path, text: str, docs, scores, weight: float, depth: int):
+    def rerank(self, generation: Path, text: str, docs, scores, weight: float, depth: int,
+               normalise: str = "max"):
         """`docs` and `scores` (lexical order) reranked by meaning (indexer.semantic.rerank):
         (docs, scores, parts, note). `parts` says what each score is made of
         ({"words": ..., "meaning": ...}, they add up to it); `note` is why the
@@ -107,7 +120,7 @@ class Semantic:
             return docs, scores, [{"words": round(float(s), 4)} for s in scores], why
         head = min(depth, len(docs))
         cosines = found.cosines(docs[:head], query)
-        order, mixed, lexical = mix(scores, cosines, weight, depth)
+        order, mixed, lexical = mix(scores, cosines, weight, depth, normalise)
         parts = [{"words": round(float(w), 4)} if i >= head else
                  {"words": round(float(w), 4), "meaning": round(float(m - w), 4)}
                  for i, w, m in zip(order, lexical, mixed)]

@@ -26,7 +26,7 @@ from ..results import Hit, Results
 from . import fastpaths, integrity, limits, turns
 from . import parse as q
 from .postings import Columns
-from .embedding import Semantic
+from .embedding import Semantic, reranked
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
 from .ranking import build_query, feedback, weighting
@@ -266,9 +266,10 @@ class WhooshEngine:
         spelling searched instead when there was one."""
         if corrected and any(e.type == "spelling" for e in expansions):
             text = corrected
-        weight = ranking.semantic if ranking is not None else 0.0
+        weight = ranking.semantic if ranking is not None and reranked(text) else 0.0
         return self._semantic.rerank(self._generation, text, docs, scores, weight,
-                                     _depth(ranking) if ranking is not None else 0)
+                                     _depth(ranking) if ranking is not None else 0,
+                                     ranking.semantic_norm if ranking is not None else "max")
 
     @staticmethod
     def _hit(searcher, docnum: int, score: float, words: frozenset[str],
