@@ -32,11 +32,17 @@ import time
 from pathlib import Path
 
 from bench.queries import load_queries
-from bench.searching import percentile
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work"
 CORPORA = {"demo": REPO / "seeds", "20000": WORK / "corpus-20000"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (as bench/searching.py, which needs the bench extra)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
 
 
 def build_lexical(seeds: Path, root: Path) -> float:

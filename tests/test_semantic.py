@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,10 @@ def test_the_rerank_puts_the_meaning_of_a_lay_query_first(tiny):
     assert first.score == pytest.approx(sum(first.ranked_with.values()), abs=2e-4)
     assert on.hits[0].score >= on.hits[1].score
     assert off.hits[0].ranked_with == {"words": off.hits[0].score}
+    # A query that weighs its own words is ranked as written.
+    boosted = tiny.search("high blood^2 pressure")
+    assert [h.pmid for h in boosted.hits] == ["40000001", "40000002"]
+    assert set(boosted.hits[0].ranked_with) == {"words"}
     # Sorted by date there is nothing to rerank.
     newest = tiny.search("high blood pressure", sort="newest")
     assert [h.pmid for h in newest.hits] == ["40000002", "40000001"]
@@ -242,3 +247,42 @@ def test_without_the_model_build_and_search_say_so_in_one_line(tmp_path, own_cac
     assert status == 0 and "1. [" in out
     assert len(err.splitlines()) == 1
     assert err.startswith("semantic rerank off: the embedding model is not installed (")
+
+
+def test_a_build_killed_while_embedding_leaves_its_index_served_and_sound(tmp_path, own_cache):
+    # Enough text that embedding takes seconds: the build is killed once its
+    # lexical generation is live, i.e. while it embeds.
+    words = ("spine fracture cement leakage pain infection abscess fusion screw disc nerve "
+             "tumour surgery outcome elderly patients trial injection").split()
+    pages = [(str(41000000 + i), f"Study {i} of {words[i % len(words)]} care",
+              " ".join(words[(i * 7 + j) % len(words)] for j in range(150)),
+              "Spine", "Ito K;", "Spine", "2015 Mar") for i in range(60)]
+    seeds, root = write_pages(tmp_path / "seeds", pages), tmp_path / "index"
+    build = subprocess.Popen([sys.executable, "-m", "indexer", "build", "--seeds", str(seeds),
+                              "--index", str(root), "--procs", "1"], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=dict(os.environ, PYTHONPATH=str(REPO)))
+    try:
+        deadline = time.monotonic() + 120
+        while current_generation(root) is None and build.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        build.kill()
+    finally:
+        build.wait()
+    assert build.returncode == -9, "the build ended before its embed step could be killed"
+    generation = current_generation(root)
+    assert not (generation / "vectors.json").exists()
+    status, out, err = medsearch("search", "cement leakage", "--index", str(root))
+    assert status == 0 and "1. [" in out
+    assert err == "semantic rerank off: no vectors yet (`medsearch update` embeds them)\n"
+    status, out, err = medsearch("check", "--index", str(root))
+    assert (status, err) == (0, "") and "vectors: none: semantic rerank off until" in out
+    # The lock died with the process: the next update finishes the embedding.
+    report = update_index(seeds, root)
+    assert SUMMARY.fullmatch(report.vectors).groups()[:2] == ("60", "60")
+    index = open_index(root)
+    try:
+        assert "meaning" in index.search("cement leakage").hits[0].ranked_with
+    finally:
+        index.close()
