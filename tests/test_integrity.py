@@ -117,7 +117,8 @@ def test_a_sound_index_passes_check_and_stats_says_verified(root):
                                                          "vectors.npy", "vectors.json"}
     assert set(listed) == on_disk
     assert run("check", "--index", str(root)) == (
-        0, f"{generation.name}: {len(listed)} files, sizes and checksums as published\n", "")
+        0, f"{generation.name}: {len(listed)} files, sizes and checksums as published\n"
+           "vectors: 6 of 6 records (all-MiniLM-L6-v2-onnx-int8-256), checksum verified\n", "")
     status, out, err = run("stats", "--index", str(root))
     assert (status, err) == (0, "")
     assert f"checksums:       verified, {len(listed)} files\n" in out
