@@ -74,7 +74,10 @@ class Embedder:
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))
+        # A lone surrogate (bytes that were not UTF-8) is no text to the
+        # tokenizer: as "?", like any other unknown character.
+        encodings = self._tokenizer.encode_batch(
+            [t.encode("utf-8", "replace").decode("utf-8") for t in texts])
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), batch):
             rows = order[start:start + batch]
