@@ -36,6 +36,9 @@ from .vocabulary import load_vocabulary
 
 FACET_LIMIT = 10
 CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
+# Searches whose final query (after feedback and any spelling fallback) is
+# remembered per generation: a few kB each.
+QUERIES_KEPT = 512
 
 
 class WhooshEngine:
@@ -159,8 +162,9 @@ class WhooshEngine:
         started = time.perf_counter()
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
-        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict)
+        wanted = q.filters(year_from, year_to, journal, mesh)
+        restrict = self._filter_mask(engine, wanted)
+        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict, wanted)
         node = passing(node, restrict)
         table = self._facet_table(engine.searcher)
         facets = table.count(node.docs) if len(node) else {}
@@ -203,8 +207,8 @@ class WhooshEngine:
     @turns.searching
     def _count(self, text: str, restrict) -> int:
         engine = self._engine(DEFAULT)
-        restrict = self._filter_mask(engine, restrict)
-        return len(passing(self._run(engine, text, DEFAULT, restrict)[1], restrict))
+        mask = self._filter_mask(engine, restrict)
+        return len(passing(self._run(engine, text, DEFAULT, mask, restrict)[1], mask))
 
     def deadline(self):
         """One time limit for every call in the block (in this thread), e.g. a web page's."""
@@ -229,14 +233,42 @@ class WhooshEngine:
                 sorted(fastpaths.match_set(engine.searcher, restrict)))
         return found
 
-    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict
+    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict, wanted=False
              ) -> tuple[object, Node, list, str | None]:
         """Search `text`; when nothing matches, search its spelling correction instead.
 
         Also returns the spelling suggestion, offered whenever a word is
         unknown, even if the others found something ("tuberclosis spine"
         finds spine articles but means tuberculosis).
+
+        `wanted`, the filter query that `restrict` is the mask of, keys a
+        per-generation memory of what the search decided (the final query,
+        after the feedback pass and spelling): the same search again (a
+        second page, another sort, the site and its JSON twin, a popular
+        query) only evaluates that query. What it decided depends on nothing
+        but the text, the settings, the filter and the generation's
+        documents, so the results are the same; a new generation starts an
+        empty memory.
         """
+        if wanted is False:  # a caller without the filter query: nothing remembered
+            return self._decide(engine, text, ranking, restrict)
+        key = (text, ranking, wanted)
+        try:
+            hash(key)
+        except TypeError:  # a setting that cannot be a key (a list): decided afresh
+            return self._decide(engine, text, ranking, restrict)
+        remembered = self._per_generation("queries", lambda _g: Recent(QUERIES_KEPT))
+        decided = remembered.get(key)
+        if decided is None:
+            built, node, expansions, suggestion = self._decide(engine, text, ranking, restrict)
+            remembered.put(key, (built, expansions, suggestion))
+            return built, node, expansions, suggestion
+        built, expansions, suggestion = decided
+        return built, engine.evaluate(built.query), expansions, suggestion
+
+    def _decide(self, engine: Engine, text: str, ranking: Ranking, restrict
+                ) -> tuple[object, Node, list, str | None]:
+        """_run's work: feedback, the spelling fallback, the final query evaluated."""
         built = feedback(engine, build_query(text, ranking, self._expander), ranking, restrict)
         node = engine.evaluate(built.query)
         corrected = self._suggest(engine.searcher, text)
@@ -341,8 +373,9 @@ class WhooshEngine:
         """The full records of the first `limit` results, in result order (for export)."""
         ranking = _settings(None, True)
         engine = self._engine(ranking)
-        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        _, node, _, _ = self._run(engine, text, ranking, restrict)
+        wanted = q.filters(year_from, year_to, journal, mesh)
+        restrict = self._filter_mask(engine, wanted)
+        _, node, _, _ = self._run(engine, text, ranking, restrict, wanted)
         table = self._facet_table(engine.searcher)
         docs, _ = engine.top(node, max(1, limit), restrict,
                              sort_keys=None if sort == "relevance" else table.years,
