@@ -122,22 +122,36 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
     return out
 
 
-def search_step(size: str, root: str, rounds: int) -> dict:
+def search_step(size: str, root: str, rounds: int, variants: dict[str, list[str]]) -> dict:
     out = {}
     fts = WORK / f"fts-{size}.db"
-    for engine in ("api", "whoosh", "fts5"):
+    runs = [(engine, engine, []) for engine in ("api", "whoosh", "fts5")]
+    runs += [(f"api:{name}", "api", settings) for name, settings in variants.items()]
+    for key, engine, settings in runs:
         cmd = [PY, "-m", "bench.searching", engine, root, "--rounds", str(rounds)]
+        cmd += [arg for setting in settings for arg in ("--set", setting)]
         if engine == "fts5":
             cmd += ["--fts", str(fts), "--build-fts"]
-        log(f"[{size}] search: {engine}")
+        log(f"[{size}] search: {key}")
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if res.returncode:
             raise SystemExit(f"search benchmark failed: {res.stderr[-3000:]}")
-        out[engine] = json.loads(res.stdout)
-        r = out[engine]
-        log(f"[{size}]   {engine}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f}, p99 {r['p99']:.1f}, "
+        out[key] = json.loads(res.stdout)
+        r = out[key]
+        log(f"[{size}]   {key}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f}, p99 {r['p99']:.1f}, "
             f"rss {r['rss_mb']:.0f} MB")
     return out
+
+
+def parse_variants(specs: list[str]) -> dict[str, list[str]]:
+    """--variant "NAME:SETTING=VALUE,SETTING=VALUE" -> {NAME: ["SETTING=VALUE", ...]}."""
+    variants = {}
+    for spec in specs:
+        name, _, settings = spec.partition(":")
+        if not name or not settings:
+            raise SystemExit(f"--variant {spec!r}: write NAME:SETTING=VALUE[,SETTING=VALUE]")
+        variants[name] = [s for s in settings.split(",") if s]
+    return variants
 
 
 # --- the report ------------------------------------------------------------------
@@ -217,6 +231,11 @@ def report(results: dict, meta: dict) -> str:
                 for p in ("p50", "p95", "p99"):
                     rows.append((f"search {p} (ms)", fmt(api[p]), title, fmt(s[engine][p]),
                                  ratio(api[p], s[engine][p])))
+            for key, other in s.items():
+                if key.startswith("api:"):  # a ranking variant (--variant), beside the product's
+                    for p in ("p50", "p95", "p99"):
+                        rows.append((f"search p{p[1:]} (ms), {key[4:]}", fmt(other[p]),
+                                     "product ranking", fmt(api[p]), ratio(other[p], api[p])))
             errors = api.get("errors", 0)
             if errors:
                 rows.append(("searches stopped by the 3 s time limit", str(errors), "–", "–", "–"))
@@ -263,7 +282,12 @@ def main(argv=None) -> int:
                         help="comma-separated: demo and/or page counts (default demo,20000,100000)")
     parser.add_argument("--skip", default="", help=f"comma-separated steps to skip: {','.join(STEPS)}")
     parser.add_argument("--web-sizes", default=None,
-                        help="sizes to load-test over the web (default: the largest size run)")
+                        help="sizes to load-test over the web (default: every size run)")
+    parser.add_argument("--variant", action="append", default=[],
+                        metavar="NAME:SETTING=VALUE[,SETTING=VALUE]",
+                        help="also time Index.search with these Ranking settings changed, "
+                             "reported beside the product's ranking (repeatable), e.g. "
+                             "--variant 'reranker on:semantic=1.0'")
     parser.add_argument("--reuse", default="",
                         help="comma-separated sizes whose index from an earlier run is searched "
                              "again instead of rebuilt (no build figures for them)")
@@ -280,7 +304,8 @@ def main(argv=None) -> int:
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     reuse = {s.strip() for s in args.reuse.split(",") if s.strip()}
-    web_sizes = set(args.web_sizes.split(",")) if args.web_sizes else {sizes[-1]}
+    web_sizes = set(args.web_sizes.split(",")) if args.web_sizes else set(sizes)
+    variants = parse_variants(args.variant)
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict = {}
@@ -301,7 +326,7 @@ def main(argv=None) -> int:
             shutil.rmtree(r["build-p1"]["root"], ignore_errors=True)
         if "search" not in skip:
             r["search"] = search_step(size, root, args.rounds if size != "100000" else
-                                      max(1, args.rounds - 1))
+                                      max(1, args.rounds - 1), variants)
         if "web" not in skip and size in web_sizes:
             why = web_available(REPO)
             r["web"] = {"unavailable": why} if why else run_web(

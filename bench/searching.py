@@ -57,17 +57,43 @@ def _timed(run, queries, rounds: int) -> list[float]:
 ERRORS: list[str] = []
 
 
-def api_runner(root: str, time_limit: float | None = None):
+def ranking_with(settings: list[str]):
+    """The product's ranking (indexer.query.settings.DEFAULT) with `settings`
+    ("name=value", the value as Python reads it) changed, or None when none
+    are: how a row with another setting (e.g. a reranker on) is measured."""
+    import ast
+    from dataclasses import fields, replace
+
+    from indexer.query.settings import DEFAULT
+
+    if not settings:
+        return None
+    names = {f.name for f in fields(DEFAULT)}
+    changes = {}
+    for item in settings:
+        name, _, value = item.partition("=")
+        if name not in names:
+            raise SystemExit(f"--set {item}: Ranking has no setting {name!r} "
+                             f"(it has {', '.join(sorted(names))})")
+        try:
+            changes[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            changes[name] = value  # a word, such as a model name
+    return replace(DEFAULT, **changes)
+
+
+def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None):
     from indexer import QueryError, open_index
 
     index = open_index(root)
     if time_limit is not None:
         index.time_limit = time_limit
+    ranking = ranking_with(settings or [])
 
     def run(q: dict):
         args = {k: v for k, v in q.items() if k != "q"}
         try:
-            res = index.search(q["q"], **args)
+            res = index.search(q["q"], ranking=ranking, **args)
         except QueryError as exc:  # e.g. the search time limit: counted, reported
             ERRORS.append(f"{q}: {exc}")
             return None
@@ -190,12 +216,15 @@ def main(argv=None) -> int:
     parser.add_argument("--fts", help="the FTS5 database (built first when --build-fts)")
     parser.add_argument("--build-fts", action="store_true")
     parser.add_argument("--profile", help="write a pyinstrument profile (HTML/text) here")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="api: a Ranking setting changed from the product's (repeatable), "
+                             "e.g. --set semantic=1.0 for a reranker-on row")
     args = parser.parse_args(argv)
     queries = load_queries()
     out: dict = {"engine": args.engine, "queries": len(queries)}
     if args.engine == "fts5" and args.build_fts:
         out["fts_build"] = build_fts(args.root, args.fts)
-    run = {"api": lambda: api_runner(args.root, 600 if args.profile else None),
+    run = {"api": lambda: api_runner(args.root, 600 if args.profile else None, args.set),
            "whoosh": lambda: whoosh_runner(args.root),
            "fts5": lambda: fts_runner(args.fts)}[args.engine]()
     if args.profile:
