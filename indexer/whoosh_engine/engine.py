@@ -48,6 +48,8 @@ class WhooshEngine:
     time_limit = limits.TIME_LIMIT
     # Seconds one call may hold a searcher that other threads wait for (None: no bound).
     turn_limit: float | None = None
+    # Searches remembered per generation (0: none; the benchmark's first-time cost).
+    queries_kept = QUERIES_KEPT
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -250,14 +252,14 @@ class WhooshEngine:
         documents, so the results are the same; a new generation starts an
         empty memory.
         """
-        if wanted is False:  # a caller without the filter query: nothing remembered
+        if wanted is False or not self.queries_kept:  # nothing to key by, or no memory
             return self._decide(engine, text, ranking, restrict)
         key = (text, ranking, wanted)
         try:
             hash(key)
         except TypeError:  # a setting that cannot be a key (a list): decided afresh
             return self._decide(engine, text, ranking, restrict)
-        remembered = self._per_generation("queries", lambda _g: Recent(QUERIES_KEPT))
+        remembered = self._per_generation("queries", lambda _g: Recent(self.queries_kept))
         decided = remembered.get(key)
         if decided is None:
             built, node, expansions, suggestion = self._decide(engine, text, ranking, restrict)
