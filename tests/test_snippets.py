@@ -98,3 +98,14 @@ def test_search_hits_carry_whooshs_snippet(long_index, query):
         text = ABSTRACTS[int(hit.pmid) - 40000000]
         words = frozenset(t for t in analyze(query, mode="query") if t in set(analyze(text)))
         assert hit.snippet == reference(text, words)
+
+
+@pytest.mark.parametrize("mode, removestops", [("index", False), ("query", True)])
+def test_terms_word_by_word_equal_the_analyzers_over_the_whole_text(mode, removestops):
+    from indexer.whoosh_engine.analysis import medical_analyzer, terms_at
+
+    for text in ABSTRACTS:
+        whole = [(t.text, t.startchar, t.endchar) for t in medical_analyzer(
+            text, chars=True, positions=True, mode=mode, removestops=removestops)]
+        assert list(terms_at(text, mode=mode, removestops=removestops)) == whole
+        assert whole

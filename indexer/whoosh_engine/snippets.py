@@ -6,7 +6,7 @@ fragments in text order), without running the analyzer over every abstract
 of a results page. The analyzer's filters (compound splitting, folding,
 stop words, stemming) work one token at a time, so the tokens of a text are
 its tokenizer's words, each analysed alone and moved to where it stands.
-Each word's analysis is remembered (`_WordParts`): a page of hits then costs
+Each word's analysis is remembered (`analysis.terms_at`): a page of hits then costs
 one regular-expression pass per abstract and dictionary look-ups, where the
 analyzer's seven generator stages per word were about a third of a results
 page. tests/test_snippets.py holds the output equal to Whoosh's highlighter.
@@ -20,13 +20,10 @@ from html import escape
 from whoosh import highlight
 from whoosh.analysis import RegexTokenizer
 
+from . import analysis
 from .schema import schema
 
 SNIPPET_WORDS = 40
-# Distinct words whose analysis is kept per process (about 250 bytes each);
-# the benchmark's 100,000 abstracts hold about 60,000 (the vocabulary of the
-# words people write is far smaller than the number of documents).
-WORDS_KEPT = 100_000
 
 
 class MarkFormatter(highlight.Formatter):
@@ -49,29 +46,12 @@ def first_words(text: str, count: int = SNIPPET_WORDS) -> str:
 _FRAGMENTER = highlight.ContextFragmenter(maxchars=300, surround=60)
 _FORMATTER = MarkFormatter()
 _HIGHLIGHTER = highlight.Highlighter(fragmenter=_FRAGMENTER, formatter=_FORMATTER)
-_ANALYZER = schema["abstract"].analyzer
-# The per-word shortcut holds only while the analyzer is a regular-expression
-# tokenizer followed by filters that each see one token: fail loudly at import
-# if someone changes that, rather than mark the wrong words.
-assert isinstance(_ANALYZER.items[0], RegexTokenizer), "snippets assume a RegexTokenizer"
-_WORDS = _ANALYZER.items[0].expression
-
-
-class _WordParts(dict):
-    """word as written -> ((term, start, end), ...): what the analyzer makes of
-    the word alone, characters relative to the word (a compound gives its
-    parts and the parts run together)."""
-
-    def __missing__(self, word: str):
-        parts = tuple((t.text, t.startchar, t.endchar) for t in _ANALYZER(
-            word, positions=True, chars=True, mode="index", removestops=False))
-        if len(self) >= WORDS_KEPT:  # a rare flood of new words: start again
-            self.clear()
-        self[word] = parts
-        return parts
-
-
-_PARTS = _WordParts()
+# The per-word shortcut (analysis.terms_at) holds for the abstract's analyzer:
+# fail loudly at import if the schema stops using it, rather than mark wrong words.
+assert schema["abstract"].analyzer is analysis.medical_analyzer, "snippets assume it"
+assert isinstance(analysis.medical_analyzer.items[0], RegexTokenizer), "and its tokenizer"
+_WORDS = analysis._TOKENIZER
+_PARTS = analysis._WORD_TERMS[("index", False)]
 
 
 class _Token:
