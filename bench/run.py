@@ -276,6 +276,18 @@ def report(results: dict, meta: dict) -> str:
                              ", ".join(f"{v:.0f}" for v in rss), "API process (search step)",
                              fmt(s["api"]["rss_mb"], digits=0) if s else "–",
                              ratio(max(rss), s["api"]["rss_mb"]) if rss and s else "–"))
+                for key, route in (("page", "/?q="), ("api", "/api/search")):
+                    x = w[key]
+                    if x.get("cpu_ms_per_request") is not None and s:
+                        rows.append((f"web {route}: workers' CPU per request (ms)",
+                                     fmt(x["cpu_ms_per_request"]), "API CPU per query, mean",
+                                     fmt(s["api"]["cpu"]["mean"]) if s["api"].get("cpu") else "–",
+                                     ratio(x["cpu_ms_per_request"], s["api"]["cpu"]["mean"])
+                                     if s["api"].get("cpu") else "–"))
+                for key, what in (("worker_uss_mb", "USS, its own"), ("worker_pss_mb", "PSS")):
+                    if w.get(key):
+                        rows.append((f"web: {what} memory per worker after load (MB)",
+                                     ", ".join(f"{v:.0f}" for v in w[key]), "–", "–", "–"))
                 anon = [v for v in (w.get("worker_anon_mb") or []) if v is not None]
                 if anon:
                     rows.append(("web: own (anonymous) memory per worker after load (MB)",
