@@ -122,22 +122,39 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
     return out
 
 
-def search_step(size: str, root: str, rounds: int) -> dict:
+def search_step(size: str, root: str, rounds: int, variants: dict[str, list[str]]) -> dict:
     out = {}
     fts = WORK / f"fts-{size}.db"
-    for engine in ("api", "whoosh", "fts5"):
-        cmd = [PY, "-m", "bench.searching", engine, root, "--rounds", str(rounds)]
+    runs = [(engine, engine, []) for engine in ("api", "whoosh", "fts5")]
+    # The timed rounds repeat the warm-up's queries, which the engine remembers
+    # (what a search decided, per generation): also time each as if never asked.
+    runs.append(("api:queries never asked before", "api", ["--no-query-memory"]))
+    runs += [(f"api:{name}", "api", [arg for setting in settings for arg in ("--set", setting)])
+             for name, settings in variants.items()]
+    for key, engine, extra in runs:
+        cmd = [PY, "-m", "bench.searching", engine, root, "--rounds", str(rounds), *extra]
         if engine == "fts5":
             cmd += ["--fts", str(fts), "--build-fts"]
-        log(f"[{size}] search: {engine}")
+        log(f"[{size}] search: {key}")
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if res.returncode:
             raise SystemExit(f"search benchmark failed: {res.stderr[-3000:]}")
-        out[engine] = json.loads(res.stdout)
-        r = out[engine]
-        log(f"[{size}]   {engine}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f}, p99 {r['p99']:.1f}, "
+        out[key] = json.loads(res.stdout)
+        r = out[key]
+        log(f"[{size}]   {key}: p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f}, p99 {r['p99']:.1f}, "
             f"rss {r['rss_mb']:.0f} MB")
     return out
+
+
+def parse_variants(specs: list[str]) -> dict[str, list[str]]:
+    """--variant "NAME:SETTING=VALUE,SETTING=VALUE" -> {NAME: ["SETTING=VALUE", ...]}."""
+    variants = {}
+    for spec in specs:
+        name, _, settings = spec.partition(":")
+        if not name or not settings:
+            raise SystemExit(f"--variant {spec!r}: write NAME:SETTING=VALUE[,SETTING=VALUE]")
+        variants[name] = [s for s in settings.split(",") if s]
+    return variants
 
 
 # --- the report ------------------------------------------------------------------
@@ -217,6 +234,18 @@ def report(results: dict, meta: dict) -> str:
                 for p in ("p50", "p95", "p99"):
                     rows.append((f"search {p} (ms)", fmt(api[p]), title, fmt(s[engine][p]),
                                  ratio(api[p], s[engine][p])))
+            for key, other in s.items():
+                if key.startswith("api:"):  # a ranking variant (--variant), beside the product's
+                    for p in ("p50", "p95", "p99"):
+                        rows.append((f"search p{p[1:]} (ms), {key[4:]}", fmt(other[p]),
+                                     "product ranking", fmt(api[p]), ratio(other[p], api[p])))
+            for key, other in s.items():
+                if key == "api" or key.startswith("api:"):
+                    label = "" if key == "api" else f", {key[4:]}"
+                    if other.get("cpu"):  # load-independent: compare these across runs
+                        rows.append((f"search CPU per query, p50 / mean (ms){label}",
+                                     f"{other['cpu']['p50']:.1f} / {other['cpu']['mean']:.1f}",
+                                     "–", "–", "–"))
             errors = api.get("errors", 0)
             if errors:
                 rows.append(("searches stopped by the 3 s time limit", str(errors), "–", "–", "–"))
@@ -247,6 +276,18 @@ def report(results: dict, meta: dict) -> str:
                              ", ".join(f"{v:.0f}" for v in rss), "API process (search step)",
                              fmt(s["api"]["rss_mb"], digits=0) if s else "–",
                              ratio(max(rss), s["api"]["rss_mb"]) if rss and s else "–"))
+                for key, route in (("page", "/?q="), ("api", "/api/search")):
+                    x = w[key]
+                    if x.get("cpu_ms_per_request") is not None and s:
+                        rows.append((f"web {route}: workers' CPU per request (ms)",
+                                     fmt(x["cpu_ms_per_request"]), "API CPU per query, mean",
+                                     fmt(s["api"]["cpu"]["mean"]) if s["api"].get("cpu") else "–",
+                                     ratio(x["cpu_ms_per_request"], s["api"]["cpu"]["mean"])
+                                     if s["api"].get("cpu") else "–"))
+                for key, what in (("worker_uss_mb", "USS, its own"), ("worker_pss_mb", "PSS")):
+                    if w.get(key):
+                        rows.append((f"web: {what} memory per worker after load (MB)",
+                                     ", ".join(f"{v:.0f}" for v in w[key]), "–", "–", "–"))
                 anon = [v for v in (w.get("worker_anon_mb") or []) if v is not None]
                 if anon:
                     rows.append(("web: own (anonymous) memory per worker after load (MB)",
@@ -263,7 +304,12 @@ def main(argv=None) -> int:
                         help="comma-separated: demo and/or page counts (default demo,20000,100000)")
     parser.add_argument("--skip", default="", help=f"comma-separated steps to skip: {','.join(STEPS)}")
     parser.add_argument("--web-sizes", default=None,
-                        help="sizes to load-test over the web (default: the largest size run)")
+                        help="sizes to load-test over the web (default: every size run)")
+    parser.add_argument("--variant", action="append", default=[],
+                        metavar="NAME:SETTING=VALUE[,SETTING=VALUE]",
+                        help="also time Index.search with these Ranking settings changed, "
+                             "reported beside the product's ranking (repeatable), e.g. "
+                             "--variant 'reranker on:semantic=1.0'")
     parser.add_argument("--reuse", default="",
                         help="comma-separated sizes whose index from an earlier run is searched "
                              "again instead of rebuilt (no build figures for them)")
@@ -280,7 +326,8 @@ def main(argv=None) -> int:
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     reuse = {s.strip() for s in args.reuse.split(",") if s.strip()}
-    web_sizes = set(args.web_sizes.split(",")) if args.web_sizes else {sizes[-1]}
+    web_sizes = set(args.web_sizes.split(",")) if args.web_sizes else set(sizes)
+    variants = parse_variants(args.variant)
     WORK.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: dict = {}
@@ -301,7 +348,7 @@ def main(argv=None) -> int:
             shutil.rmtree(r["build-p1"]["root"], ignore_errors=True)
         if "search" not in skip:
             r["search"] = search_step(size, root, args.rounds if size != "100000" else
-                                      max(1, args.rounds - 1))
+                                      max(1, args.rounds - 1), variants)
         if "web" not in skip and size in web_sizes:
             why = web_available(REPO)
             r["web"] = {"unavailable": why} if why else run_web(

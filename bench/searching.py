@@ -39,6 +39,9 @@ def summary(latencies: list[float]) -> dict:
             "n": len(latencies)}
 
 
+CPU_TIMES: list[float] = []  # ms of this thread's CPU per timed query (load-independent)
+
+
 def _timed(run, queries, rounds: int) -> list[float]:
     for q in queries:  # warm: caches, searchers, the OS page cache
         run(q)
@@ -46,9 +49,10 @@ def _timed(run, queries, rounds: int) -> list[float]:
     gc.collect()
     for _ in range(rounds):
         for q in queries:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.thread_time()
             run(q)
             times.append((time.perf_counter() - started) * 1000)
+            CPU_TIMES.append((time.thread_time() - cpu) * 1000)
     return times
 
 
@@ -57,17 +61,46 @@ def _timed(run, queries, rounds: int) -> list[float]:
 ERRORS: list[str] = []
 
 
-def api_runner(root: str, time_limit: float | None = None):
+def ranking_with(settings: list[str]):
+    """The product's ranking (indexer.query.settings.DEFAULT) with `settings`
+    ("name=value", the value as Python reads it) changed, or None when none
+    are: how a row with another setting (e.g. a reranker on) is measured."""
+    import ast
+    from dataclasses import fields, replace
+
+    from indexer.query.settings import DEFAULT
+
+    if not settings:
+        return None
+    names = {f.name for f in fields(DEFAULT)}
+    changes = {}
+    for item in settings:
+        name, _, value = item.partition("=")
+        if name not in names:
+            raise SystemExit(f"--set {item}: Ranking has no setting {name!r} "
+                             f"(it has {', '.join(sorted(names))})")
+        try:
+            changes[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            changes[name] = value  # a word, such as a model name
+    return replace(DEFAULT, **changes)
+
+
+def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None,
+               remember: bool = True):
     from indexer import QueryError, open_index
 
     index = open_index(root)
     if time_limit is not None:
         index.time_limit = time_limit
+    if not remember:  # every query costs what it costs the first time it is asked
+        index.engine.queries_kept = 0
+    ranking = ranking_with(settings or [])
 
     def run(q: dict):
         args = {k: v for k, v in q.items() if k != "q"}
         try:
-            res = index.search(q["q"], **args)
+            res = index.search(q["q"], ranking=ranking, **args)
         except QueryError as exc:  # e.g. the search time limit: counted, reported
             ERRORS.append(f"{q}: {exc}")
             return None
@@ -190,12 +223,19 @@ def main(argv=None) -> int:
     parser.add_argument("--fts", help="the FTS5 database (built first when --build-fts)")
     parser.add_argument("--build-fts", action="store_true")
     parser.add_argument("--profile", help="write a pyinstrument profile (HTML/text) here")
+    parser.add_argument("--no-query-memory", action="store_true",
+                        help="api: searches are not remembered (the cost of a query never "
+                             "asked before; the timed rounds otherwise repeat the warm-up's)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="api: a Ranking setting changed from the product's (repeatable), "
+                             "e.g. --set semantic=1.0 for a reranker-on row")
     args = parser.parse_args(argv)
     queries = load_queries()
     out: dict = {"engine": args.engine, "queries": len(queries)}
     if args.engine == "fts5" and args.build_fts:
         out["fts_build"] = build_fts(args.root, args.fts)
-    run = {"api": lambda: api_runner(args.root, 600 if args.profile else None),
+    run = {"api": lambda: api_runner(args.root, 600 if args.profile else None, args.set,
+                                      not args.no_query_memory),
            "whoosh": lambda: whoosh_runner(args.root),
            "fts5": lambda: fts_runner(args.fts)}[args.engine]()
     if args.profile:
@@ -212,6 +252,9 @@ def main(argv=None) -> int:
         return 0
     latencies = _timed(run, queries, args.rounds)
     out.update(summary(latencies))
+    # CPU time is what a busy machine does not inflate (other processes' load
+    # stretches wall time): the figures to compare across runs on a shared machine.
+    out["cpu"] = summary(CPU_TIMES)
     out["per_query"] = latencies[-len(queries):]
     out["errors"] = len(ERRORS)
     out["error_examples"] = ERRORS[:3]

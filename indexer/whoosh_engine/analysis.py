@@ -112,6 +112,49 @@ name_analyzer = (
 keyword_list_analyzer = RegexTokenizer(r"[^\n]+") | InvisibleFilter() | StripFilter()
 
 
+# Distinct words whose analysis is kept per process and mode (about 250 bytes
+# each); the benchmark's 100,000 abstracts are written with about 60,000.
+WORDS_KEPT = 100_000
+
+
+class _WordTerms(dict):
+    """word as written -> ((term, start, end), ...): what the analyzer makes of
+    the word alone in one mode, characters relative to the word (a compound
+    gives its parts, and in index mode the parts run together too)."""
+
+    def __init__(self, mode: str, removestops: bool):
+        super().__init__()
+        self.mode, self.removestops = mode, removestops
+
+    def __missing__(self, word: str):
+        terms = tuple((t.text, t.startchar, t.endchar) for t in medical_analyzer(
+            word, positions=True, chars=True, mode=self.mode, removestops=self.removestops))
+        if len(self) >= WORDS_KEPT:  # a rare flood of new words: start again
+            self.clear()
+        self[word] = terms
+        return terms
+
+
+# The tokenizer finds the words; every filter after it sees one token at a
+# time (compound parts, invisibles, case, accents, stop words, stems), so a
+# text's terms are its words' terms, each word analysed once per process.
+_TOKENIZER = medical_analyzer.items[0].expression
+_WORD_TERMS = {("index", False): _WordTerms("index", False),
+               ("query", True): _WordTerms("query", True)}
+
+
+def terms_at(text: str, mode: str = "query", removestops: bool = True):
+    """(term, start, end) of each token medical_analyzer gives for `text` with
+    chars=True in `mode` (stop words kept when not `removestops`), without
+    running its filters over every word: a word's terms are remembered.
+    Only ("index", False) and ("query", True) are remembered combinations."""
+    memo = _WORD_TERMS[(mode, removestops)]
+    for found in _TOKENIZER.finditer(text):
+        start = found.start()
+        for term, begin, end in memo[found.group()]:
+            yield term, start + begin, start + end
+
+
 def analyze(text: str, mode: str = "index") -> list[str]:
     """The index terms of `text` (for tests and for inspecting the analyzer)."""
     return [t.text for t in medical_analyzer(text, mode=mode)]

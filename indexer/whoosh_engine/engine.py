@@ -26,6 +26,7 @@ from ..results import Hit, Results
 from . import fastpaths, integrity, limits, turns
 from . import parse as q
 from .postings import Columns
+from .corrections import corrected_query
 from .embedding import Semantic, reranked
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
@@ -37,6 +38,9 @@ from .vocabulary import load_vocabulary
 
 FACET_LIMIT = 10
 CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
+# Searches whose final query (after feedback and any spelling fallback) is
+# remembered per generation: a few kB each.
+QUERIES_KEPT = 512
 
 
 class WhooshEngine:
@@ -46,6 +50,8 @@ class WhooshEngine:
     time_limit = limits.TIME_LIMIT
     # Seconds one call may hold a searcher that other threads wait for (None: no bound).
     turn_limit: float | None = None
+    # Searches remembered per generation (0: none; the benchmark's first-time cost).
+    queries_kept = QUERIES_KEPT
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
@@ -162,8 +168,9 @@ class WhooshEngine:
         started = time.perf_counter()
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
-        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict)
+        wanted = q.filters(year_from, year_to, journal, mesh)
+        restrict = self._filter_mask(engine, wanted)
+        built, node, expansions, suggestion = self._run(engine, text, ranking, restrict, wanted)
         node = passing(node, restrict)
         table = self._facet_table(engine.searcher)
         facets = table.count(node.docs) if len(node) else {}
@@ -212,8 +219,8 @@ class WhooshEngine:
     @turns.searching
     def _count(self, text: str, restrict) -> int:
         engine = self._engine(DEFAULT)
-        restrict = self._filter_mask(engine, restrict)
-        return len(passing(self._run(engine, text, DEFAULT, restrict)[1], restrict))
+        mask = self._filter_mask(engine, restrict)
+        return len(passing(self._run(engine, text, DEFAULT, mask, restrict)[1], mask))
 
     def deadline(self):
         """One time limit for every call in the block (in this thread), e.g. a web page's."""
@@ -238,14 +245,42 @@ class WhooshEngine:
                 sorted(fastpaths.match_set(engine.searcher, restrict)))
         return found
 
-    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict
+    def _run(self, engine: Engine, text: str, ranking: Ranking, restrict, wanted=False
              ) -> tuple[object, Node, list, str | None]:
         """Search `text`; when nothing matches, search its spelling correction instead.
 
         Also returns the spelling suggestion, offered whenever a word is
         unknown, even if the others found something ("tuberclosis spine"
         finds spine articles but means tuberculosis).
+
+        `wanted`, the filter query that `restrict` is the mask of, keys a
+        per-generation memory of what the search decided (the final query,
+        after the feedback pass and spelling): the same search again (a
+        second page, another sort, the site and its JSON twin, a popular
+        query) only evaluates that query. What it decided depends on nothing
+        but the text, the settings, the filter and the generation's
+        documents, so the results are the same; a new generation starts an
+        empty memory.
         """
+        if wanted is False or not self.queries_kept:  # nothing to key by, or no memory
+            return self._decide(engine, text, ranking, restrict)
+        key = (text, ranking, wanted)
+        try:
+            hash(key)
+        except TypeError:  # a setting that cannot be a key (a list): decided afresh
+            return self._decide(engine, text, ranking, restrict)
+        remembered = self._per_generation("queries", lambda _g: Recent(self.queries_kept))
+        decided = remembered.get(key)
+        if decided is None:
+            built, node, expansions, suggestion = self._decide(engine, text, ranking, restrict)
+            remembered.put(key, (built, expansions, suggestion))
+            return built, node, expansions, suggestion
+        built, expansions, suggestion = decided
+        return built, engine.evaluate(built.query), expansions, suggestion
+
+    def _decide(self, engine: Engine, text: str, ranking: Ranking, restrict
+                ) -> tuple[object, Node, list, str | None]:
+        """_run's work: feedback, the spelling fallback, the final query evaluated."""
         built = feedback(engine, build_query(text, ranking, self._expander), ranking, restrict)
         node = engine.evaluate(built.query)
         corrected = self._suggest(engine.searcher, text)
@@ -304,29 +339,8 @@ class WhooshEngine:
 
     def _suggest(self, searcher, text: str) -> str | None:
         """The query with unknown words replaced by the closest index words."""
-        words = text.split()
-        changed = False
-        corrected = []
-        # Each lookup is a fuzzy scan of the lexicon, slower the longer the
-        # word: look up each word once, a few words per query, none too long.
-        looked_up: dict[str, list] = {}
-        for word in words:
-            bare = word.strip("\"'()").lower()
-            if (not bare.isalpha() or not 4 <= len(bare) <= limits.MAX_SUGGEST_CHARS
-                    or ":" in word or self._known(searcher, bare)):
-                corrected.append(word)
-                continue
-            if bare not in looked_up and len(looked_up) < limits.MAX_SUGGEST_WORDS:
-                looked_up[bare] = self._correction(searcher, bare)
-            options = looked_up.get(bare)
-            if options and options[0] != bare:
-                # Keep the quotes and brackets around the word as typed.
-                start = word.lower().index(bare)
-                corrected.append(word[:start] + options[0] + word[start + len(bare):])
-                changed = True
-            else:
-                corrected.append(word)
-        return " ".join(corrected) if changed else None
+        return corrected_query(text, lambda word: self._known(searcher, word),
+                               lambda word: self._correction(searcher, word))
 
     def _correction(self, searcher, word: str) -> list[str]:
         """The closest index word to an unknown `word` (indexer.query.spelling),
@@ -362,8 +376,9 @@ class WhooshEngine:
         """The full records of the first `limit` results, in result order (for export)."""
         ranking = _settings(None, True)
         engine = self._engine(ranking)
-        restrict = self._filter_mask(engine, q.filters(year_from, year_to, journal, mesh))
-        _, node, expansions, corrected = self._run(engine, text, ranking, restrict)
+        wanted = q.filters(year_from, year_to, journal, mesh)
+        restrict = self._filter_mask(engine, wanted)
+        _, node, expansions, corrected = self._run(engine, text, ranking, restrict, wanted)
         table = self._facet_table(engine.searcher)
         relevance = sort == "relevance"
         docs, scores = engine.top(node, max(1, limit, _depth(ranking) if relevance else 0),

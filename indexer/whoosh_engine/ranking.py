@@ -17,7 +17,7 @@ from whoosh import query as wq
 from whoosh.scoring import BM25F
 
 from . import parse as q
-from .analysis import medical_analyzer
+from .analysis import medical_analyzer, terms_at
 from ..query import terms
 from ..query.concepts import Concept, find_concepts
 from ..query.expand import Expansion, Expander, plain_segments
@@ -247,15 +247,12 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
     for (stored, _, docnum), doc_weight in zip(top, doc_weights):
         if doc_weight <= 0:
             continue
-        terms = engine.doc_terms.get(docnum)
-        if terms is None:
-            text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
-            terms = engine.doc_terms.put(
-                docnum, Counter(t.text for t in medical_analyzer(text, mode="query")))
-        length = sum(terms.values()) or 1
-        for term in sorted(terms):  # a fixed order: the same sums to the last bit
-            if _feedback_word(term):
-                weights[term] = weights.get(term, 0.0) + doc_weight * terms[term] / length
+        counted = engine.doc_terms.get(docnum)
+        if counted is None:
+            counted = engine.doc_terms.put(docnum, _term_counts(stored))
+        words, length = counted
+        for term, count in words:
+            weights[term] = weights.get(term, 0.0) + doc_weight * count / length
     columns = engine.columns
     docs = engine.live_count or 1
     scored = []
@@ -354,9 +351,9 @@ def _surface_forms(docs: list[dict], stems: list[str]) -> list[str]:
     seen: dict[str, Counter] = {stem: Counter() for stem in stems}
     for stored in docs:
         text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
-        for t in medical_analyzer(text, mode="query", chars=True):
-            if t.text in wanted:
-                seen[t.text][text[t.startchar:t.endchar].lower()] += 1
+        for term, start, end in terms_at(text, mode="query"):
+            if term in wanted:
+                seen[term][text[start:end].lower()] += 1
     return [min(seen[s].items(), key=lambda kv: (-kv[1], kv[0]))[0] if seen[s] else s
             for s in stems]
 
@@ -407,6 +404,18 @@ def _doc_weights(scores: list[float], ranking: Ranking) -> list[float]:
         return [math.exp((s - best) / ranking.prf_temperature) for s in used]
     floor = scores[ranking.prf_docs] if len(scores) > ranking.prf_docs else 0.0
     return [s - floor for s in used]
+
+
+def _term_counts(stored: dict) -> tuple[tuple[tuple[str, int], ...], int]:
+    """A feedback document's candidate words with their counts, in a fixed
+    order (the same sums to the last bit), and the length of its title and
+    abstract in words (RM3's P(w|D) is count / length): what feedback keeps
+    per document and generation, so a document's words are sorted and
+    filtered once, not at every search that uses it."""
+    text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
+    counts = Counter(term for term, _, _ in terms_at(text, mode="query"))
+    return (tuple((term, counts[term]) for term in sorted(counts) if _feedback_word(term)),
+            sum(counts.values()) or 1)
 
 
 def _feedback_word(term: str) -> bool:

@@ -1,0 +1,91 @@
+"""The per-generation memory of searches (indexer.whoosh_engine.engine.QUERIES_KEPT):
+the same search again gives the same Results as a first search, and a new
+generation forgets what the old one decided."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import clinic_page
+
+from indexer import build_index, open_index
+
+# (pmid, title, abstract, keywords, authors, journal, published), as conftest's pages
+ARTICLES = [
+    ("50000001", "Spinal tuberculosis treated with debridement",
+     "Spinal tuberculosis destroys vertebral bodies; debridement and fusion healed most "
+     "patients. Tuberculosis of the spine needs long treatment.",
+     "Tuberculosis, Spinal", "Lee D;", "Eur Spine J", "2008"),
+    ("50000002", "Cement leakage after vertebroplasty",
+     "Percutaneous vertebroplasty relieves pain from vertebral compression fractures; "
+     "cement leakage into the spinal canal is a complication.",
+     "Vertebroplasty", "Smith AB;", "Spine", "2015"),
+    ("50000003", "Kyphoplasty versus vertebroplasty",
+     "Balloon kyphoplasty and vertebroplasty were compared; cement leakage was rarer after "
+     "kyphoplasty and vertebral height better restored.",
+     "Kyphoplasty,Vertebroplasty", "Smith AB;", "Spine", "2019"),
+    ("50000004", "Low back pain in athletes",
+     "Disc displacement at L5-S1 was seen in athletes with low back pain; running did not "
+     "worsen it. Spinal fusion was rarely needed.",
+     "Low Back Pain", "Garcia M;", "Br J Sports Med", "2020"),
+]
+
+SEARCHES = [
+    ("cement leakage", {}),
+    ("vertebroplasty", {"sort": "newest"}),
+    ("spinal", {"year_from": 2010}),
+    ("spinal", {"journal": "Spine"}),
+    ("tuberclosis", {}),  # unknown: the spelling fallback searches "tuberculosis"
+    ("back pain", {"page": 2, "per_page": 1}),
+]
+
+
+def same(results) -> dict:
+    found = results.to_dict()
+    found.pop("took")
+    return found
+
+
+def build(folder, articles) -> None:
+    seeds = folder / "seeds"
+    seeds.mkdir(exist_ok=True)
+    for article in articles:
+        (seeds / f"{article[0]}.html").write_text(clinic_page(*article), encoding="utf-8")
+    build_index(seeds, folder / "index")
+
+
+@pytest.fixture()
+def root(tmp_path):
+    build(tmp_path, ARTICLES)
+    return tmp_path / "index"
+
+
+def test_a_search_again_gives_the_same_results_as_the_first_time(root):
+    index = open_index(root)
+    first = [same(index.search(text, **args)) for text, args in SEARCHES]
+    remembered = index.engine._tables["queries"][1]
+    assert len(remembered._docs) == len({(text, args.get("journal"), args.get("year_from"))
+                                         for text, args in SEARCHES})
+    again = [same(index.search(text, **args)) for text, args in SEARCHES]
+    fresh = open_index(root)
+    assert again == first == [same(fresh.search(text, **args)) for text, args in SEARCHES]
+    assert first[4]["suggestion"] == "tuberculosis" and first[4]["total"] == 1
+    index.close()
+    fresh.close()
+
+
+def test_a_new_generation_forgets_the_searches_of_the_old_one(root):
+    index = open_index(root)
+    before = index.search("tuberclosis")
+    assert (before.suggestion, [h.pmid for h in before.hits]) == ("tuberculosis", ["50000001"])
+    # Rebuilt with a page that writes the word that way: it is now a known word.
+    typo = ("50000005", "Tuberclosis, a common misspelling",
+            "Clinic pages write tuberclosis for tuberculosis.", "Humans", "Chen W;",
+            "Spine", "2021")
+    build(root.parent, [*ARTICLES, typo])
+    after = index.search("tuberclosis")
+    assert (after.suggestion, [h.pmid for h in after.hits]) == (None, ["50000005"])
+    assert after.expansions == [] or all(e["type"] != "spelling" for e in after.expansions)
+    generation, remembered = index.engine._tables["queries"]
+    assert generation == index.engine._generation and len(remembered._docs) == 1
+    index.close()
