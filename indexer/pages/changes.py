@@ -9,11 +9,16 @@ would pick (collect.pick).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .collect import manifest_entry, pick
 from .records import Record, record_key
 from .scan import PageFile, Progress, Workers, process_page
+
+if TYPE_CHECKING:
+    from ..query import mesh
 
 # A page modified this close to the last scan may have changed again within
 # the same mtime tick: compare its content, not just size and mtime.
@@ -103,3 +108,13 @@ def pick_winners(changes: Changes, pages: dict[str, PageFile], workers: Workers)
     winners = [pick(r for rel in rels for r in found.get(rel, []) if record_key(r) == key)
                for key, rels in holders.items()]
     return sorted((w for w in winners if w is not None), key=record_key)
+
+
+def vocabulary_key(vocabulary: "mesh.Vocabulary") -> list:
+    """What the manifest remembers of the vocabulary: a different one makes
+    `update` rebuild everything, as the rejoined headings depend on it."""
+    try:
+        info = os.stat(vocabulary.path)
+    except OSError:
+        return [vocabulary.kind, vocabulary.path, None]
+    return [vocabulary.kind, vocabulary.path, [info.st_size, info.st_mtime_ns]]
