@@ -120,7 +120,8 @@ def cmd_check(args) -> int:
         print(damage)
     if check.damaged:
         raise IndexDamaged(check.message)
-    print(f"{check.generation}: {check.files} files, sizes and checksums as published")
+    print(check.summary or
+          f"{check.generation}: {check.files} files, sizes and checksums as published")
     return 0
 
 

@@ -118,3 +118,4 @@ class IndexCheck:
     files: int  # files recorded when it was published
     damaged: list[str] | None  # one line per damaged file; None: nothing was recorded
     message: str = ""  # the one-line IndexDamaged message, when any is damaged
+    summary: str = ""  # what a sound index is reported as, when not the files line

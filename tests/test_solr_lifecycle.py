@@ -306,3 +306,27 @@ def test_rebuilding_while_the_site_serves_fails_no_request(solr_cluster, tmp_pat
     assert set(answers) == {(200, 2), (200, 3)}
     new = SolrClient(solr_cluster.url).aliases()["served"]
     assert new != old and old not in SolrClient(solr_cluster.url).collections()
+
+
+# --- check ------------------------------------------------------------------------------
+
+def test_check_finds_the_index_sound_then_a_count_that_does_not_match(solr_cluster, tmp_path):
+    seeds, root, env = write_seeds(tmp_path / "seeds"), tmp_path / "checked", solr_env(solr_cluster)
+    done = medsearch("build", "--seeds", seeds, "--index", root, "--shards", 2, "--replicas", 2,
+                     env=env, timeout=600)
+    assert done.returncode == 0, done.stderr
+    live = SolrClient(solr_cluster.url).aliases()["checked"]
+    done = medsearch("check", "--index", root, env=env)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == (f"{live}: 2 shard(s), 4 replica(s), every one active on a live "
+                           "node, 6 documents as indexed: index sound\n")
+    # A document written behind medsearch's back.
+    SolrClient(solr_cluster.url).call(f"{live}/update", {"commit": "true"},
+                                      body=json.dumps([{"id": "99999999"}]).encode())
+    done = medsearch("check", "--index", root, env=env)
+    assert (done.returncode, done.stdout) == (
+        1, "the collection holds 7 documents; the last `medsearch build` indexed 6\n")
+    assert done.stderr == (
+        f"medsearch: 1 problem(s) with the index 'checked' on SolrCloud at {solr_cluster.url}: "
+        "bring the nodes back (`medsearch cluster status`), else rebuild with "
+        "`medsearch build`\n")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import IndexMissing, NotOnSolr
+from ..errors import IndexMissing
 from ..pages.records import Record, record_key
 from ..results import BuildReport, IndexCheck
 from . import build
@@ -65,8 +65,9 @@ class SolrCloud:
             return False
 
     def check_index(self, root) -> IndexCheck:
-        raise NotOnSolr("`check` is not done on SolrCloud: Solr checks its own index files; "
-                        "`medsearch cluster status` shows whether every node is live")
+        from .check import check
+
+        return check(self.url, root)
 
     def index_stats(self, root) -> dict:
         client = SolrClient(self.url)
