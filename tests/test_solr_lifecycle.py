@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from indexer.errors import ArticleNotFound, IndexLocked
 from indexer.solr_engine.client import SolrClient
 from indexer.solr_engine.lock import LOCKS, SolrWriterLock, read_holder
 from conftest import ARTICLES, clinic_page
-from solr_fixtures import REPO, medsearch
+from solr_fixtures import REPO, medsearch, running_cluster
 from webui_fixtures import running_site
 
 pytestmark = pytest.mark.solr
@@ -330,3 +331,38 @@ def test_check_finds_the_index_sound_then_a_count_that_does_not_match(solr_clust
         f"medsearch: 1 problem(s) with the index 'checked' on SolrCloud at {solr_cluster.url}: "
         "bring the nodes back (`medsearch cluster status`), else rebuild with "
         "`medsearch build`\n")
+
+
+def settled(cluster, collection: str, gone: str) -> bool:
+    """Whether node `gone` has left and the shard's leader is a live, active replica."""
+    status = SolrClient(cluster.url).admin("CLUSTERSTATUS", collection=collection)["cluster"]
+    replicas = status["collections"][collection]["shards"]["shard1"]["replicas"].values()
+    return gone not in status["live_nodes"] and any(
+        r.get("leader") == "true" and r["state"] == "active" and r["node_name"] != gone
+        for r in replicas)
+
+
+def test_check_names_the_replicas_of_a_stopped_node(tmp_path):
+    """A cluster of its own: a node is stopped (SIGTERM, as `cluster down` stops one)."""
+    seeds, root = write_seeds(tmp_path / "seeds", ARTICLES[:2]), tmp_path / "halved"
+    with running_cluster(tmp_path / "cluster") as cluster:
+        env = solr_env(cluster)
+        done = medsearch("build", "--seeds", seeds, "--index", root, "--replicas", 2, env=env,
+                         timeout=600)
+        assert done.returncode == 0, done.stderr
+        live = SolrClient(cluster.url).aliases()["halved"]
+        victim = json.loads(medsearch("cluster", "status", "--dir", cluster.folder, "--json")
+                            .stdout)["nodes"][1]
+        node = f"127.0.0.1:{cluster.port_base + 1}_solr"
+        replicas = SolrClient(cluster.url).admin("CLUSTERSTATUS", collection=live)[
+            "cluster"]["collections"][live]["shards"]["shard1"]["replicas"]
+        [lost] = [name for name, replica in replicas.items() if replica["node_name"] == node]
+        os.kill(victim["pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 120
+        while not settled(cluster, live, node):  # the node gone, a leader elected
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        done = medsearch("check", "--index", root, env=env)
+    assert (done.returncode, done.stdout) == (
+        1, f"shard1: replica {lost} is on {node}, which is not live\n")
+    assert done.stderr.startswith("medsearch: 1 problem(s) with the index 'halved'")
