@@ -261,7 +261,7 @@ def drain(client: SolrClient, alias: str, name: str, timeout: float = 30.0) -> N
     Each node learns of the moved alias from a ZooKeeper watch, a moment after
     CREATEALIAS returns; a search reaching a node that still sends it to the old
     collection as that collection is deleted fails (found by
-    searches during rebuilds: 3 failed of 1,238 over 8 rebuilds, none since).
+    searches during rebuilds: docs/solr.md, "Rebuilding while the site serves").
     A node's answer with `shards.info` names the cores that served it.
     """
     deadline = time.monotonic() + timeout
