@@ -282,7 +282,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=cmd_stats)
 
     sub = with_index(commands.add_parser(
-        "check", help="verify the index's files against their checksums; list the damaged ones"))
+        "check", help="verify the index (Whoosh: its files against their checksums; SolrCloud: "
+                 "leaders, replicas, document count); list the problems"))
     sub.set_defaults(func=cmd_check)
 
     sub = with_index(commands.add_parser(
