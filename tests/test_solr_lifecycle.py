@@ -260,6 +260,28 @@ def test_a_writer_whose_lock_was_broken_does_not_move_the_alias(solr_cluster):
     assert read_holder(client, "overtaken")["token"] == "theirs"
 
 
+def test_the_holders_heartbeat_keeps_its_lock_fresh_and_never_retakes_a_broken_one(
+        solr_cluster, monkeypatch):
+    from indexer.solr_engine import lock as lock_module
+
+    monkeypatch.setattr(lock_module, "HEARTBEAT", 0.3)  # seconds, not 15: a short test
+    client = SolrClient(solr_cluster.url)
+    with SolrWriterLock(client, "beating", "build"):
+        first = read_holder(client, "beating")
+        deadline = time.monotonic() + 30
+        while read_holder(client, "beating")["heartbeat"] == first["heartbeat"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert read_holder(client, "beating")["_version_"] != first["_version_"]
+        # Another writer breaks it (whatever its version: a heartbeat may be under way).
+        client.call(f"{LOCKS}/update", {"commit": "true"},
+                    body=json.dumps({"delete": {"id": "beating"}}).encode())
+        plant_lock(solr_cluster, "beating", host="another-machine", pid=4242)
+        time.sleep(1.5)  # several heartbeats
+        assert read_holder(client, "beating")["token"] == "theirs"
+    assert read_holder(client, "beating")["token"] == "theirs"
+
+
 # --- rebuilding while the site serves -----------------------------------------------------
 
 def test_rebuilding_while_the_site_serves_fails_no_request(solr_cluster, tmp_path,

@@ -98,23 +98,29 @@ class SolrWriterLock:
                 f"another writer ({describe(holder)}) after {TTL:.0f} s without a heartbeat; "
                 "the live index was left to it")
 
-    def _write(self, version: int | None) -> bool:
+    def _write(self, version: int) -> bool:
         """The lock document written if `_version_` is still `version`; False if not."""
         document = {"id": self.alias, "host": socket.gethostname(), "pid": os.getpid(),
                     "command": self.command, "started": self.started,
                     "token": self.token, "heartbeat": "NOW", "_version_": version}
         try:
-            answer = self.client.call(f"{LOCKS}/update", {"commit": "true", "versions": "true"},
-                                      body=json.dumps([document]).encode(),
-                                      bad_request=BuildFailed, conflict=_Conflict)
+            self.client.call(f"{LOCKS}/update", {"commit": "true"},
+                             body=json.dumps([document]).encode(),
+                             bad_request=BuildFailed, conflict=_Conflict)
         except _Conflict:
             return False
-        self.version = int(answer["adds"][1])
+        # The version it now has, read back: `versions=true` answers 0 when the
+        # node that took the request is not the shard's leader, and a 0 in a
+        # later condition would mean "whatever the version" (found by the tests).
+        holder = read_holder(self.client, self.alias)
+        if holder is None or holder.get("token") != self.token:
+            return False
+        self.version = int(holder["_version_"])
         return True
 
     def _delete(self, version: int | None) -> bool:
         """The lock document deleted if `_version_` is still `version`; False if not."""
-        if version is None:
+        if not version:  # 0 would delete whatever the version: never unconditionally
             return False
         body = json.dumps({"delete": {"id": self.alias, "_version_": version}}).encode()
         try:
