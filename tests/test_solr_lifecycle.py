@@ -24,7 +24,7 @@ import pytest
 from indexer import open_index
 from indexer.errors import ArticleNotFound, IndexLocked
 from indexer.solr_engine.client import SolrClient
-from indexer.solr_engine.lock import LOCKS, SolrWriterLock, read_holder
+from indexer.solr_engine.lock import LOCKS, SolrWriterLock, ensure_locks, read_holder
 from conftest import ARTICLES, clinic_page
 from solr_fixtures import REPO, medsearch, running_cluster
 from webui_fixtures import running_site
@@ -68,6 +68,7 @@ def plant_lock(cluster, alias: str, **holder) -> None:
     document = {"id": alias, "host": HOST, "pid": 1, "command": "build",
                 "started": "2026-01-01T00:00:00Z", "token": "theirs", "heartbeat": "NOW",
                 **holder}
+    ensure_locks(SolrClient(cluster.url))  # as a writer's lock would have made it
     SolrClient(cluster.url).call(f"{LOCKS}/update", {"commit": "true"},
                                  body=json.dumps([document]).encode())
 
