@@ -126,7 +126,8 @@ def cmd_check(args) -> int:
         print(damage)
     if check.damaged:
         raise IndexDamaged(check.message)
-    print(f"{check.generation}: {check.files} files, sizes and checksums as published")
+    print(check.summary or
+          f"{check.generation}: {check.files} files, sizes and checksums as published")
     if check.vectors:  # ignored when damaged: the index itself is sound
         print(f"vectors: {check.vectors}")
     return 0
@@ -296,7 +297,8 @@ def make_parser() -> argparse.ArgumentParser:
     sub.set_defaults(func=cmd_stats)
 
     sub = with_index(commands.add_parser(
-        "check", help="verify the index's files against their checksums; list the damaged ones"))
+        "check", help="verify the index (Whoosh: its files against their checksums; SolrCloud: "
+                 "leaders, replicas, document count); list the problems"))
     sub.set_defaults(func=cmd_check)
 
     sub = with_index(commands.add_parser(

@@ -131,3 +131,4 @@ class IndexCheck:
     damaged: list[str] | None  # one line per damaged file; None: nothing was recorded
     message: str = ""  # the one-line IndexDamaged message, when any is damaged
     vectors: str = ""  # the semantic rerank's vectors: how many, or why they are ignored
+    summary: str = ""  # what a sound index is reported as, when not the files line

@@ -247,14 +247,6 @@ def test_no_alias_says_to_build(solr_cluster, tmp_path):
                            "run `medsearch build`\n")
 
 
-def test_update_is_not_done_on_solr_yet(solr_cluster, corpus_dir, tmp_path):
-    done = medsearch("update", "--seeds", corpus_dir, "--index", tmp_path / "contract",
-                     env=solr_env(solr_cluster))
-    assert done.returncode == 1
-    assert done.stderr == ("medsearch: `update` is not done on SolrCloud yet: run "
-                           "`medsearch build`, which replaces the collection in one step\n")
-
-
 def test_shards_without_solr_is_refused(corpus_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MEDSEARCH_SOLR"}
     done = medsearch("build", "--seeds", corpus_dir, "--index", tmp_path / "i", "--shards", 2,

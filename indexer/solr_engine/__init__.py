@@ -3,7 +3,8 @@
 `SolrCloud(url)` offers what indexer.engine asks of an engine package
 (`open_engine`, `build_index`, `update_index`, `index_records`, `has_index`,
 `check_index`, `index_stats`), for the cluster at `url`: .engine searches,
-.build writes collections and moves aliases, .client talks HTTP. `cluster`
+.build writes collections and moves aliases, .update sends what changed,
+.lock keeps one writer at a time, .client talks HTTP. `cluster`
 starts, lists and stops a local SolrCloud; `java` finds Java and builds
 the nodes' classpath with Maven. See docs/solr.md.
 """
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import os
 
-from ..errors import IndexMissing, NotOnSolr
+from ..errors import IndexMissing
 from ..pages.records import Record, record_key
 from ..results import BuildReport, IndexCheck
 from . import build
 from .client import SolrClient
+from .lock import SolrWriterLock
 
 
 class SolrCloud:
@@ -37,21 +39,24 @@ class SolrCloud:
 
     def update_index(self, seeds, root, procs: int = 1, progress=None,
                      mesh_file=None) -> BuildReport:
-        raise NotOnSolr("`update` is not done on SolrCloud yet: run `medsearch build`, "
-                        "which replaces the collection in one step")
+        from .update import update
+
+        return update(self.url, seeds, root, procs=procs, progress=progress,
+                      mesh_file=mesh_file)
 
     def index_records(self, root, records: list[Record], data=None) -> None:
         """Make `records` the live collection of `root` (for eval; no synonyms on Solr yet)."""
         client = SolrClient(self.url)
         alias = build.alias_name(root)
-        build.clear_leftovers(client, alias)
-        build.ensure_configset(client)
-        name = build.new_collection_name(alias)
-        ordered = sorted(records, key=record_key)
-        build.write_collection(client, name, ordered, build.DEFAULT_SHARDS,
-                               build.DEFAULT_REPLICAS)
-        build.publish(client, alias, name, BuildReport(seeds="", indexed=len(ordered),
-                                                       generation=name))
+        with SolrWriterLock(client, alias, "eval"):
+            build.clear_leftovers(client, alias)
+            build.ensure_configset(client)
+            name = build.new_collection_name(alias)
+            ordered = sorted(records, key=record_key)
+            build.write_collection(client, name, ordered, build.DEFAULT_SHARDS,
+                                   build.DEFAULT_REPLICAS)
+            build.publish(client, alias, name, BuildReport(seeds="", indexed=len(ordered),
+                                                           generation=name))
 
     def has_index(self, root) -> bool:
         try:
@@ -60,8 +65,9 @@ class SolrCloud:
             return False
 
     def check_index(self, root) -> IndexCheck:
-        raise NotOnSolr("`check` is not done on SolrCloud: Solr checks its own index files; "
-                        "`medsearch cluster status` shows whether every node is live")
+        from .check import check
+
+        return check(self.url, root)
 
     def index_stats(self, root) -> dict:
         client = SolrClient(self.url)

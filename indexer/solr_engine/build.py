@@ -12,6 +12,14 @@ deletes the collections it finds named `ALIAS__…` that no alias points to.
 What the build saved (its BuildReport) is kept as a property of the alias,
 keyed by the collection it describes (`build.<collection>`), so `info` never
 describes another collection than the one searched.
+
+One writer at a time: a build holds the alias's lock in the cluster
+(lock.SolrWriterLock) from before it clears leftovers until the alias moved.
+What `update` compares the pages with is kept in the cluster too: each
+document's `fingerprint` (the pages it was read from, with their size,
+mtime and SHA-1) and the alias property `manifest.<collection>` (the seeds
+folder, the extractor's version, the MeSH vocabulary, the pages that gave no
+record); see update.py.
 """
 
 from __future__ import annotations
@@ -26,18 +34,23 @@ from pathlib import Path
 
 from ..errors import BuildFailed, IndexMissing, MedsearchError
 from ..pages import headings
+from ..pages.changes import vocabulary_key
 from ..pages.collect import collect_records, require_seeds
 from ..pages.records import Record, record_key
 from ..pages.scan import Progress, Workers
 from ..query import mesh
 from ..results import BuildReport
 from .client import SolrClient
+from .lock import SolrWriterLock
 
 CONFIGSET_NAME = "medsearch"
 DEFAULT_SHARDS = 1
 DEFAULT_REPLICAS = 1
 BATCH = 1000  # documents per update request
-SEPARATOR = "__"  # between the alias and the build's time in a collection's name
+SEPARATOR = "__"
+# Seconds a search already sent to the old collection is given to finish before
+# the collection is deleted; searches time out after 3 s (engine.TIME_LIMIT).
+DRAIN_SECONDS = 3.0  # between the alias and the build's time in a collection's name
 
 
 def alias_name(root: str | os.PathLike) -> str:
@@ -57,9 +70,11 @@ def whole_headings(record: Record, vocabulary: mesh.Vocabulary) -> Record:
     return record if keywords == record.keywords else dataclasses.replace(record, keywords=keywords)
 
 
-def solr_document(record: Record, mesh_names: frozenset[str] | None = None) -> dict:
+def solr_document(record: Record, mesh_names: frozenset[str] | None = None,
+                  fingerprint: str | None = None) -> dict:
     """A Record as a document of the medsearch configset (managed-schema.xml);
-    `mesh_term` holds its MeSH descriptors whole (pages.headings, as on Whoosh)."""
+    `mesh_term` holds its MeSH descriptors whole (pages.headings, as on Whoosh);
+    `fingerprint` the pages it was read from (fingerprints), for `update`."""
     document = {"id": record_key(record), "pmid": record.pmid, "title": record.title,
                 "abstract": record.abstract, "keywords": record.keywords,
                 "mesh_term": headings.mesh_descriptors(record.keywords, mesh_names),
@@ -67,7 +82,7 @@ def solr_document(record: Record, mesh_names: frozenset[str] | None = None) -> d
                 "journal": record.journal, "journal_name": record.journal,
                 "year": record.year, "published": record.published,
                 "organisation": record.organisation, "url": record.url,
-                "source": record.source}
+                "source": record.source, "fingerprint": fingerprint}
     return {key: value for key, value in document.items() if value not in (None, [])}
 
 
@@ -104,16 +119,27 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
           replicas: int | None = None,
           mesh_file: str | os.PathLike | None = None) -> BuildReport:
     """Index every page under `seeds` into a new collection and move the alias to it,
-    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary)."""
+    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary); one writer at a
+    time (lock.SolrWriterLock)."""
     started = time.monotonic()
     seeds = Path(seeds)
     require_seeds(seeds)
     vocabulary = mesh.vocabulary(mesh_file)
     client = SolrClient(url)
     alias = alias_name(root)
-    clear_leftovers(client, alias)
-    with Workers(procs) as workers:
-        records, _manifest, report = collect_records(seeds, workers, progress)
+    with SolrWriterLock(client, alias, "build") as lock, Workers(procs) as workers:
+        return build_locked(client, alias, seeds, workers, lock, vocabulary, started,
+                            progress, shards, replicas)
+
+
+def build_locked(client: SolrClient, alias: str, seeds: Path, workers: Workers,
+                 lock: SolrWriterLock, vocabulary: mesh.Vocabulary, started: float,
+                 progress: Progress | None = None, shards: int | None = None,
+                 replicas: int | None = None, note: str = "",
+                 command: str = "build") -> BuildReport:
+    """The build, once this writer holds the lock (`update` rebuilding everything too)."""
+    clear_leftovers(client, alias)  # safe now: no other writer of this alias is under way
+    records, manifest, report = collect_records(seeds, workers, progress)
     if not records:
         raise BuildFailed(
             f"no article pages found under {seeds} ({report.pages} files read, "
@@ -123,28 +149,72 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
     name = new_collection_name(alias)
     try:
         write_collection(client, name, ordered, shards or DEFAULT_SHARDS,
-                         replicas or DEFAULT_REPLICAS, vocabulary.names)
+                         replicas or DEFAULT_REPLICAS, vocabulary.names,
+                         fingerprints(manifest["pages"]))
         verify_collection(client, name, len(ordered), ordered[:1])
+        lock.confirm()
     except BaseException:
         _drop_quietly(client, name)
         raise
     report.indexed = len(ordered)
     report.generation = name
+    report.command = command
+    report.note = "; ".join(filter(None, [lock.broken, note]))
+    finish_report(report, started)
+    publish(client, alias, name, report, manifest_header(manifest, vocabulary))
+    return report
+
+
+def finish_report(report: BuildReport, started: float) -> None:
+    """The report's time fields, and what SolrCloud does not search yet."""
     report.built_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     report.seconds = time.monotonic() - started
     report.vocabulary = {"synonyms": "not searched on SolrCloud yet",
                          "abbreviations": "not searched on SolrCloud yet"}
-    publish(client, alias, name, report)
-    return report
+
+
+# --- the manifest `update` compares against, kept in the cluster --------------------
+
+def fingerprints(pages: dict[str, dict]) -> dict[str, str]:
+    """Each key's `fingerprint`: the pages it was read from (pages.collect's manifest
+    entries) as {path under seeds: [size, mtime_ns, sha1, copies of it there]}."""
+    found: dict[str, dict] = {}
+    for rel, entry in pages.items():
+        for key in entry["keys"]:
+            found.setdefault(key, {})[rel] = [entry["size"], entry["mtime_ns"], entry["sha1"],
+                                               entry["keys"].count(key)]
+    return {key: json.dumps(held, ensure_ascii=False) for key, held in found.items()}
+
+
+def manifest_header(manifest: dict, vocabulary: mesh.Vocabulary) -> dict:
+    """What the manifest holds beside the documents' fingerprints, kept as a property of
+    the alias: where and how the pages were read, and the pages that gave no record."""
+    return {"seeds": manifest["seeds"], "code": manifest["code"],
+            "scanned_ns": manifest["scanned_ns"], "mesh": vocabulary_key(vocabulary),
+            "skipped": {rel: entry for rel, entry in manifest["pages"].items()
+                        if not entry["keys"]}}
 
 
 def write_collection(client: SolrClient, name: str, records: list[Record], shards: int,
-                     replicas: int, mesh_names: frozenset[str] | None = None) -> None:
+                     replicas: int, mesh_names: frozenset[str] | None = None,
+                     fingerprints: dict[str, str] | None = None) -> None:
     """A new collection of the medsearch configset holding `records`, committed."""
     client.admin("CREATE", name=name, numShards=shards, replicationFactor=replicas,
                  **{"collection.configName": CONFIGSET_NAME, "waitForFinalState": "true"})
+    send_documents(client, name, records, mesh_names, fingerprints)
+
+
+def send_documents(client: SolrClient, name: str, records: list[Record],
+                   mesh_names: frozenset[str] | None = None,
+                   fingerprints: dict[str, str] | None = None,
+                   deletes: list[str] = ()) -> None:
+    """`deletes` removed and `records` added (replaced) in collection `name`, committed."""
+    fingerprints = fingerprints or {}
+    if deletes:
+        client.call(f"{name}/update", body=json.dumps({"delete": list(deletes)}).encode(),
+                    timeout=300, bad_request=BuildFailed)
     for start in range(0, len(records), BATCH):
-        body = json.dumps([solr_document(r, mesh_names)
+        body = json.dumps([solr_document(r, mesh_names, fingerprints.get(record_key(r)))
                            for r in records[start:start + BATCH]]).encode()
         client.call(f"{name}/update", body=body, timeout=300, bad_request=BuildFailed)
     client.call(f"{name}/update", {"commit": "true", "waitSearcher": "true"}, timeout=300,
@@ -167,19 +237,60 @@ def verify_collection(client: SolrClient, name: str, expected: int,
                               "found nothing; the live index was left as it was")
 
 
-def publish(client: SolrClient, alias: str, name: str, report: BuildReport) -> None:
+def publish(client: SolrClient, alias: str, name: str, report: BuildReport,
+            header: dict | None = None) -> None:
     """Move the alias to collection `name` in one step; drop the collection it left."""
     old = live_collection(client, alias)
-    info = json.dumps(report.to_dict(), ensure_ascii=False)
     if old is not None:  # the report first: the alias never points at an undescribed build
-        client.admin("ALIASPROP", name=alias, **{f"property.build.{name}": info})
+        describe(client, alias, name, report, header)
     client.admin("CREATEALIAS", name=alias, collections=name)
     if old is None:
-        client.admin("ALIASPROP", name=alias, **{f"property.build.{name}": info})
+        describe(client, alias, name, report, header)
     else:
-        client.admin("ALIASPROP", name=alias, **{f"property.build.{old}": ""})
+        client.admin("ALIASPROP", name=alias, **{f"property.build.{old}": "",
+                                                 f"property.manifest.{old}": ""})
+        drain(client, alias, name)
         for gone in old.split(","):
             _drop_quietly(client, gone)
+
+
+def drain(client: SolrClient, alias: str, name: str, timeout: float = 30.0) -> None:
+    """Wait, before the old collection is deleted, until every live node sends the
+    alias's searches to collection `name`, then for the searches already under way.
+
+    Each node learns of the moved alias from a ZooKeeper watch, a moment after
+    CREATEALIAS returns; a search reaching a node that still sends it to the old
+    collection as that collection is deleted fails (found by
+    searches during rebuilds: docs/solr.md, "Rebuilding while the site serves").
+    A node's answer with `shards.info` names the cores that served it.
+    """
+    deadline = time.monotonic() + timeout
+    scheme = client.url.split("://", 1)[0]
+    nodes = client.admin("CLUSTERSTATUS").get("cluster", {}).get("live_nodes", [])
+    for node in nodes:  # "host:port_solr": the node's address and its path
+        node_client = SolrClient(f"{scheme}://{node.replace('_', '/', 1)}")
+        while time.monotonic() < deadline:
+            try:
+                answer = node_client.call(f"{alias}/select", {
+                    "q": "*:*", "defType": "lucene", "rows": 0, "shards.info": "true",
+                    "shortCircuit": "false", "spellcheck": "false"}, timeout=5)
+            except MedsearchError:
+                break  # a node down or leaving: it serves nothing to wait for
+            cores = answer.get("shards.info", {})
+            if cores and all(f"/{name}_shard" in core for core in cores):
+                break
+            time.sleep(0.1)
+    time.sleep(DRAIN_SECONDS)
+
+
+def describe(client: SolrClient, alias: str, name: str, report: BuildReport,
+             header: dict | None) -> None:
+    """Save the report of collection `name` (`build.NAME`) and its manifest's header
+    (`manifest.NAME`, none for eval's collections) as properties of the alias."""
+    properties = {f"property.build.{name}": json.dumps(report.to_dict(), ensure_ascii=False)}
+    if header is not None:
+        properties[f"property.manifest.{name}"] = json.dumps(header, ensure_ascii=False)
+    client.admin("ALIASPROP", name=alias, **properties)
 
 
 def build_info(client: SolrClient, alias: str) -> tuple[str, dict]:

@@ -24,12 +24,13 @@ class SolrClient:
         self.url = url.rstrip("/")
 
     def call(self, path: str, params: dict | None = None, body: bytes | None = None,
-             timeout: float = 60.0, bad_request=QueryError) -> dict:
+             timeout: float = 60.0, bad_request=QueryError, conflict=None) -> dict:
         """Solr's JSON answer to `path` (under the URL) with `params`.
 
         A 400 (a query Solr cannot parse) becomes `bad_request`; an unknown
         collection or alias IndexMissing; no answer at all IndexMissing saying
-        how to start a cluster; anything else BuildFailed or QueryError.
+        how to start a cluster; a 409 (a `_version_` condition not met)
+        `conflict` when given; anything else BuildFailed or QueryError.
         """
         params = {"wt": "json", **(params or {})}
         pairs = [(key, str(item)) for key, value in params.items() if value is not None
@@ -48,6 +49,8 @@ class SolrClient:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
             message = _solr_message(exc)
+            if exc.code == 409 and conflict is not None:
+                raise conflict(message) from None
             if exc.code == 404 or "does not exist" in message or "not found" in message.lower():
                 raise IndexMissing(f"no index {path.split('/')[0]!r} on SolrCloud at "
                                    f"{self.url}: run `medsearch build`") from None

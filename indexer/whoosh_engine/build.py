@@ -30,6 +30,7 @@ from ..pages.collect import (  # noqa: F401 (pick, richness: part of this module
     collect_records, count_duplicates, entry_keys, manifest_entry, new_manifest, pick,
     require_seeds, richness,
 )
+from ..pages.changes import vocabulary_key  # noqa: F401 (update imports it from here)
 from ..pages.scan import Progress, Workers
 from ..pages import headings
 from ..pages.records import Record, record_key
@@ -246,16 +247,6 @@ def stored_records(folder: Path) -> list[Record]:
             return sorted((from_stored(doc) for doc in searcher.documents()), key=record_key)
     finally:
         ix.close()
-
-
-def vocabulary_key(vocabulary: mesh.Vocabulary) -> list:
-    """What the manifest remembers of the vocabulary: a different one makes
-    `update` rebuild everything, as the rejoined headings depend on it."""
-    try:
-        info = os.stat(vocabulary.path)
-    except OSError:
-        return [vocabulary.kind, vocabulary.path, None]
-    return [vocabulary.kind, vocabulary.path, [info.st_size, info.st_mtime_ns]]
 
 
 def save_resources(folder: Path, vocabulary: mesh.Vocabulary,
