@@ -32,6 +32,7 @@ from ..pages.scan import Progress, Workers
 from ..query import mesh
 from ..results import BuildReport
 from .client import SolrClient
+from .expansion import write_resources
 
 CONFIGSET_NAME = "medsearch"
 DEFAULT_SHARDS = 1
@@ -124,6 +125,8 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
     try:
         write_collection(client, name, ordered, shards or DEFAULT_SHARDS,
                          replicas or DEFAULT_REPLICAS, vocabulary.names)
+        # The synonyms, abbreviations and concepts searched with it, stored in it.
+        report.vocabulary = write_resources(client, name, ordered, vocabulary)
         verify_collection(client, name, len(ordered), ordered[:1])
     except BaseException:
         _drop_quietly(client, name)
@@ -132,8 +135,6 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
     report.generation = name
     report.built_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     report.seconds = time.monotonic() - started
-    report.vocabulary = {"synonyms": "not searched on SolrCloud yet",
-                         "abbreviations": "not searched on SolrCloud yet"}
     publish(client, alias, name, report)
     return report
 
