@@ -28,6 +28,7 @@ from .analysis import fold, query_tokens
 from .build import alias_name, build_info
 from .client import SolrClient
 from .expansion import expanded, load_expander
+from .feedback import feedback_clause
 
 TIME_LIMIT = 3.0  # seconds, as the Whoosh engine's
 EXPORT_PAGE = 500  # documents per cursor request
@@ -36,8 +37,6 @@ HIT_FIELDS = "id,pmid,title,year,journal,authors,keywords,mesh_term,url,publishe
 # How often (seconds) a search asks which collection the alias points to, to
 # load the new build's expansion resources: a rebuild's synonyms apply this soon.
 RESOURCES_CHECKED_EVERY = 2.0
-# Parameters that carry the expansions: left out when the query is re-sent as words.
-EXPANSION_PARAMS = ("bq", "uq", "ut", "xq", "defType")
 
 
 class SolrRefused(QueryError):
@@ -119,7 +118,8 @@ class SolrEngine:
 
     def _query(self, text: str, fq: list[str], sort: str, start: int, rows: int,
                extra: dict | None = None,
-               ranking: Ranking | None = None) -> tuple[dict, list[Expansion]]:
+               ranking: Ranking | None = None,
+               feedback: bool = False) -> tuple[dict, list[Expansion]]:
         """Solr's answer to the user's `text` with its expansions, and the expansions.
 
         A query Solr still refuses (a 400) is searched again as its plain
@@ -129,6 +129,8 @@ class SolrEngine:
         found: list[Expansion] = []
         if prepared:
             params, found = expanded(text, prepared, ranking or DEFAULT, self.expander())
+            if feedback:
+                params = self._with_feedback(params, fq, ranking or DEFAULT)
         else:
             params = {"q": "*:*"}
         base = {"q.alt": "*:*", "fq": fq, "sort": q.SORTS[sort], "start": start, "rows": rows,
@@ -139,15 +141,29 @@ class SolrEngine:
             words = q.plain_words(prepared)
             return self._select({**base, "q": words or "*:*"}), []
 
+    def _with_feedback(self, params: dict, fq: list[str], ranking: Ranking) -> dict:
+        """`params` with pseudo-relevance feedback words (.feedback), which
+        only reorder the documents that have the user's words (as on Whoosh)."""
+        try:
+            clause = feedback_clause(self, params, fq, ranking)
+        except SolrRefused:
+            return params
+        if not clause:
+            return params
+        if "xq" in params:  # the user's words OR the expansions: feedback on the first
+            return {**params, "q": "{!bool should=$fb should=$xq}",
+                    "fb": "{!bool must=$uq should=$pq}", "pq": clause}
+        return {**params, "bq": [*([params["bq"]] if "bq" in params else []), clause]}
+
     def _searched(self, text: str, fq: list[str], sort: str, start: int, rows: int,
                   extra: dict, ranking: Ranking) -> tuple[dict, list[Expansion], str | None]:
         """`_query`, then its spelling correction instead when it finds nothing
         (as on Whoosh: `ranking.spelling`); also the suggestion itself."""
-        answer, found = self._query(text, fq, sort, start, rows, extra, ranking)
+        answer, found = self._query(text, fq, sort, start, rows, extra, ranking, feedback=True)
         suggestion = _collation(answer, text)
         if ranking.spelling and suggestion and not answer["response"]["numFound"]:
             fixed, again = self._query(suggestion, fq, sort, start, rows,
-                                       {**extra, "spellcheck": "false"}, ranking)
+                                       {**extra, "spellcheck": "false"}, ranking, feedback=True)
             if fixed["response"]["numFound"]:
                 spelled = [Expansion("spelling", old, [new])
                            for old, new in zip(text.split(), suggestion.split()) if old != new]
