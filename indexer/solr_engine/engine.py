@@ -151,8 +151,10 @@ class SolrEngine:
         if not clause:
             return params
         if "xq" in params:  # the user's words OR the expansions: feedback on the first
+            # Snippets mark the user's words and expansions, not feedback words.
             return {**params, "q": "{!bool should=$fb should=$xq}",
-                    "fb": "{!bool must=$uq should=$pq}", "pq": clause}
+                    "fb": "{!bool must=$uq should=$pq}", "pq": clause,
+                    "hl.q": "{!bool should=$uq should=$xq}"}
         return {**params, "bq": [*([params["bq"]] if "bq" in params else []), clause]}
 
     def _searched(self, text: str, fq: list[str], sort: str, start: int, rows: int,
