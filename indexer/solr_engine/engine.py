@@ -150,12 +150,11 @@ class SolrEngine:
             return params
         if not clause:
             return params
-        if "xq" in params:  # the user's words OR the expansions: feedback on the first
+        if "xs" in params:  # the user's words OR the expansions: feedback on the first
             # Snippets mark the user's words and expansions, not feedback words.
-            return {**params, "q": "{!bool should=$fb should=$xq}",
-                    "fb": "{!bool must=$uq should=$pq}", "pq": clause,
-                    "hl.q": "{!bool should=$uq should=$xq}"}
-        return {**params, "bq": [*([params["bq"]] if "bq" in params else []), clause]}
+            return {**params, "q": f"{{!bool should=$fb {params['xs']}}}",
+                    "fb": "{!bool must=$uq should=$pq}", "pq": clause, "hl.q": params["q"]}
+        return {**params, "bq": [*params.get("bq", []), clause]}
 
     def _searched(self, text: str, fq: list[str], sort: str, start: int, rows: int,
                   extra: dict, ranking: Ranking) -> tuple[dict, list[Expansion], str | None]:

@@ -113,11 +113,14 @@ def expanded(text: str, prepared: str, ranking: Ranking,
         clauses, expansions, user = _clauses(segments, structured, prepared, ranking, expander)
     if not clauses:
         return params, []
-    extras = " ".join(clauses)
     if structured:  # the query must still match as written: expansions only reorder
-        return {**params, "bq": extras}, expansions
-    return {**params, "q": "{!bool should=$uq should=$xq}", "defType": "lucene",
-            "uq": "{!edismax v=$ut}", "ut": user, "xq": extras}, expansions
+        return {**params, "bq": clauses}, expansions
+    # One parameter per expansion, each a SHOULD clause of the bool query
+    # (`xs` lists them, for .feedback and the highlighter).
+    extras = {f"x{i}": clause for i, clause in enumerate(clauses)}
+    shoulds = " ".join(f"should=${name}" for name in extras)
+    return {**params, "q": f"{{!bool should=$uq {shoulds}}}", "defType": "lucene",
+            "uq": "{!edismax v=$ut}", "ut": user, "xs": shoulds, **extras}, expansions
 
 
 def _clauses(segments: list[str], structured: bool, prepared: str, ranking: Ranking,
@@ -133,7 +136,7 @@ def _clauses(segments: list[str], structured: bool, prepared: str, ranking: Rank
         asked = sum(len(terms.query_tokens(segment)) for segment in segments)
         for concept in found:
             weight = ranking.concepts * len(concept.words) ** 2 / asked
-            clauses.append(_any_form(_concept_forms(expander, concept), boosts, weight))
+            clauses.append(_best_form(_concept_forms(expander, concept), boosts, weight))
         expansions += [c.expansion() for c in found]
         if not structured:
             mapped = {w for c in found for w in c.words}
@@ -169,6 +172,14 @@ def _concept_forms(expander: Expander, concept) -> list[tuple[str, int]]:
         for i in range(len(words) if 1 < len(words) <= MAX_ROTATED else 1):
             forms.setdefault(" ".join(words[i:] + words[:i]), len(stems))
     return list(forms.items())
+
+
+def _best_form(forms: list[tuple[str, int]], boosts: dict, weight: float) -> str:
+    """A concept: its best-scoring form counts, not the sum of all it says
+    (`{!maxscore}`, Lucene's DisjunctionMaxQuery, as ConceptQuery on Whoosh)."""
+    groups = [_any_form([form], boosts, weight) for form in forms]
+    groups = [g for g in groups if g]
+    return "{!maxscore tie=0}" + " ".join(groups) if groups else ""
 
 
 def _any_form(forms: list[tuple[str, int]], boosts: dict, weight: float) -> str:
