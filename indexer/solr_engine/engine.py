@@ -28,7 +28,7 @@ from .analysis import fold, query_tokens
 from .build import alias_name, build_info
 from .client import SolrClient
 from .expansion import expanded, load_expander
-from .feedback import feedback_clause
+from .feedback import FEEDBACK_SHOWN, feedback_clause, related
 
 TIME_LIMIT = 3.0  # seconds, as the Whoosh engine's
 EXPORT_PAGE = 500  # documents per cursor request
@@ -116,10 +116,19 @@ class SolrEngine:
                 self._resources_checked = now
         return self._resources[1]
 
+    def live_count(self) -> int:
+        """The documents searched (feedback's idf), counted again at most every
+        RESOURCES_CHECKED_EVERY seconds."""
+        now = time.monotonic()
+        counted = getattr(self, "_counted", None)
+        if counted is None or now - counted[0] >= RESOURCES_CHECKED_EVERY:
+            counted = self._counted = (now, len(self))
+        return counted[1]
+
     def _query(self, text: str, fq: list[str], sort: str, start: int, rows: int,
                extra: dict | None = None,
                ranking: Ranking | None = None,
-               feedback: bool = False) -> tuple[dict, list[Expansion]]:
+               feedback: bool = True) -> tuple[dict, list[Expansion]]:
         """Solr's answer to the user's `text` with its expansions, and the expansions.
 
         A query Solr still refuses (a 400) is searched again as its plain
@@ -130,7 +139,8 @@ class SolrEngine:
         if prepared:
             params, found = expanded(text, prepared, ranking or DEFAULT, self.expander())
             if feedback:
-                params = self._with_feedback(params, fq, ranking or DEFAULT)
+                params, notes = self._with_feedback(text, params, fq, ranking or DEFAULT)
+                found += notes
         else:
             params = {"q": "*:*"}
         base = {"q.alt": "*:*", "fq": fq, "sort": q.SORTS[sort], "start": start, "rows": rows,
@@ -141,20 +151,36 @@ class SolrEngine:
             words = q.plain_words(prepared)
             return self._select({**base, "q": words or "*:*"}), []
 
-    def _with_feedback(self, params: dict, fq: list[str], ranking: Ranking) -> dict:
-        """`params` with pseudo-relevance feedback words (.feedback), which
-        only reorder the documents that have the user's words (as on Whoosh)."""
+    def _with_feedback(self, text: str, params: dict, fq: list[str],
+                       ranking: Ranking) -> tuple[dict, list[Expansion]]:
+        """`params` with pseudo-relevance feedback words (.feedback), as on Whoosh:
+        they reorder the documents that have the user's words and, for plain
+        words, may add the few best without them (then listed as an expansion)."""
         try:
-            clause = feedback_clause(self, params, fq, ranking)
+            clause, words = feedback_clause(self, params, fq, ranking)
+            plain = "bq" not in params
+            added = (related(self, params, fq, clause, words, ranking)
+                     if clause and plain and ranking.prf_widen else [])
         except SolrRefused:
-            return params
+            return params, []
         if not clause:
-            return params
-        if "xs" in params:  # the user's words OR the expansions: feedback on the first
-            # Snippets mark the user's words and expansions, not feedback words.
-            return {**params, "q": f"{{!bool should=$fb {params['xs']}}}",
-                    "fb": "{!bool must=$uq should=$pq}", "pq": clause, "hl.q": params["q"]}
-        return {**params, "bq": [*params.get("bq", []), clause]}
+            return params, []
+        if not plain:  # operators or quotes: the query matches as written, reordered only
+            return {**params, "bq": [*params.get("bq", []), clause]}, []
+        user = {"uq": params.get("uq", "{!edismax v=$ut}"), "ut": params.get("ut", params["q"])}
+        found = {**params, **user, "defType": "lucene", "pq": clause,
+                 "fb": "{!bool must=$uq should=$pq}",
+                 # Snippets mark the user's words and expansions, not feedback words.
+                 "hl.q": params["q"] if "xs" in params else "{!edismax v=$ut}"}
+        shoulds = "should=$fb " + params.get("xs", "")
+        notes = []
+        if added:  # scoring only by the feedback words: the user's words are not in them
+            found["fr"] = "{!bool must=$rid should=$pq}"
+            found["rid"] = "id:(" + " ".join(q.quoted(i) for i in added) + ")^=0"
+            shoulds += " should=$fr"
+            notes = [Expansion("feedback", text, words[:FEEDBACK_SHOWN])]
+        found["q"] = f"{{!bool {shoulds.strip()}}}"
+        return found, notes
 
     def _searched(self, text: str, fq: list[str], sort: str, start: int, rows: int,
                   extra: dict, ranking: Ranking) -> tuple[dict, list[Expansion], str | None]:

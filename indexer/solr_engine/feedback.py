@@ -8,8 +8,10 @@ the query below the user's words. Here the same arithmetic runs over the
 stored title and abstract of the top documents (one /select), with document
 frequencies from the terms component (one /terms for the candidates), and the
 chosen words go back to Solr as written in those documents (Solr analyses
-them to the same terms). Feedback only reorders the documents that have the
-user's words: it adds none (the Whoosh engine's `prf_widen` is not done here).
+them to the same terms). Feedback reorders the documents that have the
+user's words; with `prf_widen` (plain words only) it may also add the few
+documents without them that it ranks best, each having at least
+`prf_widen_min` of the feedback words (one more /select), as on Whoosh.
 """
 
 from __future__ import annotations
@@ -24,17 +26,21 @@ PRF_CANDIDATES = 4  # document frequencies looked up for this many times prf_ter
 TEXT_FIELDS = ("title", "keywords", "abstract")
 
 
-def feedback_clause(engine, user_params: dict, fq: list[str], ranking: Ranking) -> str:
+FEEDBACK_SHOWN = 5  # feedback words named in Results.expansions when documents were added
+
+
+def feedback_clause(engine, user_params: dict, fq: list[str],
+                    ranking: Ranking) -> tuple[str, list[str]]:
     """A Lucene clause of weighted feedback words for the query in `user_params`
-    (what `expansion.expanded` gives), "" when there is none."""
+    (what `expansion.expanded` gives), and the words, best first; ("", []) when none."""
     if not ranking.prf:
-        return ""
+        return "", []
     first = engine._select({**user_params, "fq": fq, "rows": ranking.prf_docs + 1,
                             "fl": "id,pmid,title,abstract,score", "sort": "score desc,id asc",
                             "spellcheck": "false"})
     docs = first["response"]["docs"]
     if not docs:
-        return ""
+        return "", []
     scores = [float(d["score"]) for d in docs]
     used = docs[:ranking.prf_docs]
     floor = scores[ranking.prf_docs] if len(scores) > ranking.prf_docs else 0.0
@@ -56,7 +62,7 @@ def feedback_clause(engine, user_params: dict, fq: list[str], ranking: Ranking) 
     candidates = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
     candidates = candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]
     if not candidates:
-        return ""
+        return "", []
     total, frequency = _document_frequencies(engine, [t for t, _ in candidates])
     scored = []
     for term, weight in candidates:
@@ -70,17 +76,33 @@ def feedback_clause(engine, user_params: dict, fq: list[str], ranking: Ranking) 
     cut = scored[ranking.prf_terms][0] if len(scored) > ranking.prf_terms else 0.0
     chosen = [(term, w - cut) for w, term in scored[:ranking.prf_terms] if w > cut]
     if not chosen:
-        return ""
+        return "", []
     top = chosen[0][1]
     boosts = dict(ranking.boosts)
-    parts = []
+    parts, words = [], []
     for term, weight in chosen:
-        word = written[term].most_common(1)[0][0]
+        # The most frequent written form; ties by the word itself (a fixed choice).
+        word = min(written[term].items(), key=lambda wc: (-wc[1], wc[0]))[0]
         if not TOKEN.fullmatch(word) or "-" in word or "/" in word:
             continue
+        words.append(word)
         for name in TEXT_FIELDS:
             parts.append(f"{name}:{word}^{boosts[name] * ranking.prf * weight / top:.4g}")
-    return f"({' '.join(parts)})" if parts else ""
+    return (f"({' '.join(parts)})", words) if parts else ("", [])
+
+
+def related(engine, params: dict, fq: list[str], clause: str, words: list[str],
+            ranking: Ranking) -> list[str]:
+    """The ids of the `prf_widen` documents without the user's words that the
+    feedback clause ranks best, each with at least `prf_widen_min` feedback words."""
+    answer = engine._select({
+        "q": "{!bool must=$pq filter=$enough must_not=$uq}", "defType": "lucene",
+        "pq": clause, "uq": params.get("uq", "{!edismax v=$ut}"),
+        "ut": params.get("ut", params["q"]), "qf": params["qf"],
+        "enough": "{!edismax v=$pw mm=$pm}", "pw": " ".join(words),
+        "pm": ranking.prf_widen_min, "fq": fq, "rows": ranking.prf_widen,
+        "fl": "id", "sort": "score desc,id asc", "spellcheck": "false"})
+    return [doc["id"] for doc in answer["response"]["docs"]]
 
 
 def _document_frequencies(engine, stems: list[str]) -> tuple[int, dict[str, int]]:
@@ -93,7 +115,7 @@ def _document_frequencies(engine, stems: list[str]) -> tuple[int, dict[str, int]
     for flat in answer.get("terms", {}).values():
         for term, count in zip(flat[::2], flat[1::2]):
             found[term] = found.get(term, 0) + int(count)
-    return len(engine), found
+    return engine.live_count(), found
 
 
 def _feedback_word(term: str) -> bool:
