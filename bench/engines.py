@@ -154,6 +154,8 @@ def main() -> None:
     parser.add_argument("--out", help="write the JSON here too")
     args = parser.parse_args()
     seeds = seeds_for(args)
+    if args.web:  # before an hour of building: bench/web.py needs the bench extra (psutil)
+        import bench.web  # noqa: F401
     queries = [q["q"] for q in load_queries()]
     say = lambda message: print(message, flush=True)  # noqa: E731
     result: dict = {"seeds": seeds, "shards": args.shards, "replicas": args.replicas,
@@ -181,6 +183,8 @@ def main() -> None:
                       solr_shards=shards(args.solr, solr_root.name),
                       solr_heap=node_heaps(args.solr))
         say(json.dumps(search))
+        if args.out:  # what is measured so far, should the site's run fail
+            Path(args.out).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         if args.web:
             say("loading the site on Whoosh")
             result["web"] = {"whoosh": web(whoosh_root, None)}
