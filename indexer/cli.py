@@ -196,7 +196,7 @@ def cmd_eval(args) -> int:
         name for name in evaluate.SWITCHES if getattr(args, f"no_{name}".replace("-", "_"))])
     rows = evaluate.evaluate(
         names, data=args.data, ranking=ranking, ablation=not args.no_ablation,
-        run_file=args.run, max_queries=args.max_queries,
+        run_file=args.run, max_queries=args.max_queries, solr=args.solr,
         log=None if args.json else lambda message: print(message, file=sys.stderr))
     if args.json:
         print(json.dumps(evaluate.to_json(rows), indent=1))
@@ -349,6 +349,9 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_argument("--data", help="data folder (default: $MEDSEARCH_DATA or ../shared/data)")
     sub.add_argument("--max-queries", type=int, help="only the first N queries (quick checks)")
     sub.add_argument("--no-ablation", action="store_true", help="skip the per-switch rows")
+    sub.add_argument("--solr", metavar="URL",
+                     help="rank on the SolrCloud at URL: each corpus becomes the collection "
+                          "alias eval_<corpus> there (default: $MEDSEARCH_SOLR; none: Whoosh)")
     for name in ("concepts", "synonyms", "abbreviations", "spelling", "phrase", "prf", "widen",
                  "pooled-idf", "semantic"):
         sub.add_argument(f"--no-{name}", action="store_true",

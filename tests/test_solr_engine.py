@@ -22,6 +22,13 @@ from indexer.errors import ArticleNotFound, IndexMissing, QueryError
 from indexer.solr_engine.client import SolrClient
 from conftest import ARTICLES, clinic_page
 from solr_fixtures import REPO, medsearch
+from test_queries_fuzz import BAD
+from indexer.evaluation.testsets import data_dir
+from indexer.query import mesh
+
+# Concepts need MeSH: CTD's vocabulary in the data folder (as tests/test_concepts.py).
+HAVE_CTD = (data_dir() / mesh.CTD_FILE).exists()
+needs_mesh = pytest.mark.skipif(not HAVE_CTD, reason="no MeSH vocabulary (set MEDSEARCH_DATA)")
 
 pytestmark = pytest.mark.solr
 
@@ -213,6 +220,93 @@ def test_suggest_completes_words_and_mesh_keywords(engine_idx, prefix, expected)
     assert engine_idx.suggest(prefix) == expected
 
 
+# Any string: the Whoosh engine's odd queries (tests/test_queries_fuzz.py), with the
+# same totals, and Lucene syntax medsearch does not have, read as words.
+ODD_QUERIES = {**BAD, "spine~5": 4, "blood~1": 1, '"blood patch"~3': 1, "blood^": 1,
+               "-": 0, "+": 0, "!": 0, "+blood +zzz": 1, "blood -patch": 1, "!blood": 1,
+               "blood && patch": 1, "blood || zzz": 1, "{!term f=id}30000001": 0,
+               "{!lucene}kyphoplasty": 0, "kyphoplasty {!frange l=0}1": 1, "$ut": 0}
+
+
+@pytest.mark.parametrize("text", list(ODD_QUERIES), ids=[repr(t[:20]) for t in ODD_QUERIES])
+def test_any_query_string_gives_the_same_total(engine_idx, text):
+    results = engine_idx.search(text)
+    assert results.total == ODD_QUERIES[text]
+    assert engine_idx.count(text) == ODD_QUERIES[text]
+    json.dumps(results.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a*", "'a*' is too broad: give a wildcard at least 2 letters besides * and ? "
+           "(e.g. spin* or *itis)"),
+    ("*a?", "'*a?' is too broad: give a wildcard at least 2 letters besides * and ? "
+            "(e.g. spin* or *itis)"),
+    ("(" * 30 + "spine", "parentheses are nested 30 deep; at most 20 are allowed"),
+    ("*pin* *ine", "2 terms start with a wildcard (*ine, *pin*); at most 1 may: begin the "
+                   "others with letters (e.g. spin* rather than *pin*)"),
+    ("spin* spi* vert* fract* ost* kyph* lumb* cerv* thor*",
+     "the query has 9 wildcard, fuzzy and range terms; at most 8 are searched at once: "
+     "remove some or write the words out"),
+    ("spine^x", "'^x' is not a boost: give a number from 0 to 100 (e.g. spine^2 to weigh "
+                "spine more, spine^0.5 less, or NOT spine to leave it out)"),
+    ("spine~x", "'~x' is not a number of edits: type a word with ~1 or ~2 after it "
+                "(e.g. spine~1) for similar spellings"),
+    ("(spine)~2", "'~2' must follow a word: type spine~1 for words spelt like spine, or "
+                  "\"two words\"~3 for words near each other"),
+    (None, "the query must be text, not None"),
+])
+def test_queries_refused_with_the_same_message(engine_idx, text, message):
+    with pytest.raises(QueryError) as error:
+        engine_idx.search(text)
+    assert str(error.value) == message
+
+
+# --- query understanding: concepts, synonyms, abbreviations, feedback ---------------------
+
+@pytest.mark.parametrize("query, expansions, expected", [
+    pytest.param("lumbago", [{"type": "concept", "from": "lumbago", "to": ["Low Back Pain"]}],
+                 ["30000004"], marks=needs_mesh),
+    pytest.param("back pain", [{"type": "concept", "from": "back pain", "to": ["Back Pain"]}],
+                 ["30000004", "30000001"], marks=needs_mesh),
+    pytest.param("spinal tuberculosis", [{"type": "concept", "from": "spinal tuberculosis",
+                                          "to": ["Spinal Tuberculosis"]}],
+                 ["30000002", "30000001"], marks=needs_mesh),
+    ("PVP", [{"type": "abbreviation", "from": "PVP", "to": ["Percutaneous vertebroplasty"]}],
+     ["30000001"]),
+    ("percutaneous vertebroplasty", [{"type": "abbreviation", "from": "percutaneous vertebroplasty",
+                                      "to": ["PVP"]}], ["30000001", "30000003"]),
+    pytest.param("title:vertebroplasty lumbago", [{"type": "concept", "from": "lumbago",
+                                                   "to": ["Low Back Pain"]}],
+                 ["30000003", "30000001"], marks=needs_mesh),
+])
+def test_expansions_are_searched_and_shown_as_on_whoosh(engine_idx, query, expansions, expected):
+    """"Searched as": the same concepts and abbreviations from the same build resources
+    (on Whoosh, feedback that added documents is listed too)."""
+    results = engine_idx.search(query)
+    assert [e for e in results.expansions if e["type"] != "feedback"] == expansions
+    assert pmids(results) == expected
+    assert engine_idx.search(query, expand=False).expansions == []
+
+
+@needs_mesh
+def test_a_concept_finds_what_the_words_do_not(engine_idx):
+    assert engine_idx.search("lumbago", expand=False).total == 0
+    hit = engine_idx.search("lumbago").hits[0]
+    assert hit.pmid == "30000004"
+    assert "<mark>" in hit.snippet and "low" in hit.snippet.lower()
+
+
+@needs_mesh
+def test_solr_stats_name_the_stored_vocabulary(solr_cluster, solr_index):
+    done = medsearch("stats", "--index", solr_index.root, "--json",
+                     env=solr_env(solr_cluster))
+    stats = json.loads(done.stdout)
+    assert stats["synonyms"].startswith("MeSH/CTD diseases, ")
+    assert stats["abbreviations"] == "2 mined from the abstracts"
+    # The resources are a document of the collection, never a result.
+    assert len(solr_index) == 6 and solr_index.search("").total == 6
+
+
 def test_counts_rank_and_info(engine_idx):
     assert len(engine_idx) == 6
     assert engine_idx.count("spinal") == 2
@@ -224,7 +318,7 @@ def test_counts_rank_and_info(engine_idx):
 
 # --- SolrCloud only: errors, selection, the alias lifecycle -----------------------------
 
-@pytest.mark.parametrize("query", ["year:[abc TO 2010]", "year:abc", "title:/[a/", "spine^-1",
+@pytest.mark.parametrize("query", ["year:[abc TO 2010]", "year:abc", "title:/[a/",
                                    '"unclosed', "(spine", "AND", "NOT"])
 def test_malformed_syntax_is_answered_not_failed(solr_index, query):
     """edismax reads what it cannot parse as words: a results page, never an error."""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import testsets
-from ..engine import index_records
+from ..engine import index_records, solr_address
 from ..query.settings import DEFAULT, Ranking
 from ..search import Index
 
@@ -96,10 +96,11 @@ def write_run(path: str | Path, run: Run, tag: str) -> None:
 # --- the two engines ---------------------------------------------------------------
 
 def open_collection_index(collection: testsets.Collection, folder: Path,
-                          data=None) -> Index:
-    """The collection's documents in a fresh index in `folder`, as a build makes it."""
-    index_records(folder, collection.docs, data)
-    return Index(folder)
+                          data=None, solr: str | None = None) -> Index:
+    """The collection's documents in a fresh index in `folder`, as a build makes it
+    (on SolrCloud: a collection behind the alias named after `folder`)."""
+    index_records(folder, collection.docs, data, solr=solr)
+    return Index(folder, solr)
 
 
 def run_medsearch(index: Index, queries: dict[str, str], ranking: Ranking) -> Run:
@@ -147,8 +148,14 @@ def variants(ranking: Ranking, ablation: bool) -> list[tuple[str, Ranking]]:
 
 def evaluate(names: list[str], data=None, ranking: Ranking = DEFAULT, ablation: bool = True,
              run_file: str | None = None, max_queries: int | None = None,
-             log: Callable[[str], None] | None = None) -> list[Row]:
-    """Score the reference and medsearch (and its ablations) on each collection."""
+             log: Callable[[str], None] | None = None, solr: str | None = None) -> list[Row]:
+    """Score the reference and medsearch (and its ablations) on each collection.
+
+    With `solr` (a SolrCloud URL, else $MEDSEARCH_SOLR) medsearch's rows are
+    the SolrCloud engine's: each corpus is a collection behind the alias
+    `eval_<corpus>`, replaced by the next eval; the rows say "on SolrCloud".
+    """
+    on_solr = bool(solr_address(solr))
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="medsearch-eval-") as tmp:
         indexes: dict[str, Index] = {}
@@ -162,8 +169,9 @@ def evaluate(names: list[str], data=None, ranking: Ranking = DEFAULT, ablation: 
                         log(f"indexing and embedding {collection.corpus} "
                             f"({len(collection.docs)} documents; vectors cached in "
                             "~/.cache/medsearch/vectors)")
-                    folder = Path(tmp) / collection.corpus
-                    indexes[collection.corpus] = open_collection_index(collection, folder, data)
+                    folder = Path(tmp) / f"eval_{collection.corpus}"
+                    indexes[collection.corpus] = open_collection_index(collection, folder, data,
+                                                                       solr)
                 index = indexes[collection.corpus]
                 if log:
                     log(f"ranking {name} ({len(queries)} queries)")
@@ -171,7 +179,8 @@ def evaluate(names: list[str], data=None, ranking: Ranking = DEFAULT, ablation: 
                                 score(qrels, run_reference(collection, queries))))
                 for label, settings in variants(ranking, ablation):
                     run = run_medsearch(index, queries, settings)
-                    rows.append(Row(name, label, len(queries), score(qrels, run)))
+                    shown = f"{label} on SolrCloud" if on_solr else label
+                    rows.append(Row(name, shown, len(queries), score(qrels, run)))
                     if run_file and label == "medsearch":
                         write_run(_run_path(run_file, name, len(names)), run, "medsearch")
         finally:

@@ -8,11 +8,16 @@ it is loaded (indexer.whoosh_engine.analysis does so on import).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 # text -> its query terms, each with where it starts and ends in the text
 Tokens = Callable[[str], list[tuple[str, int, int]]]
 
 _installed: dict[str, Callable] = {}
+# An engine's own analyzer for the calls inside `analyzer(...)` (this thread
+# only): the SolrCloud engine's words when the Whoosh engine is loaded too.
+_current: ContextVar[dict | None] = ContextVar("analyzer", default=None)
 
 
 def install(query_tokens: Tokens, fold: Callable[[str], str]) -> None:
@@ -20,7 +25,20 @@ def install(query_tokens: Tokens, fold: Callable[[str], str]) -> None:
     _installed.update(query_tokens=query_tokens, fold=fold)
 
 
+@contextmanager
+def analyzer(query_tokens: Tokens, fold: Callable[[str], str]):
+    """Query understanding sees words through these functions inside the block."""
+    token = _current.set({"query_tokens": query_tokens, "fold": fold})
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
 def _get(name: str) -> Callable:
+    current = _current.get()
+    if current is not None:
+        return current[name]
     try:
         return _installed[name]
     except KeyError:

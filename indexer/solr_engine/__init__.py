@@ -15,6 +15,7 @@ import os
 
 from ..errors import IndexMissing
 from ..pages.records import Record, record_key
+from ..query import mesh
 from ..results import BuildReport, IndexCheck
 from . import build
 from .client import SolrClient
@@ -45,16 +46,19 @@ class SolrCloud:
                       mesh_file=mesh_file)
 
     def index_records(self, root, records: list[Record], data=None) -> None:
-        """Make `records` the live collection of `root` (for eval; no synonyms on Solr yet)."""
+        """Make `records` the live collection of `root`, with the build's resources (for eval)."""
         client = SolrClient(self.url)
         alias = build.alias_name(root)
         with SolrWriterLock(client, alias, "eval"):
             build.clear_leftovers(client, alias)
             build.ensure_configset(client)
             name = build.new_collection_name(alias)
-            ordered = sorted(records, key=record_key)
+            vocabulary = mesh.vocabulary(data=data)
+            ordered = sorted((build.whole_headings(r, vocabulary) for r in records),
+                             key=record_key)
             build.write_collection(client, name, ordered, build.DEFAULT_SHARDS,
-                                   build.DEFAULT_REPLICAS)
+                                   build.DEFAULT_REPLICAS, vocabulary.names)
+            build.write_resources(client, name, ordered, vocabulary)
             build.publish(client, alias, name, BuildReport(seeds="", indexed=len(ordered),
                                                            generation=name))
 
@@ -81,8 +85,9 @@ class SolrCloud:
                 "size_bytes": build.collection_bytes(client, name),
                 "skipped": info.get("skipped", []),
                 "checksums": "kept by Solr (not recorded by medsearch)",
-                "synonyms": "not searched on SolrCloud yet",
-                "abbreviations": "not searched on SolrCloud yet"}
+                "synonyms": info.get("vocabulary", {}).get("synonyms", "none (built before "
+                                                            "they were stored): rebuild"),
+                "abbreviations": info.get("vocabulary", {}).get("abbreviations", "none")}
 
 
 __all__ = ["SolrCloud"]

@@ -42,6 +42,7 @@ from ..query import mesh
 from ..results import BuildReport
 from .client import SolrClient
 from .lock import SolrWriterLock
+from .expansion import write_resources
 
 CONFIGSET_NAME = "medsearch"
 DEFAULT_SHARDS = 1
@@ -151,6 +152,8 @@ def build_locked(client: SolrClient, alias: str, seeds: Path, workers: Workers,
         write_collection(client, name, ordered, shards or DEFAULT_SHARDS,
                          replicas or DEFAULT_REPLICAS, vocabulary.names,
                          fingerprints(manifest["pages"]))
+        # The synonyms, abbreviations and concepts searched with it, stored in it.
+        report.vocabulary = write_resources(client, name, ordered, vocabulary)
         verify_collection(client, name, len(ordered), ordered[:1])
         lock.confirm()
     except BaseException:
@@ -166,11 +169,9 @@ def build_locked(client: SolrClient, alias: str, seeds: Path, workers: Workers,
 
 
 def finish_report(report: BuildReport, started: float) -> None:
-    """The report's time fields, and what SolrCloud does not search yet."""
+    """The report's time fields."""
     report.built_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     report.seconds = time.monotonic() - started
-    report.vocabulary = {"synonyms": "not searched on SolrCloud yet",
-                         "abbreviations": "not searched on SolrCloud yet"}
 
 
 # --- the manifest `update` compares against, kept in the cluster --------------------

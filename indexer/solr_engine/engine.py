@@ -11,27 +11,36 @@ is followed without reopening.
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
-import unicodedata
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import ArticleNotFound, QueryError
+from ..errors import ArticleNotFound, MedsearchError, QueryError
 from ..pages.records import Record
-from ..query.settings import Ranking
+from ..query.expand import Expander, Expansion
+from ..query.settings import DEFAULT, Ranking
 from ..query.suggest import MAX_INPUT, MAX_LIMIT, Vocabulary
 from ..query import terms
 from ..results import Hit, Results
 from . import query as q
+from .analysis import fold, query_tokens
 from .build import alias_name, build_info
 from .client import SolrClient
+from .expansion import expanded, load_expander
+from .feedback import FEEDBACK_SHOWN, feedback_clause, related
 
 TIME_LIMIT = 3.0  # seconds, as the Whoosh engine's
 EXPORT_PAGE = 500  # documents per cursor request
 STORED = "id,pmid,title,abstract,keywords,authors,journal,published,year,organisation,url,source"
 HIT_FIELDS = "id,pmid,title,year,journal,authors,keywords,mesh_term,url,published,score"
+# How often (seconds) a search asks which collection the alias points to, to
+# load the new build's expansion resources: a rebuild's synonyms apply this soon.
+RESOURCES_CHECKED_EVERY = 2.0
+
+
+class SolrRefused(QueryError):
+    """Solr could not parse the query (a 400): it is searched again as plain words."""
 
 
 class SolrEngine:
@@ -47,6 +56,9 @@ class SolrEngine:
         self.alias = alias_name(root)
         self.client = SolrClient(url)
         self._local = threading.local()
+        self._resources: tuple[str | None, Expander] = (None, Expander())
+        self._resources_checked = -RESOURCES_CHECKED_EVERY
+        self._loading = threading.Lock()
         build_info(self.client, self.alias)  # IndexMissing now, not at the first search
 
     # --- time limits ------------------------------------------------------------
@@ -81,18 +93,109 @@ class SolrEngine:
         """One /select on the alias, within the time limit."""
         answer = self.client.call(f"{self.alias}/select",
                                   {"timeAllowed": self._allowed_ms(), **params},
-                                  timeout=self.time_limit + 30)
+                                  timeout=self.time_limit + 30, bad_request=SolrRefused)
         if answer.get("responseHeader", {}).get("partialResults") and not partial_ok:
             raise self._too_long()
         return answer
 
     # --- searching --------------------------------------------------------------
 
+    def expander(self) -> Expander:
+        """The expansion resources of the collection the alias points to (.expansion)."""
+        now = time.monotonic()
+        if now - self._resources_checked < RESOURCES_CHECKED_EVERY:
+            return self._resources[1]
+        with self._loading:
+            if now - self._resources_checked >= RESOURCES_CHECKED_EVERY:
+                try:
+                    name, _ = build_info(self.client, self.alias)
+                    if name != self._resources[0]:
+                        self._resources = (name, load_expander(self.client, name))
+                except MedsearchError:
+                    pass  # a rebuild under way or a node away: the last ones serve on
+                self._resources_checked = now
+        return self._resources[1]
+
+    def live_count(self) -> int:
+        """The documents searched (feedback's idf), counted again at most every
+        RESOURCES_CHECKED_EVERY seconds."""
+        now = time.monotonic()
+        counted = getattr(self, "_counted", None)
+        if counted is None or now - counted[0] >= RESOURCES_CHECKED_EVERY:
+            counted = self._counted = (now, len(self))
+        return counted[1]
+
     def _query(self, text: str, fq: list[str], sort: str, start: int, rows: int,
-               extra: dict | None = None) -> dict:
-        return self._select({"q": q.rewrite(text) if text.strip() else "*:*",
-                             "q.alt": "*:*", "fq": fq, "sort": q.SORTS[sort],
-                             "start": start, "rows": rows, **(extra or {})})
+               extra: dict | None = None,
+               ranking: Ranking | None = None,
+               feedback: bool = True) -> tuple[dict, list[Expansion]]:
+        """Solr's answer to the user's `text` with its expansions, and the expansions.
+
+        A query Solr still refuses (a 400) is searched again as its plain
+        words: any string gives results or one of the Whoosh engine's messages.
+        """
+        prepared = q.prepare(text)
+        found: list[Expansion] = []
+        if prepared:
+            params, found = expanded(text, prepared, ranking or DEFAULT, self.expander())
+            if feedback:
+                params, notes = self._with_feedback(text, params, fq, ranking or DEFAULT)
+                found += notes
+        else:
+            params = {"q": "*:*"}
+        base = {"q.alt": "*:*", "fq": fq, "sort": q.SORTS[sort], "start": start, "rows": rows,
+                **(extra or {})}
+        try:
+            return self._select({**base, **params}), found
+        except SolrRefused:
+            words = q.plain_words(prepared)
+            return self._select({**base, "q": words or "*:*"}), []
+
+    def _with_feedback(self, text: str, params: dict, fq: list[str],
+                       ranking: Ranking) -> tuple[dict, list[Expansion]]:
+        """`params` with pseudo-relevance feedback words (.feedback), as on Whoosh:
+        they reorder the documents that have the user's words and, for plain
+        words, may add the few best without them (then listed as an expansion)."""
+        try:
+            clause, words = feedback_clause(self, params, fq, ranking)
+            plain = "bq" not in params
+            added = (related(self, params, fq, clause, words, ranking)
+                     if clause and plain and ranking.prf_widen else [])
+        except SolrRefused:
+            return params, []
+        if not clause:
+            return params, []
+        if not plain:  # operators or quotes: the query matches as written, reordered only
+            return {**params, "bq": [*params.get("bq", []), clause]}, []
+        user = {"uq": params.get("uq", "{!edismax v=$ut}"), "ut": params.get("ut", params["q"])}
+        found = {**params, **user, "defType": "lucene", "pq": clause,
+                 "fb": "{!bool must=$uq should=$pq}",
+                 # Snippets mark the user's words and expansions, not feedback words.
+                 "hl.q": params["q"] if "xs" in params else "{!edismax v=$ut}"}
+        shoulds = "should=$fb " + params.get("xs", "")
+        notes = []
+        if added:  # scoring only by the feedback words: the user's words are not in them
+            found["fr"] = "{!bool must=$rid should=$pq}"
+            found["rid"] = "id:(" + " ".join(q.quoted(i) for i in added) + ")^=0"
+            shoulds += " should=$fr"
+            notes = [Expansion("feedback", text, words[:FEEDBACK_SHOWN])]
+        found["q"] = f"{{!bool {shoulds.strip()}}}"
+        return found, notes
+
+    def _searched(self, text: str, fq: list[str], sort: str, start: int, rows: int,
+                  extra: dict, ranking: Ranking) -> tuple[dict, list[Expansion], str | None]:
+        """`_query`, then its spelling correction instead when it finds nothing
+        (as on Whoosh: `ranking.spelling`); also the suggestion itself."""
+        answer, found = self._query(text, fq, sort, start, rows, extra, ranking, feedback=True)
+        suggestion = _collation(answer, text)
+        if ranking.spelling and suggestion and not answer["response"]["numFound"]:
+            fixed, again = self._query(suggestion, fq, sort, start, rows,
+                                       {**extra, "spellcheck": "false"}, ranking, feedback=True)
+            if fixed["response"]["numFound"]:
+                spelled = [Expansion("spelling", old, [new])
+                           for old, new in zip(text.split(), suggestion.split()) if old != new]
+                return fixed, spelled + again, suggestion
+        return answer, found, suggestion
 
     def search(self, text: str, page: int = 1, per_page: int = 10, sort: str = "relevance",
                year_from: int | None = None, year_to: int | None = None,
@@ -100,34 +203,32 @@ class SolrEngine:
                ranking: Ranking | None = None) -> Results:
         """One page of ranked hits with facets and a spelling suggestion.
 
-        `ranking` is not used: Solr ranks with the configset's BM25 and
-        field weights. `expand=False` turns off the spelling fallback.
+        `ranking`'s field weights and expansion weights apply (the BM25 k1
+        and b are the configset's). `expand=False` searches the user's words
+        only: no concepts, synonyms, abbreviations or spelling fallback.
         """
         started = time.perf_counter()
+        ranking = _settings(ranking, expand)
         fq = q.filters(year_from, year_to, journal, mesh)
         extra = {"fl": HIT_FIELDS, "hl": "true", "json.facet": q.FACETS,
-                 "spellcheck": "true", "spellcheck.q": text,
+                 "spellcheck": "true", "spellcheck.q": q.clean(str(text)),
                  "spellcheck.extendedResults": "true", "spellcheck.collateExtendedResults": "true"}
-        answer = self._query(text, fq, sort, (page - 1) * per_page, per_page, extra)
-        suggestion = _collation(answer, text)
-        expansions = []
-        if expand and suggestion and not answer["response"]["numFound"]:
-            fixed = self._query(suggestion, fq, sort, (page - 1) * per_page, per_page,
-                                {**extra, "spellcheck": "false"})
-            if fixed["response"]["numFound"]:
-                answer = fixed
-                expansions = [{"type": "spelling", "from": old, "to": [new]}
-                              for old, new in zip(text.split(), suggestion.split()) if old != new]
+        answer, found, suggestion = self._searched(text, fq, sort, (page - 1) * per_page,
+                                                   per_page, extra, ranking)
         total = answer["response"]["numFound"]
         return Results(query=text, total=total, page=page, per_page=per_page, sort=sort,
                        hits=_hits(answer), facets=q.facet_counts(answer) if total else {},
                        suggestion=suggestion, took=time.perf_counter() - started,
-                       expansions=expansions)
+                       expansions=[e.to_dict() for e in found])
 
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
              expand: bool = True) -> list[tuple[str, float]]:
-        """The top `k` (pmid, score) pairs (for eval; `ranking` is not used)."""
-        answer = self._query(text, [], "relevance", 0, k, {"fl": "id,pmid,score"})
+        """The top `k` (pmid, score) pairs (for eval), searched as `search` does."""
+        ranking = _settings(ranking, expand)
+        extra = {"fl": "id,pmid,score", "spellcheck": "true",
+                 "spellcheck.q": q.clean(str(text)),
+                 "spellcheck.extendedResults": "true", "spellcheck.collateExtendedResults": "true"}
+        answer, _, _ = self._searched(text, [], "relevance", 0, k, extra, ranking)
         return [(doc.get("pmid") or doc["id"], float(doc["score"]))
                 for doc in answer["response"]["docs"]]
 
@@ -136,7 +237,7 @@ class SolrEngine:
         """How many documents `search` finds; None when the time limit runs out first."""
         fq = q.filters(year_from, year_to, journal, mesh)
         try:
-            answer = self._query(text, fq, "relevance", 0, 0, {"sort": None})
+            answer, _ = self._query(text, fq, "relevance", 0, 0, {"sort": None})
         except QueryError:
             if self.time_left() == 0:
                 return None
@@ -151,8 +252,8 @@ class SolrEngine:
         found: list[Record] = []
         cursor = "*"
         while len(found) < limit:
-            answer = self._query(text, fq, sort, 0, min(EXPORT_PAGE, limit - len(found)),
-                                 {"fl": STORED, "cursorMark": cursor, "start": None})
+            answer, _ = self._query(text, fq, sort, 0, min(EXPORT_PAGE, limit - len(found)),
+                                    {"fl": STORED, "cursorMark": cursor, "start": None})
             found += [_record(doc) for doc in answer["response"]["docs"]]
             if answer.get("nextCursorMark", cursor) == cursor:
                 break
@@ -264,22 +365,18 @@ def _pairs(flat: list) -> dict[str, int]:
     return dict(zip(flat[::2], flat[1::2]))
 
 
+def _settings(ranking: Ranking | None, expand: bool) -> Ranking:
+    """The settings a call asked for, the product's by default, expansions off if asked."""
+    ranking = ranking or DEFAULT
+    return ranking if expand else ranking.without_expansion()
+
+
 # --- the analyzer query understanding sees (indexer.query.terms) ----------------------
 
-def fold(text: str) -> str:
-    """Lower case without accents: the configset's LowerCase and ASCIIFolding filters."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
-def query_tokens(text: str) -> list[tuple[str, int, int]]:
-    """The query's words, folded (unstemmed: Solr stems; only completions use these now)."""
-    return [(fold(m.group()), m.start(), m.end()) for m in re.finditer(r"\w+", text)]
-
-
 def install_analyzer() -> None:
-    """Completions fold words as the index does; the Whoosh engine's analyzer,
-    when loaded in this process too, stays the one installed."""
+    """Completions fold words as the index does (.analysis, the configset's
+    analyzer); the Whoosh engine's, when loaded in this process too, stays the
+    one installed: the expansions use .analysis explicitly (.expansion.solr_words)."""
     try:
         terms.fold("")
     except RuntimeError:

@@ -14,6 +14,7 @@ import json
 import re
 
 from ..errors import QueryError
+from ..query.text import clean
 
 # What a user may put before a colon (the Whoosh engine's parse.PREFIXES).
 FIELDS = {"title", "abstract", "keywords", "mesh", "author", "authors", "journal", "year",
@@ -37,6 +38,125 @@ FACETS = json.dumps({
                 "sort": "count desc"},
     "mesh": {"type": "terms", "field": "mesh_term", "limit": FACET_LIMIT, "sort": "count desc"},
 })
+
+
+# The Whoosh engine's limits (indexer/whoosh_engine/limits.py), with its messages:
+# the same query is refused on either engine, in the same words.
+MAX_DEPTH = 20
+MIN_LITERAL = 2
+MAX_PATTERNS = 8
+MAX_OPEN_PATTERNS = 1
+MAX_BOOST = 100.0
+
+# A lone "?" or "*" ("are organic foods safer ?") is punctuation, as on Whoosh.
+_LONE_WILDCARD = re.compile(r"(?<!\S)[?*]+(?!\S)")
+# What follows `~` or `^`: up to a space, bracket, quote or another operator.
+_OPERAND = r"(?P<value>[^\s()\"^~]*)"
+_BOOST = re.compile(r"\^" + _OPERAND)
+_FUZZY = re.compile(r"(?P<before>\S)~" + _OPERAND)
+_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_QUOTED = re.compile(r'"[^"]*"?')
+_WORDS = re.compile(r'[^\s()"]+')
+# Lucene's syntax characters: a query Solr still refuses is searched as its words.
+_SYNTAX = re.compile(r'[+\-&|!(){}\[\]^"~*?:\\/]')
+# Lucene's prefix operators and local parameters ("{!join ...}"), which
+# medsearch's syntax does not have: read as the words they are, as on Whoosh.
+_PREFIX_OPERATOR = re.compile(r"(?<![^\s(])[+\-!]+")
+_LOCAL_PARAMS = re.compile(r"\{!")
+
+
+def prepare(text) -> str:
+    """What edismax is given for the user's `text` ("" for every document).
+
+    Cleaned as on Whoosh (control and invisible characters, at most 1,000
+    characters), lone wildcards dropped; refused with the Whoosh engine's
+    message when its parentheses nest too deep, a wildcard is too broad,
+    there are too many patterns, or a boost or fuzziness is not a number;
+    boosts capped. Edismax itself reads any other odd syntax as words.
+    """
+    if not isinstance(text, str):
+        raise QueryError(f"the query must be text, not {type(text).__name__}")
+    text = _LONE_WILDCARD.sub(" ", clean(text)).strip()
+    if not text:
+        return ""
+    _check_nesting(text)
+    bare = _PREFIX_OPERATOR.sub("", _LOCAL_PARAMS.sub(" ", text)).strip()
+    if not bare:  # only operators ("-", "!"): punctuation, matching nothing (as on Whoosh)
+        return "\\" + text[0]
+    text = bare
+    text = _BOOST.sub(_bounded_boost, text)
+    _check_fuzziness(text)
+    _check_patterns(_QUOTED.sub(" ", text))
+    return rewrite(text)
+
+
+def plain_words(text: str) -> str:
+    """`text` with every syntax character a space: what is searched when Solr
+    refuses the prepared query (a 400), so that any string gives results."""
+    words = _SYNTAX.sub(" ", text).split()
+    return " ".join(w.lower() if w in {"AND", "OR", "NOT"} else w for w in words)
+
+
+def _check_nesting(text: str) -> None:
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")" and depth:
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise QueryError(f"parentheses are nested {deepest} deep; at most {MAX_DEPTH} are allowed")
+
+
+def _bounded_boost(match: re.Match) -> str:
+    value = match["value"]
+    if not value:
+        return "\\^"  # a bare ^ is punctuation, a word matching nothing (as on Whoosh)
+    if not _NUMBER.fullmatch(value.lstrip("+")):
+        raise QueryError(
+            f"'^{value}' is not a boost: give a number from 0 to {MAX_BOOST:g} "
+            "(e.g. spine^2 to weigh spine more, spine^0.5 less, or NOT spine to leave it out)")
+    return "^" + format(min(float(value), MAX_BOOST), "g")
+
+
+def _check_fuzziness(text: str) -> None:
+    for match in _FUZZY.finditer(text):
+        value = match["value"]
+        if value and not value.isdigit():
+            raise QueryError(f"'~{value}' is not a number of edits: type a word with ~1 or "
+                             f"~2 after it (e.g. spine~1) for similar spellings")
+        if match["before"] == ")":
+            raise QueryError(f"'~{value}' must follow a word: type spine~1 for words spelt "
+                             "like spine, or \"two words\"~3 for words near each other")
+
+
+def _check_patterns(text: str) -> None:
+    """Wildcards with too few letters, too many patterns, too many open ones."""
+    patterns = set()
+    for word in _WORDS.findall(text):
+        field, _, value = word.rpartition(":")
+        word = value.split("^")[0]
+        if field and word == "*":
+            continue  # `*:*`, `pmid:*`: every document (with the field), as on Whoosh
+        if "*" in word or "?" in word:
+            if len(re.sub(r"[*?]", "", word)) < MIN_LITERAL:
+                raise QueryError(
+                    f"'{word.lower()}' is too broad: give a wildcard at least {MIN_LITERAL} "
+                    "letters besides * and ? (e.g. spin* or *itis)")
+            patterns.add((word.lower(), not word.startswith(("*", "?"))))
+        elif "~" in word:
+            patterns.add((word.lower(), True))
+    open_ones = sorted(text for text, anchored in patterns if not anchored)
+    if len(open_ones) > MAX_OPEN_PATTERNS:
+        raise QueryError(
+            f"{len(open_ones)} terms start with a wildcard ({', '.join(open_ones[:3])}"
+            f"{', …' if len(open_ones) > 3 else ''}); at most {MAX_OPEN_PATTERNS} may: "
+            "begin the others with letters (e.g. spin* rather than *pin*)")
+    if len(patterns) > MAX_PATTERNS:
+        raise QueryError(
+            f"the query has {len(patterns)} wildcard, fuzzy and range terms; at most "
+            f"{MAX_PATTERNS} are searched at once: remove some or write the words out")
 
 
 def rewrite(text: str) -> str:

@@ -37,9 +37,11 @@ from ..pages.records import record_key
 from ..pages.scan import Progress, Workers, code_version, scan
 from ..pages.text import printable
 from ..query import mesh
+from ..query.expand import describe
 from ..results import BuildReport
 from . import build
 from .client import SolrClient
+from .expansion import read_resources
 from .lock import SolrWriterLock
 
 PAGE = 1000  # documents per cursor request when reading the manifest
@@ -155,6 +157,10 @@ def _update_locked(client: SolrClient, alias: str, live: str, seeds: Path, manif
         _verify(client, live, report.indexed)
     report.note = "; ".join(filter(None, notes))
     build.finish_report(report, started)
+    # An update keeps the expansion resources of the build it updates.
+    stored = read_resources(client, live)
+    if stored:
+        report.vocabulary = describe(stored)
     if sending:
         fresh = new_manifest(seeds, changes.entries, scanned_ns)
         build.describe(client, alias, live, report, build.manifest_header(fresh, vocabulary))
