@@ -84,9 +84,9 @@ def dead_pid() -> int:
 
 def test_update_sends_only_the_pages_added_changed_or_removed(solr_cluster, tmp_path):
     seeds, root, env = write_seeds(tmp_path / "seeds"), tmp_path / "upd", solr_env(solr_cluster)
-    done = medsearch("build", "--seeds", seeds, "--index", root, "--shards", 2, "--replicas",
-                     2, env=env, timeout=600)
-    assert done.returncode == 0, done.stderr
+    built = medsearch("build", "--seeds", seeds, "--index", root, "--shards", 2, "--replicas",
+                      2, env=env, timeout=600)
+    assert built.returncode == 0, built.stderr
     live = SolrClient(solr_cluster.url).aliases()["upd"]
     before = versions(solr_cluster, "upd")
     assert len(before) == 6
@@ -104,8 +104,9 @@ def test_update_sends_only_the_pages_added_changed_or_removed(solr_cluster, tmp_
         "added:           2", "changed:         1", "removed:         1",
         "unchanged:       4", "pages skipped:   1",
         f"  {seeds / 'opening-hours.html'}: {BROKEN_REASON}",
-        "synonyms:        not searched on SolrCloud yet",
-        "abbreviations:   not searched on SolrCloud yet"]
+        # The build's expansion resources, kept by the update.
+        *[line for line in report_lines(built.stdout)
+          if line.startswith(("synonyms:", "abbreviations:"))]]
 
     # Into the live collection, in place: the alias did not move.
     assert SolrClient(solr_cluster.url).aliases()["upd"] == live
@@ -300,7 +301,7 @@ def test_rebuilding_while_the_site_serves_fails_no_request(solr_cluster, tmp_pat
     stop = threading.Event()
 
     def hammer(site: str) -> None:
-        # 2 hits before the rebuild, 3 after (the new article): answers from both sides.
+        # 2 hits before the rebuild, 3 or more after (the new article): answers from both sides.
         query = urllib.parse.urlencode({"q": "vertebroplasty OR sacroiliac"})
         while not stop.is_set():
             try:
@@ -324,10 +325,15 @@ def test_rebuilding_while_the_site_serves_fails_no_request(solr_cluster, tmp_pat
                 thread.join()
         assert rebuilt.returncode == 0, rebuilt.stderr
         with urllib.request.urlopen(f"{site}/api/search?q=sacroiliac", timeout=30) as response:
-            assert [h["pmid"] for h in json.load(response)["hits"]] == ["30000009"]
+            # First: feedback may add related articles after it, as on Whoosh.
+            assert json.load(response)["hits"][0]["pmid"] == "30000009"
     assert failures == []
     assert len(answers) > 20
-    assert set(answers) == {(200, 2), (200, 3)}
+    assert {status for status, _ in answers} == {200}
+    # Whole builds only: the old one's 2 hits, the new one's 3 or more (its expansion
+    # resources load a moment after the alias moves and may widen it); none in between.
+    totals = {total for _, total in answers}
+    assert 2 in totals and max(totals) >= 3 and min(totals) == 2
     new = SolrClient(solr_cluster.url).aliases()["served"]
     assert new != old and old not in SolrClient(solr_cluster.url).collections()
 
