@@ -28,6 +28,16 @@ _QUOTED = re.compile(r'"[^"]*"?')
 _OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
 
 
+def resources_payload(synonyms: dict, abbreviations: dict, vocabulary: mesh.Vocabulary) -> dict:
+    """The expansion resources as either engine stores them (describe() reads them back)."""
+    # Where the synonyms came from: an index built without the MeSH data says so.
+    found = vocabulary.descriptors
+    return {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations,
+            "synonyms_from": vocabulary.path if found else None,
+            "synonyms_looked_at": vocabulary.path,
+            "synonyms_kind": vocabulary.kind, "descriptors": len(found)}
+
+
 def read_resources(folder: str | os.PathLike) -> dict | None:
     """The expansion resources saved beside a generation; None when it has none."""
     path = Path(folder) / RESOURCE

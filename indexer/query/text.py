@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from ..errors import QueryError
+
 MAX_QUERY_CHARS = 1000
+MAX_DEPTH = 20  # parentheses nested deeper are refused (Whoosh's parser recurses on them)
 
 # Characters that render as nothing (Unicode's Default_Ignorable_Code_Point,
 # less the Hangul fillers, which are letters to the tokenizer): a soft hyphen
@@ -31,3 +34,16 @@ def clean(text: str) -> str:
         cut = text.rfind(" ", 0, MAX_QUERY_CHARS)
         text = text[: cut if cut > 0 else MAX_QUERY_CHARS]
     return text
+
+
+def check_nesting(text: str) -> None:
+    """QueryError for parentheses nested deeper than MAX_DEPTH: the same on either engine."""
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")" and depth:
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise QueryError(f"parentheses are nested {deepest} deep; at most {MAX_DEPTH} are allowed")

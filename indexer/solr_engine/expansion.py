@@ -27,7 +27,9 @@ import json
 from ..pages.records import Record
 from ..query import concepts as concept_lookup
 from ..query import mesh, terms
-from ..query.expand import Expander, Expansion, abbreviation_table, plain_segments
+from ..query.expand import (
+    Expander, Expansion, abbreviation_table, describe, plain_segments, resources_payload,
+)
 from ..query.settings import Ranking
 from ..query.text import clean
 from .analysis import fold, query_tokens
@@ -67,17 +69,11 @@ def write_resources(client: SolrClient, collection: str, records: list[Record],
         forms = mesh.analyzed.__wrapped__(vocabulary.path)
         synonyms = mesh.synonym_table(forms, vocab)
         abbreviations = abbreviation_table(records, vocab)
-    found = vocabulary.descriptors
-    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations,
-               "synonyms_from": vocabulary.path if found else None,
-               "synonyms_looked_at": vocabulary.path,
-               "synonyms_kind": vocabulary.kind, "descriptors": len(found)}
+    payload = resources_payload(synonyms, abbreviations, vocabulary)
     document = {"id": RESOURCE_ID, "resources": json.dumps(payload, separators=(",", ":"))}
     client.call(f"{collection}/update", body=json.dumps([document]).encode(), timeout=300)
     client.call(f"{collection}/update", {"commit": "true", "waitSearcher": "true"},
                 timeout=300)
-    from ..query.expand import describe
-
     return describe(payload)
 
 

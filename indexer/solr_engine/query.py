@@ -14,7 +14,7 @@ import json
 import re
 
 from ..errors import QueryError
-from ..query.text import clean
+from ..query.text import check_nesting, clean
 
 # What a user may put before a colon (the Whoosh engine's parse.PREFIXES).
 FIELDS = {"title", "abstract", "keywords", "mesh", "author", "authors", "journal", "year",
@@ -42,7 +42,6 @@ FACETS = json.dumps({
 
 # The Whoosh engine's limits (indexer/whoosh_engine/limits.py), with its messages:
 # the same query is refused on either engine, in the same words.
-MAX_DEPTH = 20
 MIN_LITERAL = 2
 MAX_PATTERNS = 8
 MAX_OPEN_PATTERNS = 1
@@ -79,7 +78,7 @@ def prepare(text) -> str:
     text = _LONE_WILDCARD.sub(" ", clean(text)).strip()
     if not text:
         return ""
-    _check_nesting(text)
+    check_nesting(text)
     bare = _PREFIX_OPERATOR.sub("", _LOCAL_PARAMS.sub(" ", text)).strip()
     if not bare:  # only operators ("-", "!"): punctuation, matching nothing (as on Whoosh)
         return "\\" + text[0]
@@ -95,18 +94,6 @@ def plain_words(text: str) -> str:
     refuses the prepared query (a 400), so that any string gives results."""
     words = _SYNTAX.sub(" ", text).split()
     return " ".join(w.lower() if w in {"AND", "OR", "NOT"} else w for w in words)
-
-
-def _check_nesting(text: str) -> None:
-    depth = deepest = 0
-    for char in text:
-        if char == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char == ")" and depth:
-            depth -= 1
-    if deepest > MAX_DEPTH:
-        raise QueryError(f"parentheses are nested {deepest} deep; at most {MAX_DEPTH} are allowed")
 
 
 def _bounded_boost(match: re.Match) -> str:

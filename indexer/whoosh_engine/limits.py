@@ -10,7 +10,7 @@
   at most MAX_OPEN_PATTERNS of them may start with a wildcard (each reads
   the field's whole word list while the process's other searches wait):
   a costlier query is refused before it runs.
-- Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
+- Parentheses nest at most query.text.MAX_DEPTH deep; boosts are capped at MAX_BOOST.
 - A search stops TIME_LIMIT seconds after it was asked for, the wait for
   its turn included (indexer.turns), with a QueryError; where threads share
   a searcher (the web workers), also TURN_LIMIT seconds after its turn began.
@@ -39,7 +39,6 @@ MAX_SCAN = 50_000
 MIN_LITERAL = 2
 MAX_PATTERNS = 8
 MAX_OPEN_PATTERNS = 1
-MAX_DEPTH = 20
 MAX_BOOST = 100.0
 MAX_EDITS = 2  # as Lucene: more edits match nearly any word
 AUTO_EDITS = -1  # `spine~`: 0 edits up to 2 letters, 1 up to 5, else 2 (Elasticsearch's AUTO)
@@ -174,19 +173,6 @@ def _patterns(query: wq.Query) -> Iterator[tuple[str, bool]]:
         sub = getattr(query, name, None)
         if isinstance(sub, wq.Query):
             yield from _patterns(sub)
-
-
-def check_nesting(text: str) -> None:
-    """Refuse parentheses nested deeper than MAX_DEPTH (Whoosh recurses on them)."""
-    depth = deepest = 0
-    for char in text:
-        if char == "(":
-            depth += 1
-            deepest = max(deepest, depth)
-        elif char == ")" and depth:
-            depth -= 1
-    if deepest > MAX_DEPTH:
-        raise QueryError(f"parentheses are nested {deepest} deep; at most {MAX_DEPTH} are allowed")
 
 
 # --- the time limit -----------------------------------------------------------------

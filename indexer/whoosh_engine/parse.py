@@ -17,7 +17,7 @@ from whoosh.qparser import (BoostPlugin, FieldAliasPlugin, FuzzyTermPlugin, Mult
 from . import limits
 from ..errors import QueryError
 from ..query.settings import COORDINATION, FIELD_BOOSTS
-from ..query.text import clean
+from ..query.text import check_nesting, clean
 from .schema import TEXT_FIELDS, schema
 
 
@@ -156,7 +156,7 @@ def parse(text: str, parser: MultifieldParser | None = None) -> wq.Query:
     text = rewrite(_LONE_WILDCARD.sub(" ", clean(text)).strip())
     if not text:
         return wq.Every()
-    limits.check_nesting(text)
+    check_nesting(text)
     try:
         parsed = _not_excludes((parser or _parser).parse(text))
     except QueryError:

@@ -18,6 +18,7 @@ from ..pages.records import Record, record_key
 from ..query import abbrev, mesh
 from ..query.expand import (
     RESOURCE, abbreviation_table, abbreviations_from_pairs, describe, mined_text,
+    resources_payload,
 )
 from .columns import PREFIX
 from .postings import Columns
@@ -130,12 +131,7 @@ def write_resources(folder: str | os.PathLike, records: list[Record] | None = No
         abbreviations = abbreviations_from_pairs(abbrev.tally(_indexed_pairs(Path(folder))), vocab)
     else:
         abbreviations = abbreviation_table(records, vocab)
-    # Where the synonyms came from: an index built without the MeSH data says so.
-    found = vocabulary.descriptors
-    payload = {"version": 1, "synonyms": synonyms, "abbreviations": abbreviations,
-               "synonyms_from": vocabulary.path if found else None,
-               "synonyms_looked_at": vocabulary.path,
-               "synonyms_kind": vocabulary.kind, "descriptors": len(found)}
+    payload = resources_payload(synonyms, abbreviations, vocabulary)
     (Path(folder) / RESOURCE).write_text(json.dumps(payload, separators=(",", ":")),
                                          encoding="utf-8")
     return {"concepts": len(synonyms["concepts"]), "abbreviations": len(abbreviations["short"]),
