@@ -84,6 +84,26 @@ def test_the_embedder_gives_unit_vectors_and_like_texts_score_higher():
     assert np.allclose(embedder.embed([texts[1]])[0], vectors[1], atol=1e-4)
 
 
+@pytest.mark.parametrize("semantic", [True, False])
+def test_a_served_worker_loads_the_model_as_it_starts_unless_ranked_by_words(semantic, tmp_path):
+    # A fresh process, as a gunicorn worker after the fork: nothing loaded yet.
+    code = f"""
+import threading
+from indexer.semantic import model
+from webui.server import MedsearchServer
+assert not model._shared
+MedsearchServer({str(tmp_path)!r}, {{}}, semantic={semantic}).load()
+loading = [t for t in threading.enumerate() if t.name == "medsearch-model-preload"]
+for thread in loading:
+    thread.join()
+print(len(loading), sorted(type(e).__name__ for e in model._shared.values()))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == ("1 ['Embedder']" if semantic else "0 []")
+
+
 # --- reranking ---------------------------------------------------------------------------
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import socket
 from gunicorn.app.base import BaseApplication
 
 from indexer.errors import CannotServe
+from indexer.semantic.model import preload as preload_model
 
 from . import create_app, public_url as checked_public_url
 
@@ -52,6 +53,8 @@ class MedsearchServer(BaseApplication):
         if self.public_url:
             config["PUBLIC_URL"] = self.public_url
         config["SEMANTIC"] = self.semantic
+        if self.semantic:
+            preload_model()  # while the worker starts, not in its first search
         app = create_app(config)
         app.config["DEBUG"] = False  # never the debugger on a served site
         app.debug = False

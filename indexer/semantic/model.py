@@ -118,3 +118,18 @@ def shared_embedder(max_tokens: int = MAX_TOKENS) -> Embedder:
     if isinstance(found, SemanticUnavailable):
         raise found
     return found
+
+
+def preload(max_tokens: int = MAX_TOKENS) -> threading.Thread:
+    """Load the process's embedder in a background thread and run it once, so
+    that a served worker's first search does not wait for the model. Without
+    the model it does nothing: the searches say the ranking is by words."""
+    def load() -> None:
+        try:
+            shared_embedder(max_tokens).query("warm up")  # onnxruntime's first run is slow
+        except SemanticUnavailable:
+            pass
+    thread = threading.Thread(target=load, name="medsearch-model-preload", daemon=True)
+    thread.start()
+    return thread
+
