@@ -3,6 +3,7 @@
     python -m bench.semantic                      # the demo pages, then 20,000 pages
     python -m bench.semantic --sizes demo         # the demo pages only
     python -m bench.semantic --sample 600         # texts embedded at 20,000 pages
+    python -m bench.semantic --sizes 100000       # 100,000 pages (bench/work/corpus-100000)
 
 For each corpus, in one run:
 - a lexical build (`--no-embed`), then its records embedded with an empty
@@ -13,8 +14,8 @@ For each corpus, in one run:
   pair run back to back. The rerank's first sight of a query includes
   embedding it (each query text is new to it once).
 
-At 20,000 pages only `--sample` records are embedded (embedding all would
-take most of an hour on the shared 2 cores): the others keep zero rows,
+At 20,000 and 100,000 pages only `--sample` records are embedded (embedding
+all would take one to several hours on the shared 2 cores): the others keep zero rows,
 which the rerank reads and multiplies like any other, so the search figures
 are those of a fully embedded index. Writes bench/work/semantic.json and
 prints Markdown rows for bench/RESULTS.md.
@@ -35,7 +36,8 @@ from bench.queries import load_queries
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work"
-CORPORA = {"demo": REPO / "seeds", "20000": WORK / "corpus-20000"}
+CORPORA = {"demo": REPO / "seeds", "20000": WORK / "corpus-20000",
+           "100000": WORK / "corpus-100000"}
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -144,7 +146,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="demo,20000")
     parser.add_argument("--sample", type=int, default=600,
-                        help="records embedded at 20,000 pages (default 600)")
+                        help="records embedded past the demo pages (default 600)")
     args = parser.parse_args(argv)
     WORK.mkdir(parents=True, exist_ok=True)
     found = {}
