@@ -55,9 +55,5 @@ class ClusterError(MedsearchError):
     """The local SolrCloud cluster cannot be started, reached or stopped as asked."""
 
 
-class NotOnSolr(MedsearchError):
-    """A command the SolrCloud engine does not do yet."""
-
-
 class SemanticUnavailable(MedsearchError):
     """The embedding model is not installed or cannot load: ranking stays lexical."""
