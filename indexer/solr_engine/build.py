@@ -219,10 +219,12 @@ def current_schema(client: SolrClient, name: str) -> None:
     configset predates a field (one uploaded by an older medsearch) gets the
     repository's configset, and the new collection, not yet live, reloads it."""
     try:
-        client.call(f"{name}/schema/fields/vector_model")
+        client.call(f"{name}/select", {"q": "vector_model:probe", "defType": "lucene",
+                                       "rows": 0, "spellcheck": "false"}, bad_request=BuildFailed)
         return
-    except IndexMissing:  # Solr's 404: no such field
-        pass
+    except BuildFailed as exc:  # Solr's 400 "undefined field": a configset from before it
+        if "undefined field" not in str(exc):
+            raise
     from .cluster import upload_configset
 
     try:
