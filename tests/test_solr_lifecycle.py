@@ -349,7 +349,8 @@ def test_check_finds_the_index_sound_then_a_count_that_does_not_match(solr_clust
     done = medsearch("check", "--index", root, env=env)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == (f"{live}: 2 shard(s), 4 replica(s), every one active on a live "
-                           "node, 6 documents as indexed: index sound\n")
+                           "node, 6 documents as indexed: index sound\n"
+                           "vectors: 6 of 6 records (all-MiniLM-L6-v2-onnx-int8-256)\n")
     # A document written behind medsearch's back.
     SolrClient(solr_cluster.url).call(f"{live}/update", {"commit": "true"},
                                       body=json.dumps([{"id": "99999999"}]).encode())
