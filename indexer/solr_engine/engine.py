@@ -24,7 +24,7 @@ from ..query.suggest import MAX_INPUT, MAX_LIMIT, Vocabulary
 from ..query import terms
 from ..results import Hit, Results
 from . import query as q
-from .analysis import fold, query_tokens
+from .analysis import fold, once_each, query_tokens
 from .build import alias_name, build_info
 from .client import SolrClient
 from .expansion import expanded, load_expander
@@ -136,7 +136,7 @@ class SolrEngine:
         A query Solr still refuses (a 400) is searched again as its plain
         words: any string gives results or one of the Whoosh engine's messages.
         """
-        prepared = q.prepare(text)
+        prepared = once_each(q.prepare(text))  # a repeated word counts once, as on Whoosh
         found: list[Expansion] = []
         if prepared:
             params, found = expanded(text, prepared, ranking or DEFAULT, self.expander())
