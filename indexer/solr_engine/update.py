@@ -191,6 +191,7 @@ def _verify(client: SolrClient, live: str, expected: int) -> None:
 
 
 def _lacking_vectors(client: SolrClient, live: str, affected: set[str]) -> dict[str, dict]:
-    """The documents without a vector that this update does not send anyway, by key."""
+    """The documents without a vector that this update does not send anyway, by key
+    (not those with no title or abstract: they have nothing to embed)."""
     return {doc["id"]: doc for doc in without_vectors(client, live, STORED + ",fingerprint")
-            if doc["id"] not in affected}
+            if doc["id"] not in affected and (doc.get("title") or doc.get("abstract"))}
