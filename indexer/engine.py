@@ -126,17 +126,15 @@ def build_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 
     `mesh_file` is NLM's MeSH descriptor XML (else $MEDSEARCH_MESH, else CTD's
     diseases from the data folder): see indexer.query.mesh.vocabulary.
     `shards` and `replicas` size a SolrCloud collection; Whoosh has neither.
-    `embed=False` skips embedding for the semantic rerank (Whoosh only; on
-    SolrCloud ranking is lexical).
+    `embed=False` skips embedding for the semantic rerank (ranking stays lexical
+    until an update embeds).
     """
     sizes = {name: n for name, n in (("shards", shards), ("replicas", replicas)) if n}
     if sizes and not solr_address(solr):
         raise BuildFailed("--shards and --replicas size a SolrCloud collection: "
                           "give --solr URL or set MEDSEARCH_SOLR")
-    if not solr_address(solr):
-        sizes["embed"] = embed
     return _engine_package(solr).build_index(seeds, root, procs=procs, progress=progress,
-                                             mesh_file=mesh_file, **sizes)
+                                             mesh_file=mesh_file, embed=embed, **sizes)
 
 
 def update_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
@@ -146,9 +144,8 @@ def update_index(seeds: str | os.PathLike, root: str | os.PathLike, procs: int =
     """Apply the pages added, changed or removed under `seeds` to the index at `root`
     (a different MeSH vocabulary than the live index's rebuilds everything);
     `embed` as for build_index."""
-    extra = {} if solr_address(solr) else {"embed": embed}
     return _engine_package(solr).update_index(seeds, root, procs=procs, progress=progress,
-                                              mesh_file=mesh_file, **extra)
+                                              mesh_file=mesh_file, embed=embed)
 
 
 def index_records(root: str | os.PathLike, records: Iterable[Record],

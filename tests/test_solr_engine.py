@@ -25,6 +25,7 @@ from solr_fixtures import REPO, medsearch
 from test_queries_fuzz import BAD
 from indexer.evaluation.testsets import data_dir
 from indexer.query import mesh
+from indexer.query.settings import DEFAULT
 
 # Concepts need MeSH: CTD's vocabulary in the data folder (as tests/test_concepts.py).
 HAVE_CTD = (data_dir() / mesh.CTD_FILE).exists()
@@ -108,6 +109,19 @@ def test_more_matching_words_rank_higher(engine_idx):
     assert pmids(res)[:2] == ["30000001", "30000003"]
     assert pmids(engine_idx.search('"cement leakage"')) == ["30000001", "30000003"]
     assert pmids(engine_idx.search('"leakage cement"')) == []
+
+
+def test_a_repeated_word_counts_once(engine_idx, whoosh_index):
+    # Whoosh's query normalisation drops a repeated word ("fractures" is the
+    # same term); edismax would add up every copy, so SolrCloud sends it once.
+    # (By words: the semantic rerank embeds the text as written.)
+    words = DEFAULT.without_semantic()
+    repeated = engine_idx.rank("fracture vertebroplasty fracture fractures leakage", 5,
+                               ranking=words, expand=False)
+    once = engine_idx.rank("fracture vertebroplasty leakage", 5, ranking=words, expand=False)
+    assert repeated == once != []
+    assert [pmid for pmid, _ in repeated] == [pmid for pmid, _ in whoosh_index.rank(
+        "fracture vertebroplasty leakage", 5, ranking=words, expand=False)]
 
 
 @pytest.mark.parametrize("query, expected", [

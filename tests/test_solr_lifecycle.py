@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -99,7 +100,8 @@ def test_update_sends_only_the_pages_added_changed_or_removed(solr_cluster, tmp_
     (seeds / "opening-hours.html").write_text(BROKEN_PAGE, encoding="utf-8")
     done = medsearch("update", "--seeds", seeds, "--index", root, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert report_lines(done.stdout) == [
+    lines = report_lines(done.stdout)
+    assert [line for line in lines if not line.startswith("vectors:")] == [
         "pages read:      7", "records indexed: 6", "duplicates:      0",
         "added:           2", "changed:         1", "removed:         1",
         "unchanged:       4", "pages skipped:   1",
@@ -107,6 +109,10 @@ def test_update_sends_only_the_pages_added_changed_or_removed(solr_cluster, tmp_
         # The build's expansion resources, kept by the update.
         *[line for line in report_lines(built.stdout)
           if line.startswith(("synonyms:", "abbreviations:"))]]
+    # The two records sent are embedded (or found in the session's vector cache).
+    embedded = re.fullmatch(r"vectors: +2 of 2 records \((\d) embedded, (\d) from the cache\) "
+                            r"in [\d.]+ s", lines[9])
+    assert embedded and int(embedded[1]) + int(embedded[2]) == 2
 
     # Into the live collection, in place: the alias did not move.
     assert SolrClient(solr_cluster.url).aliases()["upd"] == live
@@ -131,6 +137,7 @@ def test_update_sends_only_the_pages_added_changed_or_removed(solr_cluster, tmp_
         "unchanged:       7", "pages skipped:   1",
         f"  {seeds / 'opening-hours.html'}: {BROKEN_REASON}",
         "note:            already up to date"]
+    assert "vectors:         6 records, as before" in done.stdout.splitlines()
     assert versions(solr_cluster, "upd") == after
 
 
@@ -349,7 +356,8 @@ def test_check_finds_the_index_sound_then_a_count_that_does_not_match(solr_clust
     done = medsearch("check", "--index", root, env=env)
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout == (f"{live}: 2 shard(s), 4 replica(s), every one active on a live "
-                           "node, 6 documents as indexed: index sound\n")
+                           "node, 6 documents as indexed: index sound\n"
+                           "vectors: 6 of 6 records (all-MiniLM-L6-v2-onnx-int8-256)\n")
     # A document written behind medsearch's back.
     SolrClient(solr_cluster.url).call(f"{live}/update", {"commit": "true"},
                                       body=json.dumps([{"id": "99999999"}]).encode())

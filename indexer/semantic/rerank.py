@@ -11,7 +11,36 @@ still fall from the first hit to the last.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+
+_WEIGHED = re.compile(r"\S[\^~]")  # word^2 (a boost), word~1 (similar spellings)
+
+
+def reranked(text: str) -> bool:
+    """Whether the semantic rerank applies to a query: not when it weighs its
+    own words (spine^2) or asks for spellings by edits (spine~2): the user
+    then says how to rank, and is ranked as written. Quotes, fields and
+    operators say what to match, and what they match is reranked."""
+    return not _WEIGHED.search(text)
+
+
+def words_only(scores) -> list[dict[str, float]]:
+    """What each score is made of when nothing was reranked: the words alone."""
+    return [{"words": round(float(s), 4)} for s in scores]
+
+
+def reorder(scores, cosines, weight: float, depth: int, normalise: str = "max"
+            ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
+    """`mix`, with what each mixed score is made of ({"words": ..., "meaning": ...},
+    adding up to it; "words" alone past `depth`): (order, scores, parts)."""
+    head = min(depth, len(scores))
+    order, mixed, lexical = mix(scores, cosines, weight, depth, normalise)
+    parts = [{"words": round(float(w), 4)} if i >= head else
+             {"words": round(float(w), 4), "meaning": round(float(m - w), 4)}
+             for i, w, m in zip(order, lexical, mixed)]
+    return order, mixed, parts
 
 
 def mix(scores: np.ndarray, cosines: np.ndarray, weight: float, depth: int,

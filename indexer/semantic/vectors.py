@@ -38,6 +38,18 @@ ENTRY = DIGEST + 4 * DIMENSIONS
 CHUNK = 256
 
 
+def document_text(stored: dict) -> str | None:
+    """What is embedded of a document: its title and abstract."""
+    text = " ".join(part for part in (stored.get("title"), stored.get("abstract")) if part)
+    return text or None
+
+
+def user_cache() -> Path:
+    """The cache of eval's collections, one per user: ~/.cache/medsearch/vectors
+    (or under $XDG_CACHE_HOME), whatever index is built."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medsearch" / "vectors"
+
+
 def text_digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=DIGEST).digest()
 

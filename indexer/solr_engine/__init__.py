@@ -17,9 +17,11 @@ from ..errors import IndexMissing
 from ..pages.records import Record, record_key
 from ..query import mesh
 from ..results import BuildReport, IndexCheck
+from ..semantic.vectors import user_cache
 from . import build
 from .client import SolrClient
 from .lock import SolrWriterLock
+from .semantic import describe as describe_vectors, embed_records
 
 
 class SolrCloud:
@@ -34,16 +36,17 @@ class SolrCloud:
         return SolrEngine(self.url, root)
 
     def build_index(self, seeds, root, procs: int = 1, progress=None, mesh_file=None,
-                    shards: int | None = None, replicas: int | None = None) -> BuildReport:
+                    shards: int | None = None, replicas: int | None = None,
+                    embed: bool = True) -> BuildReport:
         return build.build(self.url, seeds, root, procs=procs, progress=progress,
-                           shards=shards, replicas=replicas, mesh_file=mesh_file)
+                           shards=shards, replicas=replicas, mesh_file=mesh_file, embed=embed)
 
     def update_index(self, seeds, root, procs: int = 1, progress=None,
-                     mesh_file=None) -> BuildReport:
+                     mesh_file=None, embed: bool = True) -> BuildReport:
         from .update import update
 
         return update(self.url, seeds, root, procs=procs, progress=progress,
-                      mesh_file=mesh_file)
+                      mesh_file=mesh_file, embed=embed)
 
     def index_records(self, root, records: list[Record], data=None) -> None:
         """Make `records` the live collection of `root`, with the build's resources (for eval)."""
@@ -56,8 +59,10 @@ class SolrCloud:
             vocabulary = mesh.vocabulary(data=data)
             ordered = sorted((build.whole_headings(r, vocabulary) for r in records),
                              key=record_key)
+            # Eval's collections are embedded once per machine (the cache outlives them).
+            vectors, _ = embed_records(ordered, cache=user_cache())
             build.write_collection(client, name, ordered, build.DEFAULT_SHARDS,
-                                   build.DEFAULT_REPLICAS, vocabulary.names)
+                                   build.DEFAULT_REPLICAS, vocabulary.names, vectors=vectors)
             build.write_resources(client, name, ordered, vocabulary)
             build.publish(client, alias, name, BuildReport(seeds="", indexed=len(ordered),
                                                            generation=name))
@@ -85,6 +90,7 @@ class SolrCloud:
                 "size_bytes": build.collection_bytes(client, name),
                 "skipped": info.get("skipped", []),
                 "checksums": "kept by Solr (not recorded by medsearch)",
+                "vectors": describe_vectors(client, name, documents),
                 "synonyms": info.get("vocabulary", {}).get("synonyms", "none (built before "
                                                             "they were stored): rebuild"),
                 "abbreviations": info.get("vocabulary", {}).get("abbreviations", "none")}

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import Stemmer
 
+from ..query.expand import plain_segments
 from ..query.text import INVISIBLE, without_invisibles
 from .java import SOLR_PROJECT
 
@@ -69,3 +70,27 @@ def query_tokens(text: str) -> list[tuple[str, int, int]]:
                 start = token.start() + part.start()
                 found.append((stem(word), start, start + len(part.group())))
     return found
+
+
+# Syntax that makes a word more than a plain word (a boost, similar spellings,
+# a pattern): such queries are sent as written.
+_WEIGHING = re.compile(r"[\^~*?]")
+
+
+def once_each(prepared: str) -> str:
+    """The plain words of `prepared` (the query edismax is given), each one once
+    by its analysed terms: the Whoosh engine's query normalisation drops a
+    repeated word ("bone, bone development, bone cells": bone counts once,
+    "bones" too), where edismax would add up every copy's score. Queries with
+    syntax (quotes, fields, operators, boosts) are left as written."""
+    if not prepared or _WEIGHING.search(prepared) or plain_segments(prepared)[1]:
+        return prepared
+    seen: set[tuple[str, ...]] = set()
+    kept = []
+    for word in prepared.split():
+        terms = tuple(term for term, _, _ in query_tokens(word))
+        if terms and terms in seen:
+            continue
+        seen.add(terms)
+        kept.append(word)
+    return " ".join(kept)

@@ -43,6 +43,7 @@ from ..results import BuildReport
 from .client import SolrClient
 from .lock import SolrWriterLock
 from .expansion import write_resources
+from .semantic import embed_records, vector_fields
 
 CONFIGSET_NAME = "medsearch"
 DEFAULT_SHARDS = 1
@@ -72,10 +73,11 @@ def whole_headings(record: Record, vocabulary: mesh.Vocabulary) -> Record:
 
 
 def solr_document(record: Record, mesh_names: frozenset[str] | None = None,
-                  fingerprint: str | None = None) -> dict:
+                  fingerprint: str | None = None, vectors: dict[str, str] | None = None) -> dict:
     """A Record as a document of the medsearch configset (managed-schema.xml);
     `mesh_term` holds its MeSH descriptors whole (pages.headings, as on Whoosh);
-    `fingerprint` the pages it was read from (fingerprints), for `update`."""
+    `fingerprint` the pages it was read from (fingerprints), for `update`;
+    `vectors` the semantic rerank's vectors by key (.semantic)."""
     document = {"id": record_key(record), "pmid": record.pmid, "title": record.title,
                 "abstract": record.abstract, "keywords": record.keywords,
                 "mesh_term": headings.mesh_descriptors(record.keywords, mesh_names),
@@ -83,7 +85,8 @@ def solr_document(record: Record, mesh_names: frozenset[str] | None = None,
                 "journal": record.journal, "journal_name": record.journal,
                 "year": record.year, "published": record.published,
                 "organisation": record.organisation, "url": record.url,
-                "source": record.source, "fingerprint": fingerprint}
+                "source": record.source, "fingerprint": fingerprint,
+                **vector_fields(record_key(record), vectors or {})}
     return {key: value for key, value in document.items() if value not in (None, [])}
 
 
@@ -118,10 +121,11 @@ def ensure_configset(client: SolrClient) -> None:
 def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
           progress: Progress | None = None, shards: int | None = None,
           replicas: int | None = None,
-          mesh_file: str | os.PathLike | None = None) -> BuildReport:
+          mesh_file: str | os.PathLike | None = None, embed: bool = True) -> BuildReport:
     """Index every page under `seeds` into a new collection and move the alias to it,
-    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary); one writer at a
-    time (lock.SolrWriterLock)."""
+    with the MeSH vocabulary of `mesh_file` (query.mesh.vocabulary) and, unless not
+    `embed`, the records' vectors for the semantic rerank; one writer at a time
+    (lock.SolrWriterLock)."""
     started = time.monotonic()
     seeds = Path(seeds)
     require_seeds(seeds)
@@ -130,14 +134,14 @@ def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: in
     alias = alias_name(root)
     with SolrWriterLock(client, alias, "build") as lock, Workers(procs) as workers:
         return build_locked(client, alias, seeds, workers, lock, vocabulary, started,
-                            progress, shards, replicas)
+                            progress, shards, replicas, embed=embed)
 
 
 def build_locked(client: SolrClient, alias: str, seeds: Path, workers: Workers,
                  lock: SolrWriterLock, vocabulary: mesh.Vocabulary, started: float,
                  progress: Progress | None = None, shards: int | None = None,
                  replicas: int | None = None, note: str = "",
-                 command: str = "build") -> BuildReport:
+                 command: str = "build", embed: bool = True) -> BuildReport:
     """The build, once this writer holds the lock (`update` rebuilding everything too)."""
     clear_leftovers(client, alias)  # safe now: no other writer of this alias is under way
     records, manifest, report = collect_records(seeds, workers, progress)
@@ -146,12 +150,15 @@ def build_locked(client: SolrClient, alias: str, seeds: Path, workers: Workers,
             f"no article pages found under {seeds} ({report.pages} files read, "
             f"{len(report.skipped)} skipped); the live index was left as it was")
     ordered = [whole_headings(r, vocabulary) for r in sorted(records.values(), key=record_key)]
+    # Embedded before the collection is written: the vectors go in with the
+    # documents, so the alias never points at a collection still lexical.
+    vectors, report.vectors = embed_records(ordered, embed)
     ensure_configset(client)
     name = new_collection_name(alias)
     try:
         write_collection(client, name, ordered, shards or DEFAULT_SHARDS,
                          replicas or DEFAULT_REPLICAS, vocabulary.names,
-                         fingerprints(manifest["pages"]))
+                         fingerprints(manifest["pages"]), vectors)
         # The synonyms, abbreviations and concepts searched with it, stored in it.
         report.vocabulary = write_resources(client, name, ordered, vocabulary)
         verify_collection(client, name, len(ordered), ordered[:1])
@@ -198,24 +205,46 @@ def manifest_header(manifest: dict, vocabulary: mesh.Vocabulary) -> dict:
 
 def write_collection(client: SolrClient, name: str, records: list[Record], shards: int,
                      replicas: int, mesh_names: frozenset[str] | None = None,
-                     fingerprints: dict[str, str] | None = None) -> None:
+                     fingerprints: dict[str, str] | None = None,
+                     vectors: dict[str, str] | None = None) -> None:
     """A new collection of the medsearch configset holding `records`, committed."""
     client.admin("CREATE", name=name, numShards=shards, replicationFactor=replicas,
                  **{"collection.configName": CONFIGSET_NAME, "waitForFinalState": "true"})
-    send_documents(client, name, records, mesh_names, fingerprints)
+    current_schema(client, name)
+    send_documents(client, name, records, mesh_names, fingerprints, vectors=vectors)
+
+
+def current_schema(client: SolrClient, name: str) -> None:
+    """The new collection `name` with this repository's schema: a cluster whose
+    configset predates a field (one uploaded by an older medsearch) gets the
+    repository's configset, and the new collection, not yet live, reloads it."""
+    try:
+        client.call(f"{name}/select", {"q": "vector_model:probe", "defType": "lucene",
+                                       "rows": 0, "spellcheck": "false"}, bad_request=BuildFailed)
+        return
+    except BuildFailed as exc:  # Solr's 400 "undefined field": a configset from before it
+        if "undefined field" not in str(exc):
+            raise
+    from .cluster import upload_configset
+
+    try:
+        upload_configset(client.url)
+    except MedsearchError as exc:
+        raise BuildFailed(f"cannot upload the medsearch configset: {exc}") from None
+    client.admin("RELOAD", name=name)
 
 
 def send_documents(client: SolrClient, name: str, records: list[Record],
                    mesh_names: frozenset[str] | None = None,
                    fingerprints: dict[str, str] | None = None,
-                   deletes: list[str] = ()) -> None:
+                   deletes: list[str] = (), vectors: dict[str, str] | None = None) -> None:
     """`deletes` removed and `records` added (replaced) in collection `name`, committed."""
     fingerprints = fingerprints or {}
     if deletes:
         client.call(f"{name}/update", body=json.dumps({"delete": list(deletes)}).encode(),
                     timeout=300, bad_request=BuildFailed)
     for start in range(0, len(records), BATCH):
-        body = json.dumps([solr_document(r, mesh_names, fingerprints.get(record_key(r)))
+        body = json.dumps([solr_document(r, mesh_names, fingerprints.get(record_key(r)), vectors)
                            for r in records[start:start + BATCH]]).encode()
         client.call(f"{name}/update", body=body, timeout=300, bad_request=BuildFailed)
     client.call(f"{name}/update", {"commit": "true", "waitSearcher": "true"}, timeout=300,

@@ -5,7 +5,8 @@ replication), so medsearch checks what it alone knows: that the alias
 resolves, that every shard has an active leader and every replica is active
 on a live node (a node down means its replicas are not, even before
 ZooKeeper says so), and that the collection holds as many documents as the
-last build or update indexed. One line per problem.
+last build or update indexed. One line per problem; and how many documents
+have a vector for the semantic rerank.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from ..errors import MedsearchError
 from ..results import IndexCheck
 from . import build
 from .client import SolrClient
+from .semantic import describe as describe_vectors
 
 
 def check(url: str, root) -> IndexCheck:
@@ -26,10 +28,12 @@ def check(url: str, root) -> IndexCheck:
     shards = status["collections"][name]["shards"]
     problems = [problem for shard, state in sorted(shards.items())
                 for problem in shard_problems(shard, state, live)]
+    vectors = ""
     try:
         documents = client.call(f"{name}/select", {
             "q": "*:*", "defType": "lucene", "rows": 0, "spellcheck": "false"}
         )["response"]["numFound"]
+        vectors = describe_vectors(client, name, documents)
     except MedsearchError as exc:
         problems.append(f"the collection cannot be counted: {exc}")
     else:
@@ -45,7 +49,7 @@ def check(url: str, root) -> IndexCheck:
         f"{name}: {len(shards)} shard(s), {replicas} replica(s), every one active on a "
         f"live node, {documents} documents as indexed: index sound")
     return IndexCheck(generation=name, files=replicas, damaged=problems, message=message,
-                      summary=summary)
+                      summary=summary, vectors=vectors)
 
 
 def shard_problems(shard: str, state: dict, live: set[str]) -> list[str]:

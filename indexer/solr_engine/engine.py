@@ -24,11 +24,12 @@ from ..query.suggest import MAX_INPUT, MAX_LIMIT, Vocabulary
 from ..query import terms
 from ..results import Hit, Results
 from . import query as q
-from .analysis import fold, query_tokens
+from .analysis import fold, once_each, query_tokens
 from .build import alias_name, build_info
 from .client import SolrClient
 from .expansion import expanded, load_expander
 from .feedback import FEEDBACK_SHOWN, feedback_clause, related
+from .semantic import FIELDS as VECTOR_FIELDS, Reranker
 
 TIME_LIMIT = 3.0  # seconds, as the Whoosh engine's
 EXPORT_PAGE = 500  # documents per cursor request
@@ -59,6 +60,7 @@ class SolrEngine:
         self._resources: tuple[str | None, Expander] = (None, Expander())
         self._resources_checked = -RESOURCES_CHECKED_EVERY
         self._loading = threading.Lock()
+        self._semantic = Reranker()  # the semantic rerank (.semantic), as on Whoosh
         build_info(self.client, self.alias)  # IndexMissing now, not at the first search
 
     # --- time limits ------------------------------------------------------------
@@ -134,7 +136,7 @@ class SolrEngine:
         A query Solr still refuses (a 400) is searched again as its plain
         words: any string gives results or one of the Whoosh engine's messages.
         """
-        prepared = q.prepare(text)
+        prepared = once_each(q.prepare(text))  # a repeated word counts once, as on Whoosh
         found: list[Expansion] = []
         if prepared:
             params, found = expanded(text, prepared, ranking or DEFAULT, self.expander())
@@ -210,27 +212,49 @@ class SolrEngine:
         started = time.perf_counter()
         ranking = _settings(ranking, expand)
         fq = q.filters(year_from, year_to, journal, mesh)
-        extra = {"fl": HIT_FIELDS, "hl": "true", "json.facet": q.FACETS,
+        # Reranked: the lexical top `semantic_depth` (at least up to this page),
+        # with their vectors, reordered here and the page cut from them.
+        depth = Reranker.depth(ranking, sort)
+        extra = {"fl": HIT_FIELDS + ("," + VECTOR_FIELDS if depth else ""), "hl": "true",
+                 "json.facet": q.FACETS,
                  "spellcheck": "true", "spellcheck.q": q.clean(str(text)),
                  "spellcheck.extendedResults": "true", "spellcheck.collateExtendedResults": "true"}
-        answer, found, suggestion = self._searched(text, fq, sort, (page - 1) * per_page,
-                                                   per_page, extra, ranking)
+        first = 0 if depth else (page - 1) * per_page
+        answer, found, suggestion = self._searched(text, fq, sort, first,
+                                                   max(page * per_page, depth) - first,
+                                                   extra, ranking)
+        docs, note = self._rerank(text, suggestion, found, answer, ranking if depth else None)
         total = answer["response"]["numFound"]
         return Results(query=text, total=total, page=page, per_page=per_page, sort=sort,
-                       hits=_hits(answer), facets=q.facet_counts(answer) if total else {},
+                       hits=_hits(answer, docs[(page - 1) * per_page - first:][:per_page]),
+                       facets=q.facet_counts(answer) if total else {},
                        suggestion=suggestion, took=time.perf_counter() - started,
-                       expansions=[e.to_dict() for e in found])
+                       expansions=[e.to_dict() for e in found], semantic_note=note)
+
+    def _rerank(self, text: str, suggestion: str | None, expansions: list[Expansion],
+                answer: dict, ranking: Ranking | None) -> tuple[list[dict], str]:
+        """Solr's docs reranked by meaning (.semantic), of the spelling searched
+        instead when there was one, each with its score and `ranked_with` parts;
+        and why the rerank was off ("" when it ran or was not asked for)."""
+        if suggestion and any(e.type == "spelling" for e in expansions):
+            text = suggestion
+        docs, scores, parts, note = self._semantic.rerank(text, answer["response"]["docs"],
+                                                          ranking)
+        return [{**doc, "score": score, "ranked_with": part}
+                for doc, score, part in zip(docs, scores, parts)], note
 
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
              expand: bool = True) -> list[tuple[str, float]]:
         """The top `k` (pmid, score) pairs (for eval), searched as `search` does."""
         ranking = _settings(ranking, expand)
-        extra = {"fl": "id,pmid,score", "spellcheck": "true",
-                 "spellcheck.q": q.clean(str(text)),
+        depth = Reranker.depth(ranking)
+        extra = {"fl": "id,pmid,score" + ("," + VECTOR_FIELDS if depth else ""),
+                 "spellcheck": "true", "spellcheck.q": q.clean(str(text)),
                  "spellcheck.extendedResults": "true", "spellcheck.collateExtendedResults": "true"}
-        answer, _, _ = self._searched(text, [], "relevance", 0, k, extra, ranking)
-        return [(doc.get("pmid") or doc["id"], float(doc["score"]))
-                for doc in answer["response"]["docs"]]
+        answer, found, suggestion = self._searched(text, [], "relevance", 0, max(k, depth),
+                                                   extra, ranking)
+        docs, _ = self._rerank(text, suggestion, found, answer, ranking if depth else None)
+        return [(doc.get("pmid") or doc["id"], float(doc["score"])) for doc in docs[:k]]
 
     def count(self, text: str, year_from: int | None = None, year_to: int | None = None,
               journal: str | None = None, mesh: str | None = None) -> int | None:
@@ -249,16 +273,25 @@ class SolrEngine:
                 journal: str | None = None, mesh: str | None = None) -> list[Record]:
         """The full records of the first `limit` results, in result order (a cursor)."""
         fq = q.filters(year_from, year_to, journal, mesh)
-        found: list[Record] = []
+        # In the order the results pages show: the first `semantic_depth` reranked.
+        depth = Reranker.depth(DEFAULT, sort)
+        fields = STORED + (",score," + VECTOR_FIELDS if depth else "")
+        wanted = max(limit, depth)
+        found: list[dict] = []
         cursor = "*"
-        while len(found) < limit:
-            answer, _ = self._query(text, fq, sort, 0, min(EXPORT_PAGE, limit - len(found)),
-                                    {"fl": STORED, "cursorMark": cursor, "start": None})
-            found += [_record(doc) for doc in answer["response"]["docs"]]
+        expansions: list[Expansion] = []
+        while len(found) < wanted:
+            answer, expansions = self._query(text, fq, sort, 0,
+                                             min(EXPORT_PAGE, wanted - len(found)),
+                                             {"fl": fields, "cursorMark": cursor, "start": None})
+            found += answer["response"]["docs"]
             if answer.get("nextCursorMark", cursor) == cursor:
                 break
             cursor = answer["nextCursorMark"]
-        return found[:limit]
+        if depth:
+            found, _ = self._rerank(text, None, expansions, {"response": {"docs": found}},
+                                    DEFAULT)
+        return [record_from(doc) for doc in found[:limit]]
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]:
         """Completions of the word being typed (the terms component on `spell`
@@ -289,7 +322,7 @@ class SolrEngine:
                              "fl": STORED, "rows": 1})["response"]["docs"]
         if not docs:
             raise ArticleNotFound(f"no article with PMID {pmid}")
-        return _record(docs[0])
+        return record_from(docs[0])
 
     def similar(self, pmid: str, limit: int = 5) -> list[Hit]:
         """Articles like this one: Solr's more-like-this query parser."""
@@ -318,7 +351,7 @@ class SolrEngine:
 
 # --- Solr's answers as medsearch's types ---------------------------------------------
 
-def _record(doc: dict) -> Record:
+def record_from(doc: dict) -> Record:
     return Record(pmid=doc.get("pmid"), title=doc.get("title", ""), abstract=doc.get("abstract"),
                   keywords=doc.get("keywords", []), authors=doc.get("authors", []),
                   journal=doc.get("journal"), published=doc.get("published"),
@@ -326,18 +359,21 @@ def _record(doc: dict) -> Record:
                   url=doc.get("url"), source=doc.get("source"))
 
 
-def _hits(answer: dict) -> list[Hit]:
-    """The page's hits, each with the highlighter's snippet of its abstract."""
+def _hits(answer: dict, docs: list[dict] | None = None) -> list[Hit]:
+    """The hits of `docs` (else the answer's), each with the highlighter's snippet
+    of its abstract and what ranked it (`ranked_with`, the lexical score alone
+    unless reranked: .semantic)."""
     marked = answer.get("highlighting", {})
     hits = []
-    for doc in answer["response"]["docs"]:
-        record = _record(doc)
+    for doc in answer["response"]["docs"] if docs is None else docs:
+        record = record_from(doc)
         snippets = marked.get(doc["id"], {}).get("abstract") or []
-        hits.append(Hit(pmid=record.pmid, title=record.title,
-                        score=round(float(doc.get("score", 0.0)), 4), year=record.year,
+        score = round(float(doc.get("score", 0.0)), 4)
+        hits.append(Hit(pmid=record.pmid, title=record.title, score=score, year=record.year,
                         journal=record.journal, authors=record.authors,
                         keywords=record.keywords, url=record.url, published=record.published,
-                        snippet=" … ".join(snippets), mesh=doc.get("mesh_term", [])))
+                        snippet=" … ".join(snippets), mesh=doc.get("mesh_term", []),
+                        ranked_with=doc.get("ranked_with") or {"words": score}))
     return hits
 
 

@@ -41,16 +41,19 @@ from ..query.expand import describe
 from ..results import BuildReport
 from . import build
 from .client import SolrClient
+from .engine import STORED, record_from
 from .expansion import read_resources
 from .lock import SolrWriterLock
+from .semantic import count_vectors, embed_records, without_vectors
 
 PAGE = 1000  # documents per cursor request when reading the manifest
 
 
 def update(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
            progress: Progress | None = None,
-           mesh_file: str | os.PathLike | None = None) -> BuildReport:
-    """Apply the changes under `seeds` to the live collection of `root`'s alias."""
+           mesh_file: str | os.PathLike | None = None, embed: bool = True) -> BuildReport:
+    """Apply the changes under `seeds` to the live collection of `root`'s alias; with
+    `embed`, the records sent and the documents without a vector get theirs."""
     started = time.monotonic()
     seeds = Path(seeds)
     require_seeds(seeds)
@@ -65,15 +68,16 @@ def update(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: i
             shards, replicas = collection_shape(client, live) if live else (None, None)
             return build.build_locked(client, alias, seeds, workers, lock, vocabulary, started,
                                       progress, shards, replicas,
-                                      note=f"rebuilt everything: {why}", command="update")
+                                      note=f"rebuilt everything: {why}", command="update",
+                                      embed=embed)
         manifest = read_manifest(client, live, header)
         if manifest is None:
             return build.build_locked(client, alias, seeds, workers, lock, vocabulary, started,
                                       progress, *collection_shape(client, live),
                                       note="rebuilt everything: the live index has no manifest",
-                                      command="update")
+                                      command="update", embed=embed)
         return _update_locked(client, alias, live, seeds, manifest, header, workers, lock,
-                              vocabulary, started, progress)
+                              vocabulary, started, progress, embed)
 
 
 def full_rebuild_reason(seeds: Path, live: str | None, header: dict,
@@ -131,7 +135,7 @@ def collection_shape(client: SolrClient, name: str) -> tuple[int | None, int | N
 def _update_locked(client: SolrClient, alias: str, live: str, seeds: Path, manifest: dict,
                    header: dict, workers: Workers, lock: SolrWriterLock,
                    vocabulary: mesh.Vocabulary, started: float,
-                   progress: Progress | None) -> BuildReport:
+                   progress: Progress | None, embed: bool = True) -> BuildReport:
     scanned_ns = time.time_ns()
     pages, skipped = scan(seeds)
     changes = compare(pages, manifest, workers, progress)
@@ -145,15 +149,25 @@ def _update_locked(client: SolrClient, alias: str, live: str, seeds: Path, manif
     report.indexed = len(entry_keys(changes.entries.values()))
     notes = [lock.broken]
     sending = bool(changes.added or changes.changed or changes.removed)
+    winners = ([build.whole_headings(w, vocabulary)
+                for w in pick_winners(changes, {p.rel: p for p in pages}, workers)]
+               if sending else [])
+    gone = sorted(changes.affected - {record_key(w) for w in winners})
+    # Also when nothing changed: the documents of a --no-embed build get their vectors.
+    lacking = _lacking_vectors(client, live, changes.affected) if embed else {}
+    if embed and not winners and not lacking:
+        vectors, report.vectors = {}, f"{count_vectors(client, live)} records, as before"
+    else:
+        vectors, report.vectors = embed_records(
+            winners + [record_from(d) for d in lacking.values()], embed)
     if not sending:
         notes.append("already up to date")  # touched pages only: nothing to send
-    else:
-        winners = [build.whole_headings(w, vocabulary)
-                   for w in pick_winners(changes, {p.rel: p for p in pages}, workers)]
-        gone = sorted(changes.affected - {record_key(w) for w in winners})
+    if sending or lacking:
         lock.confirm()
-        build.send_documents(client, live, winners, vocabulary.names,
-                             build.fingerprints(changes.entries), deletes=gone)
+        fingerprints = {**{key: doc.get("fingerprint") for key, doc in lacking.items()},
+                        **build.fingerprints(changes.entries)}
+        build.send_documents(client, live, winners + [record_from(d) for d in lacking.values()],
+                             vocabulary.names, fingerprints, deletes=gone, vectors=vectors)
         _verify(client, live, report.indexed)
     report.note = "; ".join(filter(None, notes))
     build.finish_report(report, started)
@@ -174,3 +188,10 @@ def _verify(client: SolrClient, live: str, expected: int) -> None:
     if found != expected:
         raise BuildFailed(f"after the update the collection {live} holds {found} documents, "
                           f"expected {expected}: run `medsearch build` to rebuild it")
+
+
+def _lacking_vectors(client: SolrClient, live: str, affected: set[str]) -> dict[str, dict]:
+    """The documents without a vector that this update does not send anyway, by key
+    (not those with no title or abstract: they have nothing to embed)."""
+    return {doc["id"]: doc for doc in without_vectors(client, live, STORED + ",fingerprint")
+            if doc["id"] not in affected and (doc.get("title") or doc.get("abstract"))}

@@ -38,7 +38,8 @@ from ..query import mesh
 from ..pages.text import printable
 from ..results import BuildReport
 from .schema import from_stored, schema, to_document
-from .embedding import embed_generation, embed_live, user_cache
+from ..semantic.vectors import user_cache
+from .embedding import embed_generation, embed_live
 from .columns import save_segment_columns, write_columns
 from .resources import save_segment_pairs, write_resources
 from .facets import write_facets

@@ -11,7 +11,6 @@ then, and wherever a document has no vector, ranking is lexical.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from pathlib import Path
 
@@ -20,7 +19,8 @@ import numpy as np
 from ..errors import SemanticUnavailable
 from ..semantic import vectors as vec
 from ..semantic.model import model_key, shared_embedder
-from ..semantic.rerank import mix
+from ..semantic.rerank import reorder, words_only
+from ..semantic.vectors import document_text
 from .generations import current_generation, open_generation
 from .scoring import Recent
 
@@ -30,25 +30,8 @@ from .scoring import Recent
 CACHE_FOLDER = "vectors-cache"
 
 
-_WEIGHED = re.compile(r"\S[\^~]")  # word^2 (a boost), word~1 (similar spellings)
-
-
-def reranked(text: str) -> bool:
-    """Whether the semantic rerank applies to a query: not when it weighs its
-    own words (spine^2) or asks for spellings by edits (spine~2): the user
-    then says how to rank, and is ranked as written. Quotes, fields and
-    operators say what to match, and what they match is reranked."""
-    return not _WEIGHED.search(text)
-
-
 def cache_folder(root: Path) -> Path:
     return Path(os.environ.get("MEDSEARCH_VECTOR_CACHE") or Path(root) / CACHE_FOLDER)
-
-
-def document_text(stored: dict) -> str | None:
-    """What is embedded of a document: its title and abstract."""
-    text = " ".join(part for part in (stored.get("title"), stored.get("abstract")) if part)
-    return text or None
 
 
 def document_texts(root: Path, generation: Path) -> list[str | None]:
@@ -109,7 +92,7 @@ class Semantic:
         ({"words": ..., "meaning": ...}, they add up to it); `note` is why the
         rerank was off ("" when it ran or was not asked for)."""
         if not weight or not len(docs):
-            return docs, scores, [{"words": round(float(s), 4)} for s in scores], ""
+            return docs, scores, words_only(scores), ""
         found, why = self.vectors(generation)
         try:
             query = self._query_vector(text) if found is not None else None
@@ -117,13 +100,9 @@ class Semantic:
             found, why = None, str(exc)
         if found is None:
             why = why or "semantic rerank off: no vectors yet (`medsearch update` embeds them)"
-            return docs, scores, [{"words": round(float(s), 4)} for s in scores], why
-        head = min(depth, len(docs))
-        cosines = found.cosines(docs[:head], query)
-        order, mixed, lexical = mix(scores, cosines, weight, depth, normalise)
-        parts = [{"words": round(float(w), 4)} if i >= head else
-                 {"words": round(float(w), 4), "meaning": round(float(m - w), 4)}
-                 for i, w, m in zip(order, lexical, mixed)]
+            return docs, scores, words_only(scores), why
+        cosines = found.cosines(docs[:min(depth, len(docs))], query)
+        order, mixed, parts = reorder(scores, cosines, weight, depth, normalise)
         return np.asarray(docs)[order], mixed, parts, ""
 
     def _query_vector(self, text: str) -> np.ndarray:
@@ -132,12 +111,6 @@ class Semantic:
         if found is None:
             found = self._queries.put(text, shared_embedder().query(text))
         return found
-
-
-def user_cache() -> Path:
-    """The cache of eval's collections, one per user: ~/.cache/medsearch/vectors
-    (or under $XDG_CACHE_HOME), whatever index is built."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "medsearch" / "vectors"
 
 
 def embed_live(root: str | os.PathLike, embed: bool = True) -> str:

@@ -27,7 +27,8 @@ from . import fastpaths, integrity, limits, turns
 from . import parse as q
 from .postings import Columns
 from .corrections import corrected_query
-from .embedding import Semantic, reranked
+from ..semantic.rerank import reranked
+from .embedding import Semantic
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
 from .ranking import build_query, feedback, weighting
