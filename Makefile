@@ -37,7 +37,7 @@ solr: install
 	@command -v javac >/dev/null && command -v mvn >/dev/null || { \
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null; }
-	@$(PY) -m indexer.solr_engine.java
+	@$(PY) -c 'from indexer.solr_engine.java import prepare; prepare()'
 
 serve: install
 	$(VENV)/bin/medsearch serve --port $(PORT)

@@ -96,8 +96,8 @@ def resolve_classpath(log_file: Path) -> str:
     return resolve_classpath(log_file)
 
 
-if __name__ == "__main__":
-    # `make solr`: fetch Solr's jars and build the launcher ahead of time.
+def prepare() -> None:
+    """`make solr`: fetch Solr's jars and build the launcher ahead of time."""
     try:
         resolve_classpath(build_cache().parent / "maven.log")
     except ClusterError as exc:
