@@ -14,7 +14,9 @@ import json
 import re
 
 from ..errors import QueryError
-from ..query.text import check_nesting, clean
+from ..query.text import (
+    MAX_BOOST, MIN_LITERAL, check_nesting, check_patterns, clean, not_a_boost, too_broad,
+)
 
 # What a user may put before a colon (the Whoosh engine's parse.PREFIXES).
 FIELDS = {"title", "abstract", "keywords", "mesh", "author", "authors", "journal", "year",
@@ -40,12 +42,6 @@ FACETS = json.dumps({
 })
 
 
-# The Whoosh engine's limits (indexer/whoosh_engine/limits.py), with its messages:
-# the same query is refused on either engine, in the same words.
-MIN_LITERAL = 2
-MAX_PATTERNS = 8
-MAX_OPEN_PATTERNS = 1
-MAX_BOOST = 100.0
 
 # A lone "?" or "*" ("are organic foods safer ?") is punctuation, as on Whoosh.
 _LONE_WILDCARD = re.compile(r"(?<!\S)[?*]+(?!\S)")
@@ -101,9 +97,7 @@ def _bounded_boost(match: re.Match) -> str:
     if not value:
         return "\\^"  # a bare ^ is punctuation, a word matching nothing (as on Whoosh)
     if not _NUMBER.fullmatch(value.lstrip("+")):
-        raise QueryError(
-            f"'^{value}' is not a boost: give a number from 0 to {MAX_BOOST:g} "
-            "(e.g. spine^2 to weigh spine more, spine^0.5 less, or NOT spine to leave it out)")
+        raise not_a_boost(value)
     return "^" + format(min(float(value), MAX_BOOST), "g")
 
 
@@ -128,22 +122,11 @@ def _check_patterns(text: str) -> None:
             continue  # `*:*`, `pmid:*`: every document (with the field), as on Whoosh
         if "*" in word or "?" in word:
             if len(re.sub(r"[*?]", "", word)) < MIN_LITERAL:
-                raise QueryError(
-                    f"'{word.lower()}' is too broad: give a wildcard at least {MIN_LITERAL} "
-                    "letters besides * and ? (e.g. spin* or *itis)")
+                raise too_broad(word.lower())
             patterns.add((word.lower(), not word.startswith(("*", "?"))))
         elif "~" in word:
             patterns.add((word.lower(), True))
-    open_ones = sorted(text for text, anchored in patterns if not anchored)
-    if len(open_ones) > MAX_OPEN_PATTERNS:
-        raise QueryError(
-            f"{len(open_ones)} terms start with a wildcard ({', '.join(open_ones[:3])}"
-            f"{', …' if len(open_ones) > 3 else ''}); at most {MAX_OPEN_PATTERNS} may: "
-            "begin the others with letters (e.g. spin* rather than *pin*)")
-    if len(patterns) > MAX_PATTERNS:
-        raise QueryError(
-            f"the query has {len(patterns)} wildcard, fuzzy and range terms; at most "
-            f"{MAX_PATTERNS} are searched at once: remove some or write the words out")
+    check_patterns(patterns)
 
 
 def rewrite(text: str) -> str:

@@ -10,7 +10,9 @@
   at most MAX_OPEN_PATTERNS of them may start with a wildcard (each reads
   the field's whole word list while the process's other searches wait):
   a costlier query is refused before it runs.
-- Parentheses nest at most query.text.MAX_DEPTH deep; boosts are capped at MAX_BOOST.
+- Parentheses nest at most MAX_DEPTH deep; boosts are capped at MAX_BOOST.
+  (MIN_LITERAL, MAX_PATTERNS, MAX_OPEN_PATTERNS, MAX_DEPTH and MAX_BOOST are in
+  indexer.query.text: the Solr engine refuses the same queries in the same words.)
 - A search stops TIME_LIMIT seconds after it was asked for, the wait for
   its turn included (indexer.turns), with a QueryError; where threads share
   a searcher (the web workers), also TURN_LIMIT seconds after its turn began.
@@ -33,13 +35,10 @@ from whoosh.query.ranges import TermRange
 from whoosh.searching import Searcher, TimeLimit
 
 from ..errors import QueryError
+from ..query.text import MAX_BOOST, MIN_LITERAL, check_patterns, too_broad
 
 MAX_EXPANSION = 64
 MAX_SCAN = 50_000
-MIN_LITERAL = 2
-MAX_PATTERNS = 8
-MAX_OPEN_PATTERNS = 1
-MAX_BOOST = 100.0
 MAX_EDITS = 2  # as Lucene: more edits match nearly any word
 AUTO_EDITS = -1  # `spine~`: 0 edits up to 2 letters, 1 up to 5, else 2 (Elasticsearch's AUTO)
 TIME_LIMIT = 3.0  # seconds
@@ -135,25 +134,12 @@ def bound(query: wq.Query) -> wq.Query:
 def _check_pattern(text: str, prefix: bool) -> None:
     literal = len(_WILDCARDS.sub("", text))
     if literal < MIN_LITERAL:
-        shown = text + "*" if prefix else text
-        raise QueryError(
-            f"'{shown}' is too broad: give a wildcard at least {MIN_LITERAL} letters "
-            "besides * and ? (e.g. spin* or *itis)")
+        raise too_broad(text + "*" if prefix else text)
 
 
 def check_cost(query: wq.Query) -> wq.Query:
     """Refuse a bounded query with more patterns than a search may expand; returns it."""
-    patterns = set(_patterns(query))  # one per field each: count the texts
-    open_ones = sorted(text for text, anchored in patterns if not anchored)
-    if len(open_ones) > MAX_OPEN_PATTERNS:
-        raise QueryError(
-            f"{len(open_ones)} terms start with a wildcard ({', '.join(open_ones[:3])}"
-            f"{', …' if len(open_ones) > 3 else ''}); at most {MAX_OPEN_PATTERNS} may: "
-            "begin the others with letters (e.g. spin* rather than *pin*)")
-    if len(patterns) > MAX_PATTERNS:
-        raise QueryError(
-            f"the query has {len(patterns)} wildcard, fuzzy and range terms; at most {MAX_PATTERNS} "
-            "are searched at once: remove some or write the words out")
+    check_patterns(set(_patterns(query)))  # one per field each: count the texts
     return query
 
 

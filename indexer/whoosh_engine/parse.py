@@ -17,7 +17,7 @@ from whoosh.qparser import (BoostPlugin, FieldAliasPlugin, FuzzyTermPlugin, Mult
 from . import limits
 from ..errors import QueryError
 from ..query.settings import COORDINATION, FIELD_BOOSTS
-from ..query.text import check_nesting, clean
+from ..query.text import check_nesting, clean, not_a_boost
 from .schema import TEXT_FIELDS, schema
 
 
@@ -112,9 +112,7 @@ class BoostOperatorPlugin(BoostPlugin):
         if not value:
             return syntax.WordNode(match.group(0))  # a bare ^ is punctuation
         if not _NUMBER.fullmatch(value.lstrip("+")):
-            raise QueryError(
-                f"'^{value}' is not a boost: give a number from 0 to {limits.MAX_BOOST:g} "
-                "(e.g. spine^2 to weigh spine more, spine^0.5 less, or NOT spine to leave it out)")
+            raise not_a_boost(value)
         return self.BoostNode(match.group(0), float(value))
 
 
