@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from functools import lru_cache
 from importlib import resources
 
 import numpy as np
@@ -118,6 +119,13 @@ def shared_embedder(max_tokens: int = MAX_TOKENS) -> Embedder:
     if isinstance(found, SemanticUnavailable):
         raise found
     return found
+
+
+@lru_cache(maxsize=1024)  # people page through and refine: the same query again
+def query_vector(text: str) -> np.ndarray:
+    """The unit vector of a query, by the process's embedder (SemanticUnavailable
+    when the model is not installed; that is not remembered here)."""
+    return shared_embedder().query(text)
 
 
 def preload(max_tokens: int = MAX_TOKENS) -> threading.Thread:

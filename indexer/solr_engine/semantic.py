@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,14 +27,13 @@ from ..errors import SemanticUnavailable
 from ..pages.records import Record, record_key
 from ..query.settings import Ranking
 from ..semantic import vectors as vec
-from ..semantic.model import DIMENSIONS, model_key, shared_embedder
+from ..semantic.model import DIMENSIONS, model_key, query_vector, shared_embedder
 from ..semantic.rerank import reorder, reranked, words_only
 from .client import SolrClient
 
 FIELDS = "vector,vector_model"
 NO_VECTORS = "semantic rerank off: no vectors yet (`medsearch update` embeds them)"
 NO_EMBED = "none (--no-embed): lexical ranking until `medsearch update` embeds them"
-QUERIES_KEPT = 1024  # query vectors remembered (people page through and refine)
 
 
 def cache_folder() -> Path:
@@ -103,10 +101,6 @@ def describe(client: SolrClient, name: str, documents: int) -> str:
 class Reranker:
     """Solr's lexical top hits reordered by meaning (indexer.semantic.rerank)."""
 
-    def __init__(self):
-        self._queries: dict[str, np.ndarray] = {}
-        self._lock = threading.Lock()
-
     @staticmethod
     def depth(ranking: Ranking | None, sort: str = "relevance") -> int:
         """How many lexical hits to fetch with their vectors (0: no rerank)."""
@@ -129,7 +123,7 @@ class Reranker:
         if all(found is None for found in stored):
             return docs, scores, words_only(scores), NO_VECTORS
         try:
-            query = self._query_vector(text)
+            query = query_vector(text)
         except SemanticUnavailable as exc:
             return docs, scores, words_only(scores), str(exc)
         cosines = np.array([0.0 if found is None else float(found @ query) for found in stored],
@@ -138,15 +132,6 @@ class Reranker:
                                       ranking.semantic_depth, ranking.semantic_norm)
         return [docs[i] for i in order], [float(m) for m in mixed], parts, ""
 
-    def _query_vector(self, text: str) -> np.ndarray:
-        found = self._queries.get(text)
-        if found is None:
-            found = shared_embedder().query(text)
-            with self._lock:
-                if len(self._queries) >= QUERIES_KEPT:
-                    self._queries.clear()
-                self._queries[text] = found
-        return found
 
 
 def without_vectors(client: SolrClient, name: str, fields: str) -> list[dict]:

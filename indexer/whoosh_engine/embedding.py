@@ -18,11 +18,10 @@ import numpy as np
 
 from ..errors import SemanticUnavailable
 from ..semantic import vectors as vec
-from ..semantic.model import model_key, shared_embedder
+from ..semantic.model import model_key, query_vector, shared_embedder
 from ..semantic.rerank import reorder, words_only
 from ..semantic.vectors import document_text
 from .generations import current_generation, open_generation
-from .scoring import Recent
 
 # The content-hash cache of every index lives beside its generations
 # (survives them); MEDSEARCH_VECTOR_CACHE puts it elsewhere, e.g. one cache
@@ -73,7 +72,6 @@ class Semantic:
     def __init__(self):
         self._lock = threading.Lock()
         self._loaded: tuple | None = None  # (generation, stamp, vectors or None, why not)
-        self._queries = Recent(1024)
 
     def vectors(self, generation: Path) -> tuple[vec.GenerationVectors | None, str]:
         """The vectors of `generation` (a stat per call), or None and why not."""
@@ -95,7 +93,7 @@ class Semantic:
             return docs, scores, words_only(scores), ""
         found, why = self.vectors(generation)
         try:
-            query = self._query_vector(text) if found is not None else None
+            query = query_vector(text) if found is not None else None
         except SemanticUnavailable as exc:
             found, why = None, str(exc)
         if found is None:
@@ -105,12 +103,6 @@ class Semantic:
         order, mixed, parts = reorder(scores, cosines, weight, depth, normalise)
         return np.asarray(docs)[order], mixed, parts, ""
 
-    def _query_vector(self, text: str) -> np.ndarray:
-        """The query's vector (people page through and refine: the last 1,024 are kept)."""
-        found = self._queries.get(text)
-        if found is None:
-            found = self._queries.put(text, shared_embedder().query(text))
-        return found
 
 
 def embed_live(root: str | os.PathLike, embed: bool = True) -> str:
