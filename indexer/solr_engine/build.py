@@ -41,18 +41,18 @@ from ..pages.scan import Progress, Workers
 from ..query import mesh
 from ..results import BuildReport
 from .client import SolrClient
+from .cluster import CONFIGSET_NAME, upload_configset
 from .lock import SolrWriterLock
 from .expansion import write_resources
 from .semantic import embed_records, vector_fields
 
-CONFIGSET_NAME = "medsearch"
 DEFAULT_SHARDS = 1
 DEFAULT_REPLICAS = 1
 BATCH = 1000  # documents per update request
-SEPARATOR = "__"
+SEPARATOR = "__"  # between the alias and the build's time in a collection's name
 # Seconds a search already sent to the old collection is given to finish before
 # the collection is deleted; searches time out after 3 s (engine.TIME_LIMIT).
-DRAIN_SECONDS = 3.0  # between the alias and the build's time in a collection's name
+DRAIN_SECONDS = 3.0
 
 
 def alias_name(root: str | os.PathLike) -> str:
@@ -110,12 +110,16 @@ def ensure_configset(client: SolrClient) -> None:
     """Upload the repository's configset when the cluster has none of its name."""
     listed = client.call("admin/configs", {"action": "LIST"}).get("configSets", [])
     if CONFIGSET_NAME not in listed:
-        from .cluster import upload_configset  # the one uploader, shared with `cluster up`
+        upload_repository_configset(client)
 
-        try:
-            upload_configset(client.url)
-        except MedsearchError as exc:
-            raise BuildFailed(f"cannot upload the medsearch configset: {exc}") from None
+
+def upload_repository_configset(client: SolrClient) -> None:
+    """The repository's configset into the cluster (cluster.upload_configset, the
+    one uploader, shared with `cluster up`); BuildFailed when it cannot be."""
+    try:
+        upload_configset(client.url)
+    except MedsearchError as exc:
+        raise BuildFailed(f"cannot upload the medsearch configset: {exc}") from None
 
 
 def build(url: str, seeds: str | os.PathLike, root: str | os.PathLike, procs: int = 1,
@@ -225,12 +229,7 @@ def current_schema(client: SolrClient, name: str) -> None:
     except BuildFailed as exc:  # Solr's 400 "undefined field": a configset from before it
         if "undefined field" not in str(exc):
             raise
-    from .cluster import upload_configset
-
-    try:
-        upload_configset(client.url)
-    except MedsearchError as exc:
-        raise BuildFailed(f"cannot upload the medsearch configset: {exc}") from None
+    upload_repository_configset(client)
     client.admin("RELOAD", name=name)
 
 
