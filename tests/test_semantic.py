@@ -84,24 +84,55 @@ def test_the_embedder_gives_unit_vectors_and_like_texts_score_higher():
     assert np.allclose(embedder.embed([texts[1]])[0], vectors[1], atol=1e-4)
 
 
-@pytest.mark.parametrize("semantic", [True, False])
-def test_a_served_worker_loads_the_model_as_it_starts_unless_ranked_by_words(semantic, tmp_path):
-    # A fresh process, as a gunicorn worker after the fork: nothing loaded yet.
-    code = f"""
-import threading
+def test_the_model_loaded_before_a_fork_embeds_in_every_forked_worker():
+    # As `medsearch serve` does: the parent loads the model, then forks its
+    # workers, which embed with it (onnxruntime and the tokenizer must not
+    # hang on threads the fork left behind) and load nothing themselves.
+    code = """
+import os, sys
 from indexer.semantic import model
-from webui.server import MedsearchServer
-assert not model._shared
-MedsearchServer({str(tmp_path)!r}, {{}}, semantic={semantic}).load()
-loading = [t for t in threading.enumerate() if t.name == "medsearch-model-preload"]
-for thread in loading:
-    thread.join()
-print(len(loading), sorted(type(e).__name__ for e in model._shared.values()))
+assert model.load_before_fork() is True
+parent = model.query_vector("slipped disc")
+embedder = model.shared_embedder()
+children = []
+for _ in range(2):
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        vector = model.query_vector("slipped disc").tobytes()
+        same = model.shared_embedder() is embedder
+        os.write(write, vector if same else b"loaded again")
+        os._exit(0)
+    os.close(write)
+    children.append((pid, read))
+for pid, read in children:
+    got = b""
+    while chunk := os.read(read, 65536):
+        got += chunk
+    assert os.waitpid(pid, 0)[1] == 0
+    assert got == parent.tobytes(), got[:20]
+print("ok", os.environ["TOKENIZERS_PARALLELISM"])
 """
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+                          text=True, timeout=120,
+                          env={k: v for k, v in dict(os.environ, PYTHONPATH=str(REPO)).items()
+                               if k != "TOKENIZERS_PARALLELISM"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[0] == ("1 ['Embedder']" if semantic else "0 []")
+    assert done.stdout.split("\n")[0] == "ok false"
+
+
+def test_a_served_worker_opens_the_index_without_loading_the_model_again(tmp_path):
+    # The worker's app: the model is its parent's (loaded before the fork).
+    code = f"""
+from indexer.semantic import model
+from webui.server import MedsearchServer
+MedsearchServer({str(tmp_path)!r}, {{}}, semantic=True).load()
+print(len(model._shared))
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "0"
 
 
 # --- reranking ---------------------------------------------------------------------------

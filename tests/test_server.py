@@ -6,6 +6,7 @@ raw sockets where an HTTP library would tidy the request up.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -55,6 +56,19 @@ def get(url: str, timeout: float = 15.0) -> int:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         response.read()
         return response.status
+
+
+# --- the workers ------------------------------------------------------------------------------------
+
+def test_every_worker_reranks_with_the_model_loaded_before_the_fork(site):
+    # Forty requests over eight request threads reach both workers; each
+    # embeds with the model its parent loaded, none says the rerank is off.
+    for n in range(40):
+        with urllib.request.urlopen(f"{site}/api/search?q=back+pain&n={n}", timeout=15) as answer:
+            results = json.load(answer)
+        assert results["semantic_note"] == ""
+        assert all(set(hit["ranked_with"]) == {"words", "meaning"} for hit in results["hits"])
+        assert results["hits"]
 
 
 # --- slow clients ----------------------------------------------------------------------------------

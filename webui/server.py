@@ -8,7 +8,8 @@ every core. Workers are `gthread` ones (webui.worker.MedsearchWorker), which
 read request heads in their event loop, so a slow or keep-alive client ties
 up a socket, not a request thread. The app is not preloaded: each worker opens
 the index itself after the fork, so no Whoosh file handles or searchers are
-shared between processes, and each follows rebuilds on its own.
+shared between processes, and each follows rebuilds on its own. The embedding
+model alone is loaded before the fork, so that the workers share its memory.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import socket
 from gunicorn.app.base import BaseApplication
 
 from indexer.errors import CannotServe
-from indexer.semantic.model import preload as preload_model
+from indexer.semantic.model import load_before_fork
 
 from . import create_app, public_url as checked_public_url
 
@@ -53,8 +54,6 @@ class MedsearchServer(BaseApplication):
         if self.public_url:
             config["PUBLIC_URL"] = self.public_url
         config["SEMANTIC"] = self.semantic
-        if self.semantic:
-            preload_model()  # while the worker starts, not in its first search
         app = create_app(config)
         app.config["DEBUG"] = False  # never the debugger on a served site
         app.debug = False
@@ -135,6 +134,7 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
         "proc_name": "medsearch",
     }
     served = f"{index_root} on SolrCloud at {solr}" if solr else index_root
+    model = " sharing one embedding model" if semantic and load_before_fork() else ""
     print(f"medsearch: serving {served} at http://{host}:{port}/ "
-          f"({workers} workers; Ctrl-C stops)", flush=True)
+          f"({workers} workers{model}; Ctrl-C stops)", flush=True)
     MedsearchServer(index_root, options, public_url, solr, semantic).run()
