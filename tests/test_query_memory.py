@@ -1,6 +1,7 @@
-"""The per-generation memory of searches (indexer.whoosh_engine.engine.QUERIES_KEPT):
-the same search again gives the same Results as a first search, and a new
-generation forgets what the old one decided."""
+"""The per-generation memories of searches (indexer.whoosh_engine.engine.QUERIES_KEPT):
+the query each search decided on and its ranked hits. The same search again
+gives the same Results as a first search, and a new generation forgets what
+the old one decided."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from conftest import clinic_page
 
 from indexer import build_index, open_index
+from indexer.query.settings import DEFAULT
 
 # (pmid, title, abstract, keywords, authors, journal, published), as conftest's pages
 ARTICLES = [
@@ -88,4 +90,28 @@ def test_a_new_generation_forgets_the_searches_of_the_old_one(root):
     assert after.expansions == [] or all(e["type"] != "spelling" for e in after.expansions)
     generation, remembered = index.engine._tables["queries"]
     assert generation == index.engine._generation and len(remembered._docs) == 1
+    index.close()
+
+
+def test_every_page_of_a_search_comes_from_one_ranking_remembered(root):
+    index, fresh = open_index(root), open_index(root)
+    pages = [same(index.search("spinal", page=n, per_page=1)) for n in (1, 2, 3, 1)]
+    newest = same(index.search("spinal", page=2, per_page=1, sort="newest"))
+    generation, remembered = index.engine._tables["pages"]
+    # One ranking for the four pages, one for the other order.
+    assert [key[:4] for key in remembered._docs] == [("spinal", DEFAULT, None, "relevance"),
+                                                     ("spinal", DEFAULT, None, "newest")]
+    assert pages == [same(fresh.search("spinal", page=n, per_page=1)) for n in (1, 2, 3, 1)]
+    assert newest == same(fresh.search("spinal", page=2, per_page=1, sort="newest"))
+    assert [p["hits"][0]["pmid"] for p in pages[:3]] == ["50000001", "50000004", "50000002"]
+    index.close()
+    fresh.close()
+
+
+def test_without_a_memory_of_searches_nothing_is_remembered(root):
+    index = open_index(root)
+    index.engine.queries_kept = 0  # what the benchmark's "never asked" figures run with
+    first = same(index.search("cement leakage"))
+    assert same(index.search("cement leakage")) == first
+    assert "pages" not in index.engine._tables and "queries" not in index.engine._tables
     index.close()

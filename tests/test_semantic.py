@@ -19,6 +19,7 @@ from indexer import build_index, open_index
 from indexer.engine import check_index, index_stats, update_index
 from indexer.query.settings import DEFAULT
 from indexer.semantic.model import Embedder
+from indexer.whoosh_engine.embedding import embed_live
 from indexer.whoosh_engine.generations import current_generation
 
 REPO = Path(__file__).resolve().parent.parent
@@ -229,6 +230,25 @@ def test_no_embed_builds_a_lexical_index_that_update_embeds_later(tmp_path, own_
     assert SUMMARY.search(out).groups() == ("4", "4", "4", "0")
     status, out, err = medsearch("search", "high blood pressure", "--index", root)
     assert (status, err) == (0, "")
+
+
+def test_a_search_remembered_before_the_vectors_came_is_reranked_once_they_do(tmp_path,
+                                                                             own_cache):
+    seeds, root = write_pages(tmp_path / "seeds"), tmp_path / "index"
+    build_index(seeds, root, embed=False)
+    index = open_index(root)
+    try:
+        before = index.search("high blood pressure")
+        assert [h.pmid for h in before.hits] == ["40000001", "40000002"]
+        assert before.semantic_note.startswith("semantic rerank off: no vectors yet")
+        generation = current_generation(root)
+        embed_live(root)  # as `medsearch update` finishes a build's embedding
+        assert current_generation(root) == generation
+        after = index.search("high blood pressure")
+        assert [h.pmid for h in after.hits] == ["40000002", "40000001"]
+        assert after.semantic_note == ""
+    finally:
+        index.close()
 
 
 # --- when embedding fails ------------------------------------------------------------------

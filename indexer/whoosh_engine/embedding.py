@@ -83,6 +83,11 @@ class Semantic:
                 loaded = self._loaded = (generation, stamp, found, why)
         return loaded[2], loaded[3]
 
+    @staticmethod
+    def stamp(generation: Path):
+        """What changes when `generation`'s vectors do (None: none yet)."""
+        return vec.GenerationVectors.stamp_of(generation)
+
     def rerank(self, generation: Path, text: str, docs, scores, weight: float, depth: int,
                normalise: str = "max"):
         """`docs` and `scores` (lexical order) reranked by meaning (indexer.semantic.rerank):

@@ -12,6 +12,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from whoosh import query as wq
@@ -42,6 +43,23 @@ CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each a
 # Searches whose final query (after feedback and any spelling fallback) is
 # remembered per generation: a few kB each.
 QUERIES_KEPT = 512
+# Ranked searches are remembered (in the same number) only this deep: a
+# page past the 100th of ten is looked for rarely and weighs the most.
+DEEPEST_KEPT = 1000
+
+
+class Ranked(NamedTuple):
+    """A search's first hits in order, and what its every page shows besides."""
+
+    docs: np.ndarray
+    scores: np.ndarray
+    parts: list  # what each score is made of (indexer.semantic.rerank.reorder)
+    total: int
+    facets: dict
+    suggestion: str | None
+    expansions: list
+    note: str  # why the semantic rerank is off, "" when it ran or was not asked for
+    words: frozenset  # the abstract's words to mark in snippets
 
 
 class WhooshEngine:
@@ -51,7 +69,8 @@ class WhooshEngine:
     time_limit = limits.TIME_LIMIT
     # Seconds one call may hold a searcher that other threads wait for (None: no bound).
     turn_limit: float | None = None
-    # Searches remembered per generation (0: none; the benchmark's first-time cost).
+    # Searches remembered per generation, twice over: the query each decided
+    # on and its ranked hits (0: none; the benchmark's first-time cost).
     queries_kept = QUERIES_KEPT
 
     def __init__(self, root: str | os.PathLike):
@@ -170,29 +189,58 @@ class WhooshEngine:
         ranking = _settings(ranking, expand)
         engine = self._engine(ranking)
         wanted = q.filters(year_from, year_to, journal, mesh)
+        depth = max(page * per_page, _depth(ranking) if sort == "relevance" else 0)
+        ranked = self._ranked(engine, text, ranking, wanted, sort, depth)
+        shown = slice((page - 1) * per_page, page * per_page)
+        hits = [self._hit(engine.searcher, int(d), float(sc), ranked.words, part)
+                for d, sc, part in zip(ranked.docs[shown], ranked.scores[shown],
+                                       ranked.parts[shown])]
+        return Results(
+            query=text, total=ranked.total, page=page, per_page=per_page, sort=sort,
+            hits=hits, facets=ranked.facets, suggestion=ranked.suggestion,
+            took=time.perf_counter() - started,
+            expansions=[e.to_dict() for e in ranked.expansions], semantic_note=ranked.note,
+        )
+
+    def _ranked(self, engine: Engine, text: str, ranking: Ranking, wanted, sort: str,
+                depth: int) -> Ranked:
+        """The first `depth` hits of a search in order, with its total, facets
+        and words to mark, remembered per generation: people page through,
+        the site's page and its JSON twin ask alike, popular searches come
+        back. The same search on the same documents and vectors ranks the
+        same, so only the shown page's hits are read again; a new generation,
+        or new vectors, starts an empty memory."""
+        key = (text, ranking, wanted, sort, self._semantic.stamp(self._generation))
+        try:
+            hash(key)
+        except TypeError:  # a setting that cannot be a key (a list): ranked afresh
+            key = None
+        if key is None or not self.queries_kept:
+            return self._rank_afresh(engine, text, ranking, wanted, sort, depth)
+        remembered = self._per_generation("pages", lambda _g: Recent(self.queries_kept))
+        found = remembered.get(key)
+        if found is None or (len(found.docs) < depth and len(found.docs) < found.total):
+            found = self._rank_afresh(engine, text, ranking, wanted, sort, depth)
+            if depth <= DEEPEST_KEPT:
+                remembered.put(key, found)
+        return found
+
+    def _rank_afresh(self, engine: Engine, text: str, ranking: Ranking, wanted, sort: str,
+                     depth: int) -> Ranked:
         restrict = self._filter_mask(engine, wanted)
         built, node, expansions, suggestion = self._run(engine, text, ranking, restrict, wanted)
         node = passing(node, restrict)
         table = self._facet_table(engine.searcher)
         facets = table.count(node.docs) if len(node) else {}
         relevance = sort == "relevance"
-        docs, scores = engine.top(node, max(page * per_page, _depth(ranking) if relevance else 0),
-                                  sort_keys=None if relevance else table.years,
+        docs, scores = engine.top(node, depth, sort_keys=None if relevance else table.years,
                                   reverse=(sort == "newest"))
         docs, scores, parts, note = self._rerank(text, suggestion, expansions, docs, scores,
                                                  ranking if relevance else None)
-        shown = slice((page - 1) * per_page, page * per_page)
         # The user's words and their expansions are marked, not feedback terms.
         asked = [built.user, *built.extras] if built.user is not None else [built.query]
         words = positive_terms(wq.Or(asked), "abstract", engine.searcher)
-        hits = [self._hit(engine.searcher, int(d), float(sc), words, part)
-                for d, sc, part in zip(docs[shown], scores[shown], parts[shown])]
-        return Results(
-            query=text, total=len(node), page=page, per_page=per_page, sort=sort,
-            hits=hits, facets=facets, suggestion=suggestion,
-            took=time.perf_counter() - started,
-            expansions=[e.to_dict() for e in expansions], semantic_note=note,
-        )
+        return Ranked(docs, scores, parts, len(node), facets, suggestion, expansions, note, words)
 
     @turns.searching
     def rank(self, text: str, k: int = 100, ranking: Ranking | None = None,
