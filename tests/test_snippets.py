@@ -62,6 +62,18 @@ def test_fast_snippets_equal_whooshs_highlighter(text):
     assert differing == []
 
 
+def test_a_snippet_asked_again_is_remembered_not_marked_again():
+    snippets.snippet.cache_clear()
+    text, words = "Cement leakage after vertebroplasty was rare.", frozenset({"cement"})
+    first = snippets.snippet(text, words)
+    assert snippets.snippet(text, words) == first == (
+        "<mark>Cement</mark> leakage after vertebroplasty was rare")
+    assert snippets.snippet(text, frozenset({"leakag"})) == (
+        "Cement <mark>leakage</mark> after vertebroplasty was rare")
+    info = snippets.snippet.cache_info()
+    assert (info.hits, info.misses, info.maxsize) == (1, 2, snippets.SNIPPETS_KEPT)
+
+
 def test_a_compounds_parts_are_marked_apart_and_the_compound_whole():
     assert snippets.snippet(ABSTRACTS[0], frozenset(analyze("ct guided blood"))) == (
         "causes orthostatic headache. METHODS: Eight patients had <mark>CT</mark>-"

@@ -15,6 +15,7 @@ page. tests/test_snippets.py holds the output equal to Whoosh's highlighter.
 from __future__ import annotations
 
 from collections import deque
+from functools import lru_cache
 from html import escape
 
 from whoosh import highlight
@@ -24,6 +25,9 @@ from . import analysis
 from .schema import schema
 
 SNIPPET_WORDS = 40
+# Snippets remembered (abstract and words): a results page asked again (the
+# site's page and its JSON twin, back and forth) marks no abstract twice. A few kB each.
+SNIPPETS_KEPT = 2048
 
 
 class MarkFormatter(highlight.Formatter):
@@ -144,6 +148,7 @@ def _fragments(text: str, tokens: list[tuple[int, int, str | None]]) -> list[hig
     return found
 
 
+@lru_cache(maxsize=SNIPPETS_KEPT)
 def snippet(text: str, words: frozenset[str], top: int = 2) -> str:
     """The best `top` passages of an abstract with `words` in <mark>
     (what Whoosh's Hit.highlights does, given the words instead of a hit)."""
