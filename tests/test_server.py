@@ -71,6 +71,42 @@ def test_every_worker_reranks_with_the_model_loaded_before_the_fork(site):
         assert results["hits"]
 
 
+def one_answer(sock: socket.socket) -> bytes:
+    """One whole answer from a kept-alive connection (its head, then Content-Length bytes)."""
+    answer = bytearray()
+    while b"\r\n\r\n" not in answer:
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before a whole head: {bytes(answer)!r}"
+        answer += chunk
+    head, _, body = bytes(answer).partition(b"\r\n\r\n")
+    length = int(status_and_headers(head + b"\r\n\r\n")[1]["Content-Length"])
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        assert chunk, "closed before the whole body"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_worker_holding_more_connections_than_it_serves_closes_the_extra_ones(index_dir):
+    # One worker of 4 threads keeps 8 connections alive. Eight clients still
+    # sending their heads (held for 10 s) plus a ninth: its answer closes.
+    request = b"GET /api/search?q=spine&per_page=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    with running_site(index_dir, workers=1) as url:
+        with socket.create_connection(address(url), timeout=20) as calm:
+            for _ in range(2):  # kept alive: the same connection answers twice
+                calm.sendall(request)
+                status, headers = status_and_headers(one_answer(calm))
+                assert (status, headers.get("Connection", "keep-alive")) == (
+                    "HTTP/1.1 200 OK", "keep-alive")
+        with slow_header_clients(*address(url), 8):
+            with socket.create_connection(address(url), timeout=20) as ninth:
+                ninth.sendall(request)
+                answer = one_answer(ninth)
+                assert ninth.recv(65536) == b""  # then closed
+        status, headers = status_and_headers(answer)
+        assert (status, headers["Connection"]) == ("HTTP/1.1 200 OK", "close")
+
+
 # --- slow clients ----------------------------------------------------------------------------------
 
 def test_slow_header_clients_do_not_starve_normal_requests(site):
