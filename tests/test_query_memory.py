@@ -1,4 +1,4 @@
-"""The per-generation memories of searches (indexer.whoosh_engine.engine.QUERIES_KEPT):
+"""The per-generation memories of searches (indexer.whoosh_engine.memory.QUERIES_KEPT):
 the query each search decided on and its ranked hits. The same search again
 gives the same Results as a first search, and a new generation forgets what
 the old one decided."""
@@ -65,7 +65,7 @@ def root(tmp_path):
 def test_a_search_again_gives_the_same_results_as_the_first_time(root):
     index = open_index(root)
     first = [same(index.search(text, **args)) for text, args in SEARCHES]
-    remembered = index.engine._tables["queries"][1]
+    remembered = index.engine._memory._tables["queries"][1]
     assert len(remembered._docs) == len({(text, args.get("journal"), args.get("year_from"))
                                          for text, args in SEARCHES})
     again = [same(index.search(text, **args)) for text, args in SEARCHES]
@@ -88,7 +88,7 @@ def test_a_new_generation_forgets_the_searches_of_the_old_one(root):
     after = index.search("tuberclosis")
     assert (after.suggestion, [h.pmid for h in after.hits]) == (None, ["50000005"])
     assert after.expansions == [] or all(e["type"] != "spelling" for e in after.expansions)
-    generation, remembered = index.engine._tables["queries"]
+    generation, remembered = index.engine._memory._tables["queries"]
     assert generation == index.engine._generation and len(remembered._docs) == 1
     index.close()
 
@@ -97,7 +97,7 @@ def test_every_page_of_a_search_comes_from_one_ranking_remembered(root):
     index, fresh = open_index(root), open_index(root)
     pages = [same(index.search("spinal", page=n, per_page=1)) for n in (1, 2, 3, 1)]
     newest = same(index.search("spinal", page=2, per_page=1, sort="newest"))
-    generation, remembered = index.engine._tables["pages"]
+    generation, remembered = index.engine._memory._tables["pages"]
     # One ranking for the four pages, one for the other order.
     assert [key[:4] for key in remembered._docs] == [("spinal", DEFAULT, None, "relevance"),
                                                      ("spinal", DEFAULT, None, "newest")]
@@ -113,5 +113,5 @@ def test_without_a_memory_of_searches_nothing_is_remembered(root):
     index.engine.queries_kept = 0  # what the benchmark's "never asked" figures run with
     first = same(index.search("cement leakage"))
     assert same(index.search("cement leakage")) == first
-    assert "pages" not in index.engine._tables and "queries" not in index.engine._tables
+    assert not {"pages", "queries"} & set(index.engine._memory._tables)
     index.close()

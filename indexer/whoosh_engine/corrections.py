@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
+from ..query.spelling import Speller
 from . import limits
+from .memory import CORRECTIONS_KEPT, PerGeneration
+from .scoring import Recent
+
+
+def suggestion(text: str, searcher, generation: Path, memory: PerGeneration,
+               speller: Callable[[], Speller]) -> str | None:
+    """`text` with its unknown words replaced by the closest index words
+    (corrected_query), each look-up remembered for the generation: people
+    misspell the same words."""
+    known = memory.table("known", generation, lambda _g: Recent(CORRECTIONS_KEPT))
+    corrections = memory.table("corrections", generation, lambda _g: Recent(CORRECTIONS_KEPT))
+
+    def is_known(word: str) -> bool:
+        found = known.get(word)
+        if found is None:
+            found = known.put(word, _in_lexicon(searcher, word))
+        return found
+
+    def closest(word: str) -> list[str]:
+        found = corrections.get(word)
+        if found is None:
+            limits.check_time()
+            best = speller().correct(word)
+            found = corrections.put(word, [best] if best else [])
+        return found
+
+    return corrected_query(text, is_known, closest)
+
+
+def _in_lexicon(searcher, word: str) -> bool:
+    reader = searcher.reader()
+    return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
+               if f"spell_{f}" in searcher.schema)
 
 
 def corrected_query(text: str, is_known: Callable[[str], bool],

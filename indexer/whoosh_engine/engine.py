@@ -12,7 +12,6 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 from whoosh import query as wq
@@ -27,11 +26,12 @@ from ..results import Hit, Results
 from . import fastpaths, integrity, limits, turns
 from . import parse as q
 from .postings import Columns
-from .corrections import corrected_query
+from .corrections import suggestion
 from ..semantic.rerank import reranked
 from .embedding import Semantic
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
+from .memory import DEEPEST_KEPT, QUERIES_KEPT, PerGeneration, Ranked
 from .ranking import build_query, feedback, weighting
 from .schema import from_stored, stored_mesh
 from .scoring import Engine, Node, Recent, passing, positive_terms
@@ -39,27 +39,6 @@ from .snippets import first_words, snippet
 from .vocabulary import load_vocabulary
 
 FACET_LIMIT = 10
-CORRECTIONS_KEPT = 20_000  # spelling look-ups remembered per generation (each an LRU)
-# Searches whose final query (after feedback and any spelling fallback) is
-# remembered per generation: a few kB each.
-QUERIES_KEPT = 512
-# Ranked searches are remembered (in the same number) only this deep: a
-# page past the 100th of ten is looked for rarely and weighs the most.
-DEEPEST_KEPT = 1000
-
-
-class Ranked(NamedTuple):
-    """A search's first hits in order, and what its every page shows besides."""
-
-    docs: np.ndarray
-    scores: np.ndarray
-    parts: list  # what each score is made of (indexer.semantic.rerank.reorder)
-    total: int
-    facets: dict
-    suggestion: str | None
-    expansions: list
-    note: str  # why the semantic rerank is off, "" when it ran or was not asked for
-    words: frozenset  # the abstract's words to mark in snippets
 
 
 class WhooshEngine:
@@ -91,10 +70,7 @@ class WhooshEngine:
         self._mapped: integrity.MappedFiles | None = None
         self._expander = Expander()
         self._semantic = Semantic()  # the generation's vectors, for the semantic rerank
-        # Tables read once per generation (facet counts, suggest-as-you-type
-        # words): name -> (generation, table).
-        self._tables: dict[str, tuple[Path, object]] = {}
-        self._tables_lock = threading.Lock()
+        self._memory = PerGeneration()  # tables and memories, each per generation
         self._open_current()
 
     # --- generations -----------------------------------------------------
@@ -377,44 +353,12 @@ class WhooshEngine:
 
     def _per_generation(self, name: str, load):
         """The table `name` of this thread's generation, `load(generation)` once per generation."""
-        generation = self._generation
-        cached = self._tables.get(name)
-        if cached is None or cached[0] != generation:
-            with self._tables_lock:  # one thread reads the table, the others wait
-                cached = self._tables.get(name)
-                if cached is None or cached[0] != generation:
-                    cached = self._tables[name] = (generation, load(generation))
-        return cached[1]
+        return self._memory.table(name, self._generation, load)
 
     def _suggest(self, searcher, text: str) -> str | None:
         """The query with unknown words replaced by the closest index words."""
-        return corrected_query(text, lambda word: self._known(searcher, word),
-                               lambda word: self._correction(searcher, word))
-
-    def _correction(self, searcher, word: str) -> list[str]:
-        """The closest index word to an unknown `word` (indexer.query.spelling),
-        remembered for the generation: people misspell the same words."""
-        corrections = self._per_generation("corrections", lambda _g: Recent(CORRECTIONS_KEPT))
-        found = corrections.get(word)
-        if found is None:
-            limits.check_time()
-            closest = self._speller(searcher).correct(word)
-            found = corrections.put(word, [closest] if closest else [])
-        return found
-
-    def _known(self, searcher, word: str) -> bool:
-        """Whether `word` is an index word (remembered for the generation)."""
-        known = self._per_generation("known", lambda _g: Recent(CORRECTIONS_KEPT))
-        found = known.get(word)
-        if found is None:
-            found = known.put(word, self._in_lexicon(searcher, word))
-        return found
-
-    @staticmethod
-    def _in_lexicon(searcher, word: str) -> bool:
-        reader = searcher.reader()
-        return any(reader.frequency(f"spell_{f}", word) for f in ("title", "abstract", "keywords")
-                   if f"spell_{f}" in searcher.schema)
+        return suggestion(text, searcher, self._generation, self._memory,
+                          lambda: self._speller(searcher))
 
     # --- export and suggestions -------------------------------------------------
 
