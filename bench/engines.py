@@ -129,7 +129,7 @@ def web(root: Path, url: str | None) -> dict:
         return {"error": missing}
     with solr_env(url):
         return run_web(REPO, str(root), duration=20, connections=20, workers=2,
-                       log=lambda message: print(message, flush=True))
+                       log=lambda message: print(message, flush=True), never_asked=False)
 
 
 def seeds_for(args) -> str:

@@ -122,13 +122,16 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
     return out
 
 
+NEVER_ASKED = "api:queries never asked before"  # search_step's in-process run without memory
+
+
 def search_step(size: str, root: str, rounds: int, variants: dict[str, list[str]]) -> dict:
     out = {}
     fts = WORK / f"fts-{size}.db"
     runs = [(engine, engine, []) for engine in ("api", "whoosh", "fts5")]
     # The timed rounds repeat the warm-up's queries, which the engine remembers
     # (what a search decided, per generation): also time each as if never asked.
-    runs.append(("api:queries never asked before", "api", ["--no-query-memory"]))
+    runs.append((NEVER_ASKED, "api", ["--no-query-memory"]))
     runs += [(f"api:{name}", "api", [arg for setting in settings for arg in ("--set", setting)])
              for name, settings in variants.items()]
     for key, engine, extra in runs:
@@ -169,6 +172,47 @@ def fmt(value, unit="", digits=1) -> str:
     if value is None:
         return "–"
     return f"{value:,.{digits}f}{unit}"
+
+
+def web_rows(w: dict, s: dict | None) -> list[tuple]:
+    """The site's rows, each beside the in-process search of the same kind: a
+    site that remembers searches beside the in-process rounds (which repeat the
+    warm-up's queries), a site that remembers none beside --no-query-memory."""
+    if w.get("unavailable") or w.get("error"):
+        return [("web", "n/a", w.get("unavailable") or w.get("error"), "–", "–")]
+    rows = []
+    for suffix, kind, api_key in (("", "asked again", "api"),
+                                  (":never asked", "never asked", NEVER_ASKED)):
+        api = (s or {}).get(api_key)
+        if f"page{suffix}" not in w:
+            continue
+        for key, route in (("page", "/?q="), ("api", "/api/search")):
+            x, where = w[key + suffix], f"web {route}, {kind}"
+            rate = 1000 / api["mean"] if api else None
+            rows.append((f"{where}: requests/s ({w['connections']} connections, "
+                         f"{w['workers']} workers)", fmt(x["rps"]),
+                         "1000 / in-process mean (one core)", fmt(rate), ratio(x["rps"], rate)))
+            p99 = x["p99_ms"] if x["requests"] > x["non2xx"] else None
+            rows.append((f"{where}: p99 (ms)", fmt(p99), "in-process p99",
+                         fmt(api and api["p99"]), ratio(p99, api and api["p99"])))
+            rows.append((f"{where}: non-2xx responses / responses; timeouts and socket errors",
+                         f"{x['non2xx']} / {x['requests']:,}; {x['socket_errors']}",
+                         "–", "–", "–"))
+            cpu = api.get("cpu", {}).get("mean") if api else None
+            rows.append((f"{where}: workers' CPU per request (ms)",
+                         fmt(x["cpu_ms_per_request"]), "in-process CPU per query, mean",
+                         fmt(cpu), ratio(x["cpu_ms_per_request"], cpu)))
+            if x.get("cores_busy"):
+                rows.append((f"{where}: cores busy, all workers (each)",
+                             f"{sum(x['cores_busy']):.2f} ("
+                             + ", ".join(f"{c:.2f}" for c in x["cores_busy"]) + ")",
+                             "–", "–", "–"))
+        for key, what in (("worker_uss_mb", "USS, its own"), ("worker_pss_mb", "PSS"),
+                          ("worker_rss_mb", "RSS")):
+            if w.get(key + suffix):
+                rows.append((f"web, {kind}: {what} memory per worker after load (MB)",
+                             ", ".join(f"{v:.0f}" for v in w[key + suffix]), "–", "–", "–"))
+    return rows
 
 
 def report(results: dict, meta: dict) -> str:
@@ -253,45 +297,7 @@ def report(results: dict, meta: dict) -> str:
                          fmt(s["whoosh"]["rss_mb"], digits=0), ratio(api["rss_mb"], s["whoosh"]["rss_mb"])))
         w = r.get("web")
         if w:
-            if w.get("unavailable") or w.get("error"):
-                rows.append(("web", "n/a", w.get("unavailable") or w.get("error"), "–", "–"))
-            else:
-                api_p99 = s["api"]["p99"] if s else None
-                for key, route in (("page", "/?q="), ("api", "/api/search")):
-                    x = w[key]
-                    rows.append((f"web {route}: requests/s ({w['connections']} connections, "
-                                 f"{w['workers']} workers)", fmt(x["rps"]),
-                                 "1000 / API mean (one core)",
-                                 fmt(1000 / s["api"]["mean"]) if s else "–",
-                                 ratio(x["rps"], 1000 / s["api"]["mean"]) if s else "–"))
-                    p99 = x["p99_ms"] if x["requests"] > x["non2xx"] else None
-                    rows.append((f"web {route}: p99 (ms)", fmt(p99), "API p99 in-process",
-                                 fmt(api_p99), ratio(p99, api_p99)))
-                    rows.append((f"web {route}: non-2xx responses / responses; "
-                                 "timeouts and socket errors",
-                                 f"{x['non2xx']} / {x['requests']:,}; {x['socket_errors']}",
-                                 "–", "–", "–"))
-                rss = w.get("worker_rss_mb") or []
-                rows.append(("web: RSS per worker after load (MB)",
-                             ", ".join(f"{v:.0f}" for v in rss), "API process (search step)",
-                             fmt(s["api"]["rss_mb"], digits=0) if s else "–",
-                             ratio(max(rss), s["api"]["rss_mb"]) if rss and s else "–"))
-                for key, route in (("page", "/?q="), ("api", "/api/search")):
-                    x = w[key]
-                    if x.get("cpu_ms_per_request") is not None and s:
-                        rows.append((f"web {route}: workers' CPU per request (ms)",
-                                     fmt(x["cpu_ms_per_request"]), "API CPU per query, mean",
-                                     fmt(s["api"]["cpu"]["mean"]) if s["api"].get("cpu") else "–",
-                                     ratio(x["cpu_ms_per_request"], s["api"]["cpu"]["mean"])
-                                     if s["api"].get("cpu") else "–"))
-                for key, what in (("worker_uss_mb", "USS, its own"), ("worker_pss_mb", "PSS")):
-                    if w.get(key):
-                        rows.append((f"web: {what} memory per worker after load (MB)",
-                                     ", ".join(f"{v:.0f}" for v in w[key]), "–", "–", "–"))
-                anon = [v for v in (w.get("worker_anon_mb") or []) if v is not None]
-                if anon:
-                    rows.append(("web: own (anonymous) memory per worker after load (MB)",
-                                 ", ".join(f"{v:.0f}" for v in anon), "–", "–", "–"))
+            rows += web_rows(w, s)
         for row in rows:
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     lines += ["", "Raw figures: bench/work/results.json (not committed).", ""]

@@ -68,6 +68,14 @@ WARM_SECONDS = 20
 # warming was less than one pass per worker, and the site was measured cold.
 WARM_PASSES = 4
 WARM_MAX_SECONDS = 120
+# `medsearch serve` whose workers remember no searches (what the in-process
+# `--no-query-memory` figures measure): the workers fork from this process
+# and inherit the class setting. wrk cycles through the same 260 queries, so
+# a site that remembers answers nearly all of them from memory.
+FORGETFUL = ("import sys; from indexer.whoosh_engine.engine import WhooshEngine; "
+             "WhooshEngine.queries_kept = 0; from indexer.cli import main; "
+             "sys.exit(main(sys.argv[1:]))")
+ROUTES = (("page", "/"), ("api", "/api/search"))
 
 
 def _free_port() -> int:
@@ -107,12 +115,14 @@ def _paths(route: str) -> list[str]:
 
 
 @contextmanager
-def serving(repo: Path, index: str, workers: int = 2):
+def serving(repo: Path, index: str, workers: int = 2, remember: bool = True):
     """`medsearch serve` (the code in `repo`) on a free loopback port: yields
-    (port, server process), or (None, process) when it did not come up."""
+    (port, server process), or (None, process) when it did not come up.
+    `remember=False`: its workers remember no searches (FORGETFUL)."""
     port = _free_port()
+    program = ["-m", "indexer"] if remember else ["-c", FORGETFUL]
     server = subprocess.Popen(
-        [sys.executable, "-m", "indexer", "serve", "--index", index, "--host", "127.0.0.1",
+        [sys.executable, *program, "serve", "--index", index, "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers)],
         cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -128,54 +138,69 @@ def serving(repo: Path, index: str, workers: int = 2):
 
 
 def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
-            workers: int = 2, log=print) -> dict:
+            workers: int = 2, log=print, never_asked: bool = True) -> dict:
+    """The site under load, as its workers remember searches (keys "page" and
+    "api") and, with `never_asked`, as if every query were new ("page:never
+    asked", "api:never asked"), with each site's workers' memory after its load."""
     results: dict = {"workers": workers, "connections": connections, "duration": duration}
-    with serving(repo, index, workers) as (port, server):
-        if port is None:
-            return {"error": f"the server did not come up (exit {server.poll()})"}
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, route in (("page", "/"), ("api", "/api/search")):
-                paths = _paths(route)
-                lua = LUA % {"paths": ",".join(_lua_string(p) for p in paths)}
-                script = Path(tmp) / f"{name}.lua"
-                script.write_text(lua)
-                # Warm every worker, as the API figures are warm: each opens the
-                # index itself after the fork and fills its per-generation caches.
-                sent, started = 0, time.monotonic()
-                while sent < WARM_PASSES * len(paths) and \
-                        time.monotonic() - started < WARM_MAX_SECONDS:
-                    warm = subprocess.run(
-                        ["wrk", "-t2", f"-c{connections}", f"-d{WARM_SECONDS}s", "-s",
-                         str(script), f"http://127.0.0.1:{port}"],
-                        capture_output=True, text=True, timeout=WARM_SECONDS + 60).stdout
-                    sent += _parse(warm)["requests"]
-                workers = psutil.Process(server.pid).children(recursive=True)
-                cpu_before = sum(_cpu_seconds(w) for w in workers)
-                out = subprocess.run(
-                    ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-                     "-s", str(script), f"http://127.0.0.1:{port}"],
-                    capture_output=True, text=True, timeout=duration + 60).stdout
-                results[name] = _parse(out)
-                results[name]["warm_requests"] = sent
-                # The workers' CPU per answer: what the machine's other load does
-                # not inflate much, unlike requests/s (compare with the API's CPU).
-                used = sum(_cpu_seconds(w) for w in workers) - cpu_before
-                results[name]["cpu_ms_per_request"] = \
-                    used * 1000 / max(1, results[name]["requests"])
-                log(f"    web {route}: {results[name]}")
-        workers_rss = [p.memory_info().rss / 2**20
-                       for p in psutil.Process(server.pid).children(recursive=True)]
-        results["worker_rss_mb"] = workers_rss
+    for remember, suffix in ((False, ":never asked"), (True, ""))[0 if never_asked else 1:]:
+        with serving(repo, index, workers, remember) as (port, server):
+            if port is None:
+                return {"error": f"the server did not come up (exit {server.poll()})"}
+            for name, route in ROUTES:
+                results[name + suffix] = _load(port, server, route, duration, connections)
+                log(f"    web {route}{suffix}: {results[name + suffix]}")
+            results.update({key + suffix: value for key, value in _memory(server).items()})
+    return results
+
+
+def _load(port: int, server, route: str, duration: int, connections: int) -> dict:
+    """wrk on `route` for `duration` seconds, once every worker is warm."""
+    paths = _paths(route)
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "load.lua"
+        script.write_text(LUA % {"paths": ",".join(_lua_string(p) for p in paths)})
+        # Warm every worker, as the API figures are warm: each opens the
+        # index itself after the fork and fills its per-generation caches.
+        sent, started = 0, time.monotonic()
+        while sent < WARM_PASSES * len(paths) and time.monotonic() - started < WARM_MAX_SECONDS:
+            warm = subprocess.run(
+                ["wrk", "-t2", f"-c{connections}", f"-d{WARM_SECONDS}s", "-s", str(script),
+                 f"http://127.0.0.1:{port}"],
+                capture_output=True, text=True, timeout=WARM_SECONDS + 60).stdout
+            sent += _parse(warm)["requests"]
+        workers = psutil.Process(server.pid).children(recursive=True)
+        cpu_before = [_cpu_seconds(w) for w in workers]
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
+             "-s", str(script), f"http://127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=duration + 60).stdout
+        used = [_cpu_seconds(w) - before for w, before in zip(workers, cpu_before)]
+    result = _parse(out)
+    result["warm_requests"] = sent
+    # The workers' CPU per answer: what the machine's other load does not
+    # inflate much, unlike requests/s (compare with the API's CPU).
+    result["cpu_ms_per_request"] = sum(used) * 1000 / max(1, result["requests"])
+    # How many cores the workers kept busy, each and together: 2 workers on
+    # 2 cores should come near 2 (one worker's share near 1 means it idled).
+    result["cores_busy"] = [u / duration for u in used]
+    return result
+
+
+def _memory(server) -> dict:
+    """Each worker's memory, in MB."""
+    workers = psutil.Process(server.pid).children(recursive=True)
+    full = [p.memory_full_info() for p in workers]
+    return {
+        "worker_rss_mb": [p.memory_info().rss / 2**20 for p in workers],
         # RSS counts the index files' pages in the page cache that a worker has
         # touched (shared by every process); its own memory is the anonymous part.
-        results["worker_anon_mb"] = [
-            _anonymous_mb(p.pid) for p in psutil.Process(server.pid).children(recursive=True)]
+        "worker_anon_mb": [_anonymous_mb(p.pid) for p in workers],
         # USS: pages only this worker maps (its own memory; the target's measure);
         # PSS: plus its share of pages shared with the other workers (page cache).
-        full = [p.memory_full_info() for p in psutil.Process(server.pid).children(recursive=True)]
-        results["worker_uss_mb"] = [m.uss / 2**20 for m in full]
-        results["worker_pss_mb"] = [m.pss / 2**20 for m in full]
-    return results
+        "worker_uss_mb": [m.uss / 2**20 for m in full],
+        "worker_pss_mb": [m.pss / 2**20 for m in full],
+    }
 
 
 def _cpu_seconds(process) -> float:
