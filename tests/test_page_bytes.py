@@ -21,7 +21,7 @@ from indexer.results import Hit
 from indexer.whoosh_engine import engine as whoosh_engine
 from webui import create_app
 from webui.params import SearchParams
-from webui.views import export_url, search_url
+from webui.views import export_url, mesh_url, search_url
 
 PAGES = [
     "/?q=vertebroplasty", "/?q=spine", "/?q=", "/?q=&sort=newest", "/?q=&sort=oldest&page=2",
@@ -88,6 +88,8 @@ def test_links_are_url_for_byte_for_byte(script_root, params, changes):
     with LINKS_APP.test_request_context("/", base_url=f"http://localhost{script_root}/"):
         assert search_url(params, **changes) == reference_search_url(params, **changes)
         assert search_url(params, **changes).startswith(f"{script_root}/?q=")
+        for keyword in ("Spine/surgery", "Humans", "a b&c=d", "", None):
+            assert mesh_url(params, keyword) == reference_search_url(params, mesh=keyword)
         for scope in ("page", "all"):
             assert export_url(params, "ris", scope) == reference_export_url(params, "ris", scope)
 
@@ -107,7 +109,9 @@ def test_hit_to_dict_is_asdict():
 def straightforward_app(index_dir):
     """The app rendering every link with url_for and every hit with asdict."""
     app = create_app({"TESTING": True, "INDEX": str(index_dir)})
-    app.jinja_env.globals.update(search_url=reference_search_url, export_url=reference_export_url)
+    app.jinja_env.globals.update(
+        search_url=reference_search_url, export_url=reference_export_url,
+        mesh_url=lambda params, keyword: reference_search_url(params, mesh=keyword))
     return app
 
 

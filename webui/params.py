@@ -107,6 +107,8 @@ class SearchParams:
 
 # Each parameter's default, in the order of the fields (the order of a URL's parameters).
 _DEFAULTS = {f.name: f.default for f in fields(SearchParams)}
+# webui.views.mesh_url appends the MeSH keyword to the rest of a URL.
+assert list(_DEFAULTS)[-1] == "mesh", "mesh_url needs mesh last"
 
 
 def _number(args, name: str, default: int, low: int, high: int) -> int:

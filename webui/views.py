@@ -33,6 +33,20 @@ def search_url(params: SearchParams, **changes) -> str:
 
 
 @bp.app_template_global()
+def mesh_url(params: SearchParams, keyword: str) -> str:
+    """search_url(params, mesh=keyword): a page's MeSH chips, about 80, share
+    all but the keyword, the last of the URL's parameters (SearchParams' last
+    field), so the part before it is built once per page."""
+    if not keyword:
+        return search_url(params, mesh=keyword)
+    prefixes = g.setdefault("medsearch_mesh_prefixes", {})
+    prefix = prefixes.get(params)
+    if prefix is None:
+        prefix = prefixes[params] = search_url(params, mesh=None)
+    return f"{prefix}&mesh={_quoted(keyword)}"
+
+
+@bp.app_template_global()
 def export_url(params: SearchParams, format: str, scope: str = "page") -> str:
     """The download of this search's results (`scope` "page" or "all")."""
     args = params.args()
