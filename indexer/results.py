@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 SORTS = ("relevance", "newest", "oldest")
 MAX_PER_PAGE = 100
@@ -30,7 +30,15 @@ class Hit:
     ranked_with: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """What dataclasses.asdict gives (its lists and dict copied), written
+        out: asdict's generic deep copy was most of a JSON answer's own cost."""
+        return {
+            "pmid": self.pmid, "title": self.title, "score": self.score, "year": self.year,
+            "journal": self.journal, "authors": list(self.authors),
+            "keywords": list(self.keywords), "url": self.url, "published": self.published,
+            "snippet": self.snippet, "mesh": list(self.mesh),
+            "ranked_with": dict(self.ranked_with),
+        }
 
 
 @dataclass

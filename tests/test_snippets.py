@@ -74,6 +74,22 @@ def test_a_snippet_asked_again_is_remembered_not_marked_again():
     assert (info.hits, info.misses, info.maxsize) == (1, 2, snippets.SNIPPETS_KEPT)
 
 
+def test_the_remembered_searches_first_pages_keep_their_snippets():
+    """A search the engine remembers, read again, marks no abstract again:
+    every one's first page fits in the snippets remembered."""
+    from indexer.whoosh_engine.engine import QUERIES_KEPT
+
+    assert snippets.snippet.cache_info().maxsize >= QUERIES_KEPT * 10
+    snippets.snippet.cache_clear()
+    pages = [[(f"Abstract {n} of page {page} about cement.", frozenset({"cement", f"w{page}"}))
+              for n in range(10)] for page in range(QUERIES_KEPT)]
+    for page in pages + pages:  # each search asked twice, in turn
+        for text, words in page:
+            snippets.snippet(text, words)
+    info = snippets.snippet.cache_info()
+    assert (info.misses, info.hits) == (QUERIES_KEPT * 10, QUERIES_KEPT * 10)
+
+
 def test_a_compounds_parts_are_marked_apart_and_the_compound_whole():
     assert snippets.snippet(ABSTRACTS[0], frozenset(analyze("ct guided blood"))) == (
         "causes orthostatic headache. METHODS: Eight patients had <mark>CT</mark>-"

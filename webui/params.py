@@ -86,14 +86,29 @@ class SearchParams:
         return replace(self, **changes)
 
     def args(self, **changes) -> dict:
-        """URL parameters for this search with `changes`, defaults left out (q always kept)."""
-        params = self.but(**changes) if changes else self
-        out = {"q": params.q}
-        for f in fields(params):
-            value = getattr(params, f.name)
-            if f.name != "q" and value is not None and value != f.default:
-                out[f.name] = value
+        """URL parameters for this search with `changes`, defaults left out (q always kept).
+
+        What `self.but(**changes)` would give, without making it: a results
+        page asks for about 130 links' parameters.
+        """
+        if changes:
+            changes.setdefault("page", 1)
+            unknown = changes.keys() - _DEFAULTS.keys()
+            if unknown:
+                raise TypeError(f"not a search parameter: {', '.join(sorted(unknown))}")
+        values = self.__dict__
+        out = {"q": changes.get("q", self.q)}
+        for name, default in _DEFAULTS.items():
+            value = changes[name] if name in changes else values[name]
+            if name != "q" and value is not None and value != default:
+                out[name] = value
         return out
+
+
+# Each parameter's default, in the order of the fields (the order of a URL's parameters).
+_DEFAULTS = {f.name: f.default for f in fields(SearchParams)}
+# webui.views.mesh_url appends the MeSH keyword to the rest of a URL.
+assert list(_DEFAULTS)[-1] == "mesh", "mesh_url needs mesh last"
 
 
 def _number(args, name: str, default: int, low: int, high: int) -> int:

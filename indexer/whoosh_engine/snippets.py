@@ -26,8 +26,12 @@ from .schema import schema
 
 SNIPPET_WORDS = 40
 # Snippets remembered (abstract and words): a results page asked again (the
-# site's page and its JSON twin, back and forth) marks no abstract twice. A few kB each.
-SNIPPETS_KEPT = 2048
+# site's page and its JSON twin, back and forth) marks no abstract twice.
+# As many as the first pages (10 hits) of the 512 searches the engine
+# remembers (engine.QUERIES_KEPT): marking was most of what a remembered
+# search still cost, and 2,048 (205 pages) were forgotten before their search
+# was. About 1.7 kB each (the abstract held as the key): 9 MB at most.
+SNIPPETS_KEPT = 5120
 
 
 class MarkFormatter(highlight.Formatter):
