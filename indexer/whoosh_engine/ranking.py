@@ -253,14 +253,16 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
         words, length = counted
         for term, count in words:
             weights[term] = weights.get(term, 0.0) + doc_weight * count / length
-    columns = engine.columns
     docs = engine.live_count or 1
     scored = []
     # Look up document frequencies only for the likeliest terms, then keep
     # the best after idf.
     candidates = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
-    for term, weight in candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]:
-        df = columns.doc_frequency("abstract", term) + columns.doc_frequency("title", term)
+    candidates = candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]
+    words = [term for term, _ in candidates]
+    in_abstracts = engine.doc_frequencies("abstract", words)
+    in_titles = engine.doc_frequencies("title", words)
+    for (term, weight), df in zip(candidates, map(sum, zip(in_abstracts, in_titles))):
         # Words in most documents ("study", NFCorpus's "num") say nothing.
         if df / docs > ranking.prf_max_df:
             continue
