@@ -248,3 +248,24 @@ def test_feedback_documents_tied_on_score_are_chosen_by_pmid(tmp_path):
             index.close()
     assert runs[0] == runs[1]
     assert [pmid for pmid, _ in runs[0]][:3] == ["21", "22", "23"]  # barley gluten: from "21"
+
+
+def test_only_documents_tied_on_score_have_their_pmid_read():
+    import numpy as np
+
+    from indexer.whoosh_engine.ranking import _ties_by_pmid
+
+    class Searcher:
+        read: list[int] = []
+
+        def stored_fields(self, docnum):
+            self.read.append(docnum)
+            return {"pmid": {4: "9", 7: "10", 2: "8"}[docnum]}
+
+    searcher = Searcher()
+    # Engine.top's order: by score, ties by document number.
+    ranked = _ties_by_pmid(searcher, np.array([5, 2, 4, 7, 1]),
+                           np.array([3.0, 2.0, 2.0, 2.0, 1.0]))
+    # PMIDs compare as Whoosh stores them: text.
+    assert ranked == [(3.0, 5), (2.0, 7), (2.0, 2), (2.0, 4), (1.0, 1)]
+    assert sorted(searcher.read) == [2, 4, 7]

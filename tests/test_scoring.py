@@ -203,6 +203,36 @@ def test_columns_hold_whooshs_postings_and_statistics(idx):
     assert columns.postings("abstract", "nosuchword")[0].size == 0
 
 
+def test_terms_looked_up_together_are_found_as_one_at_a_time(idx, monkeypatch):
+    columns = Columns.load(idx.engine._generation)
+    words = [t.decode() for t in idx.engine._searcher().reader().lexicon("abstract")]
+    asked = words + ["nosuchword", words[0]]
+    one_by_one = [columns.span("abstract", w) for w in asked]
+    assert columns.spans("abstract", asked) == one_by_one
+    assert all(end > start for start, end in one_by_one[:len(words)])
+    assert one_by_one[len(words)] == (0, 0)
+    engine = Engine(columns, idx.engine._searcher())
+    assert engine.doc_frequencies("abstract", asked) == [
+        columns.doc_frequency("abstract", w) for w in asked]
+
+
+def test_a_term_sharing_its_hash_with_another_is_still_found(monkeypatch):
+    from indexer.whoosh_engine import columns as written
+
+    keys = [b"abstract\0aaa", b"abstract\0bbb"]
+    columns = Columns({
+        "hashes": np.array([5, 5], dtype=np.uint64), "starts": np.array([0, 1, 3]),
+        "docs": np.array([0, 1, 2], dtype=np.int32), "tfs": np.ones(3, dtype=np.float32),
+        "keys": np.frombuffer(b"".join(keys), dtype=np.uint8),
+        "key_starts": np.array([0, len(keys[0]), len(keys[0]) + len(keys[1])]),
+        "lengths": np.zeros((len(TEXT_FIELDS), 3)), "deleted": np.zeros(3, dtype=bool),
+        "stats": {"doc_count_all": 3, "field_length": {}, "has_deletions": False}})
+    monkeypatch.setattr(written, "key_hash", lambda key: 5)
+    assert columns.spans("abstract", ["bbb", "aaa", "ccc"]) == [(1, 3), (0, 1), (0, 0)]
+    assert [columns.span("abstract", w) for w in ("bbb", "aaa", "ccc")] == [(1, 3), (0, 1), (0, 0)]
+    assert columns.postings("abstract", "bbb")[0].tolist() == [1, 2]
+
+
 def test_several_segments_and_deletions(idx, tmp_path):
     """Segments added and documents deleted (as updates leave them): still Whoosh's scores."""
     from indexer.whoosh_engine.build import write_index

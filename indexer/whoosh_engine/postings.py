@@ -60,26 +60,57 @@ class Columns:
 
     def _find(self, fieldname: str, text: str | bytes) -> int:
         key = columns.term_key(fieldname, text)
-        h = np.uint64(columns.key_hash(key))
-        i = int(np.searchsorted(self.hashes, h))
-        while i < len(self.hashes) and self.hashes[i] == h:
-            if bytes(self.keys[self.key_starts[i]:self.key_starts[i + 1]]) == key:
+        h = columns.key_hash(key)
+        hashes, key_starts = self.hashes, self.key_starts
+        # ndarray methods and plain ints: numpy's module-level wrappers and
+        # scalar comparisons cost more than the search itself.
+        i = int(hashes.searchsorted(np.uint64(h)))
+        while i < len(hashes) and int(hashes[i]) == h:
+            if self.keys[key_starts[i]:key_starts[i + 1]].tobytes() == key:
                 return i
             i += 1
         return -1
 
+    def span(self, fieldname: str, text: str | bytes) -> tuple[int, int]:
+        """Where a term's postings start and end in `docs` and `tfs`; (0, 0) if absent."""
+        i = self._find(fieldname, text)
+        return (0, 0) if i < 0 else (int(self.starts[i]), int(self.starts[i + 1]))
+
+    def spans(self, fieldname: str, texts: list) -> list[tuple[int, int]]:
+        """span() of many terms of one field, found with one search of the hashes."""
+        if not texts or not len(self.hashes):
+            return [(0, 0)] * len(texts)
+        keys = [columns.term_key(fieldname, text) for text in texts]
+        wanted = np.fromiter((columns.key_hash(k) for k in keys), dtype=np.uint64,
+                             count=len(keys))
+        at = np.minimum(self.hashes.searchsorted(wanted), len(self.hashes) - 1)
+        hit = (self.hashes[at] == wanted).tolist()
+        key_lo, key_hi = self.key_starts[at].tolist(), self.key_starts[at + 1].tolist()
+        lo, hi = self.starts[at].tolist(), self.starts[at + 1].tolist()
+        found = []
+        for n, key in enumerate(keys):
+            if not hit[n]:
+                found.append((0, 0))
+            elif self.keys[key_lo[n]:key_hi[n]].tobytes() == key:
+                found.append((lo[n], hi[n]))
+            else:  # another key with the same hash first: look further, one at a time
+                found.append(self.span(fieldname, texts[n]))
+        return found
+
     def postings(self, fieldname: str, text: str | bytes) -> tuple[np.ndarray, np.ndarray]:
         """Document numbers (ascending) and weights of a term; empty if absent."""
-        i = self._find(fieldname, text)
-        if i < 0:
+        return self.postings_at(*self.span(fieldname, text))
+
+    def postings_at(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """The postings of a span (see span)."""
+        if start == end:
             return _EMPTY_DOCS, _EMPTY_TFS
-        start, end = self.starts[i], self.starts[i + 1]
         return self.docs[start:end], self.tfs[start:end]
 
     def doc_frequency(self, fieldname: str, text: str | bytes) -> int:
         """Documents with the term, deleted ones included (as Whoosh counts)."""
-        i = self._find(fieldname, text)
-        return 0 if i < 0 else int(self.starts[i + 1] - self.starts[i])
+        start, end = self.span(fieldname, text)
+        return end - start
 
     def avg_length(self, fieldname: str) -> float:
         return self.field_length.get(fieldname, 0) / (self.doc_count_all or 1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import math
 from collections import Counter
+from itertools import groupby
+from operator import itemgetter
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -242,25 +244,28 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
     top = _feedback_docs(engine, built.query, ranking.prf_docs, restrict)
     if not top:
         return built
-    doc_weights = _doc_weights([score for _, score, _ in top], ranking)
+    doc_weights = _doc_weights([score for score, _ in top], ranking)
+    stored = engine.searcher.stored_fields
     weights: dict[str, float] = {}
-    for (stored, _, docnum), doc_weight in zip(top, doc_weights):
+    for (_, docnum), doc_weight in zip(top, doc_weights):
         if doc_weight <= 0:
             continue
         counted = engine.doc_terms.get(docnum)
         if counted is None:
-            counted = engine.doc_terms.put(docnum, _term_counts(stored))
+            counted = engine.doc_terms.put(docnum, _term_counts(stored(docnum)))
         words, length = counted
         for term, count in words:
             weights[term] = weights.get(term, 0.0) + doc_weight * count / length
-    columns = engine.columns
     docs = engine.live_count or 1
     scored = []
     # Look up document frequencies only for the likeliest terms, then keep
     # the best after idf.
     candidates = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
-    for term, weight in candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]:
-        df = columns.doc_frequency("abstract", term) + columns.doc_frequency("title", term)
+    candidates = candidates[:max(ranking.prf_terms * PRF_CANDIDATES, 1)]
+    words = [term for term, _ in candidates]
+    in_abstracts = engine.doc_frequencies("abstract", words)
+    in_titles = engine.doc_frequencies("title", words)
+    for (term, weight), df in zip(candidates, map(sum, zip(in_abstracts, in_titles))):
         # Words in most documents ("study", NFCorpus's "num") say nothing.
         if df / docs > ranking.prf_max_df:
             continue
@@ -289,7 +294,7 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
         related = set(candidates[~np.isin(candidates, engine.evaluate(user).docs)].tolist())
         if related:
             found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
-            words = _surface_forms([stored for stored, _, _ in top[:ranking.prf_docs]],
+            words = _surface_forms([stored(docnum) for _, docnum in top[:ranking.prf_docs]],
                                    [term for term, _ in chosen[:FEEDBACK_SHOWN]])
             note = Expansion("feedback", built.text, words)
             return replace(built, query=_combine(found, built.extras, False),
@@ -308,16 +313,26 @@ PRF_CANDIDATES = 4
 PRF_TIE_MARGIN = 5
 
 
-def _feedback_docs(engine, query, count: int, restrict) -> list[tuple[dict, float, int]]:
-    """The stored fields, scores and numbers of the top `count` + 1 documents, ties by PMID.
+def _feedback_docs(engine, query, count: int, restrict) -> list[tuple[float, int]]:
+    """The scores and numbers of the top `count` + 1 documents, ties by PMID.
 
     One document more than used: "linear" weights are measured from its score.
     """
     docs, scores = engine.top(engine.evaluate(query), count + 1 + PRF_TIE_MARGIN, restrict)
-    stored = engine.searcher.stored_fields
-    top = sorted(((stored(int(d)), float(s), int(d)) for d, s in zip(docs, scores)),
-                 key=lambda fsd: (-fsd[1], fsd[0].get("pmid", "")))
-    return top[:count + 1]
+    return _ties_by_pmid(engine.searcher, docs, scores)[:count + 1]
+
+
+def _ties_by_pmid(searcher, docs: np.ndarray, scores: np.ndarray) -> list[tuple[float, int]]:
+    """(score, document) of Engine.top's documents (by score) with those tied
+    on score put in PMID order. A PMID is read from the stored fields, which
+    cost a decompression each: only those of tied documents are read."""
+    ranked = []
+    for _, tied in groupby(zip(scores.tolist(), docs.tolist()), key=itemgetter(0)):
+        tied = list(tied)
+        if len(tied) > 1:
+            tied.sort(key=lambda sd: searcher.stored_fields(sd[1]).get("pmid", ""))
+        ranked += tied
+    return ranked
 
 
 def _top_docnums(engine, query, count: int, restrict, words: list[str],
@@ -326,19 +341,17 @@ def _top_docnums(engine, query, count: int, restrict, words: list[str],
     least `least` of `words` (one shared word is too little to call a
     document related)."""
     docs, scores = engine.top(engine.evaluate(query), count + PRF_TIE_MARGIN, restrict)
-    stored = engine.searcher.stored_fields
-    ranked = sorted(((float(s), stored(int(d))["pmid"], int(d)) for d, s in zip(docs, scores)),
-                    key=lambda spd: (-spd[0], spd[1]))
+    ranked = _ties_by_pmid(engine.searcher, docs, scores)
     if least > 1 and ranked:
-        wanted = np.array([docnum for _, _, docnum in ranked], dtype=np.int64)
+        wanted = np.array([docnum for _, docnum in ranked], dtype=np.int64)
         found = np.zeros(len(wanted), dtype=np.int64)
         for word in words:
             has = np.zeros(len(wanted), dtype=bool)
             for fieldname in TEXT_FIELDS:
                 has |= engine.has_term(fieldname, word, wanted)
             found += has
-        ranked = [spd for spd, n in zip(ranked, found) if n >= least]
-    return [docnum for _, _, docnum in ranked[:count]]
+        ranked = [sd for sd, n in zip(ranked, found) if n >= least]
+    return [docnum for _, docnum in ranked[:count]]
 
 
 # Feedback words named in `Results.expansions` when feedback added documents.

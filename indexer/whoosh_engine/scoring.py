@@ -81,6 +81,35 @@ class Engine:
         # Nodes already evaluated in this search: the feedback pass, the
         # final query and the snippets share sub-queries (kept by identity).
         self._memo: dict[int, tuple[wq.Query, Node]] = {}
+        # Where each term's postings are, found once per search: feedback's
+        # document frequencies, the pooled idf, the postings and has_term
+        # ask for the same (field, term) several times each.
+        self._spans: dict[tuple, tuple[int, int]] = {}
+
+    # --- postings ---------------------------------------------------------------
+
+    def _span(self, fieldname: str, text) -> tuple[int, int]:
+        key = (fieldname, text)
+        span = self._spans.get(key)
+        if span is None:
+            span = self._spans[key] = self.columns.span(fieldname, text)
+        return span
+
+    def postings(self, fieldname: str, text) -> tuple[np.ndarray, np.ndarray]:
+        """Document numbers (ascending) and weights of a term; empty if absent."""
+        return self.columns.postings_at(*self._span(fieldname, text))
+
+    def doc_frequency(self, fieldname: str, text) -> int:
+        """Documents with the term, deleted ones included (as Whoosh counts)."""
+        start, end = self._span(fieldname, text)
+        return end - start
+
+    def doc_frequencies(self, fieldname: str, texts: list) -> list[int]:
+        """doc_frequency of many terms, those not yet looked up found together."""
+        missing = [t for t in dict.fromkeys(texts) if (fieldname, t) not in self._spans]
+        for text, span in zip(missing, self.columns.spans(fieldname, missing)):
+            self._spans[(fieldname, text)] = span
+        return [self.doc_frequency(fieldname, t) for t in texts]
 
     # --- evaluation -------------------------------------------------------------
 
@@ -123,7 +152,7 @@ class Engine:
 
     def _term(self, fieldname: str, text, boost: float = 1.0) -> Node:
         columns = self.columns
-        docs, tfs = columns.postings(fieldname, text)
+        docs, tfs = self.postings(fieldname, text)
         df = len(docs)
         if not df:
             return EMPTY
@@ -155,7 +184,7 @@ class Engine:
             docs = self._term(fieldname, words[0]).docs
         tfs = np.full(len(docs), np.iinfo(np.int64).max, dtype=np.int64)
         for word in words if len(docs) else ():
-            found, counts = self.columns.postings(fieldname, word)
+            found, counts = self.postings(fieldname, word)
             tfs = np.minimum(tfs, counts[np.searchsorted(found, docs)])
         return docs, tfs
 
@@ -164,7 +193,7 @@ class Engine:
         if not self.pooled:
             return math.log(self.size / (df + 1)) + 1
         if fieldname in POOLED_FIELDS:
-            df = max(self.columns.doc_frequency(f, text) for f in POOLED_FIELDS)
+            df = max(self.doc_frequency(f, text) for f in POOLED_FIELDS)
         return pooled_idf(self.size, df)
 
     def _or(self, query: wq.Or) -> Node:
@@ -268,7 +297,7 @@ class Engine:
 
     def has_term(self, fieldname: str, text: str, docs: np.ndarray) -> np.ndarray:
         """Which of `docs` hold the term (deleted documents never do)."""
-        postings, _ = self.columns.postings(fieldname, text)
+        postings, _ = self.postings(fieldname, text)
         if not len(postings) or not len(docs):
             return np.zeros(len(docs), dtype=bool)
         at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
