@@ -7,8 +7,7 @@ from typing import Callable
 
 from ..query.spelling import Speller
 from . import limits
-from .memory import CORRECTIONS_KEPT, PerGeneration
-from .scoring import Recent
+from .memory import CORRECTIONS_KEPT, PerGeneration, Recent
 
 
 def suggestion(text: str, searcher, generation: Path, memory: PerGeneration,

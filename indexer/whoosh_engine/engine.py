@@ -31,10 +31,10 @@ from ..semantic.rerank import reranked
 from .embedding import Semantic
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
-from .memory import DEEPEST_KEPT, QUERIES_KEPT, PerGeneration, Ranked
+from .memory import DEEPEST_KEPT, QUERIES_KEPT, PerGeneration, Ranked, Recent
 from .ranking import build_query, feedback, weighting
 from .schema import from_stored, stored_mesh
-from .scoring import Engine, Node, Recent, passing, positive_terms
+from .scoring import Engine, Node, passing, positive_terms
 from .snippets import first_words, snippet
 from .vocabulary import load_vocabulary
 

@@ -9,6 +9,7 @@ generation's documents do not change.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import NamedTuple
 
@@ -53,3 +54,30 @@ class PerGeneration:
                 if cached is None or cached[0] != generation:
                     cached = self._tables[name] = (generation, load(generation))
         return cached[1]
+
+
+class Recent:
+    """The most recently used values of one generation (an LRU), shared by the
+    threads of a process: phrase documents (as Lucene keeps recent clauses'
+    documents: the same synonym phrases come back with every search for a
+    lay term), feedback documents' analysed terms, spelling look-ups and
+    searches."""
+
+    def __init__(self, size: int = 4096):
+        self.size = size
+        self._docs: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key) -> np.ndarray | None:
+        with self._lock:
+            docs = self._docs.get(key)
+            if docs is not None:
+                self._docs.move_to_end(key)
+            return docs
+
+    def put(self, key, docs: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._docs[key] = docs
+            if len(self._docs) > self.size:
+                self._docs.popitem(last=False)
+        return docs

@@ -25,14 +25,13 @@ whole index (the same for every document, as a ranking should be).
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query as wq
 
 from . import limits
+from .memory import Recent
 from .postings import Columns
 from .ranking import POOLED_FIELDS, pooled_idf
 from .schema import TEXT_FIELDS
@@ -393,32 +392,6 @@ def _adjacent(reader, query: wq.Phrase, docs: list[int]) -> list[int]:
         if starts:
             found.append(docnum)
     return found
-
-
-class Recent:
-    """The most recently used values of one generation (an LRU), shared by the
-    threads of a process: phrase documents (as Lucene keeps recent clauses'
-    documents: the same synonym phrases come back with every search for a
-    lay term) and feedback documents' analysed terms."""
-
-    def __init__(self, size: int = 4096):
-        self.size = size
-        self._docs: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key) -> np.ndarray | None:
-        with self._lock:
-            docs = self._docs.get(key)
-            if docs is not None:
-                self._docs.move_to_end(key)
-            return docs
-
-    def put(self, key, docs: np.ndarray) -> np.ndarray:
-        with self._lock:
-            self._docs[key] = docs
-            if len(self._docs) > self.size:
-                self._docs.popitem(last=False)
-        return docs
 
 
 def passing(node: Node, restrict: np.ndarray | None) -> Node:
