@@ -115,3 +115,13 @@ def test_without_a_memory_of_searches_nothing_is_remembered(root):
     assert same(index.search("cement leakage")) == first
     assert not {"pages", "queries"} & set(index.engine._memory._tables)
     index.close()
+
+
+def test_changing_a_results_object_does_not_change_the_remembered_search(root):
+    index = open_index(root)
+    first = index.search("spinal")
+    expected = same(first)
+    first.facets["journal"].clear()
+    first.hits[0].ranked_with["words"] = -1.0
+    assert same(index.search("spinal")) == expected
+    index.close()

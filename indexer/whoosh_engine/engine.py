@@ -173,7 +173,9 @@ class WhooshEngine:
                                        ranked.parts[shown])]
         return Results(
             query=text, total=ranked.total, page=page, per_page=per_page, sort=sort,
-            hits=hits, facets=ranked.facets, suggestion=ranked.suggestion,
+            # Copies: the caller may change its Results, not the memory's.
+            hits=hits, facets={name: list(counts) for name, counts in ranked.facets.items()},
+            suggestion=ranked.suggestion,
             took=time.perf_counter() - started,
             expansions=[e.to_dict() for e in ranked.expansions], semantic_note=ranked.note,
         )
@@ -343,7 +345,8 @@ class WhooshEngine:
             year=record.year, journal=record.journal, authors=record.authors,
             keywords=record.keywords, url=record.url, published=record.published,
             snippet=found or (first_words(text) if text else ""),
-            mesh=stored_mesh(fields), ranked_with=ranked_with or {"words": round(score, 4)},
+            mesh=stored_mesh(fields),
+            ranked_with=dict(ranked_with) if ranked_with else {"words": round(score, 4)},
         )
 
     def _facet_table(self, searcher) -> FacetTable:
