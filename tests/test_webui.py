@@ -747,6 +747,20 @@ def test_server_settings(index_dir, monkeypatch):
         server.serve(index_dir, workers=0)
 
 
+def test_a_served_worker_reads_the_index_before_its_first_request(index_dir, tmp_path):
+    from webui import get_index, server
+
+    app = server.MedsearchServer(index_dir, {}, semantic=False).load()
+    with app.app_context():
+        tables = get_index().engine._memory._tables
+        # The searcher and the facet values, read as the worker started.
+        assert "facets" in tables and get_index().engine._shared is not None
+    # No index yet: the worker starts all the same, and its pages say so.
+    app = server.MedsearchServer(tmp_path / "none", {}, semantic=False).load()
+    answer = app.test_client().get("/api/search?q=spine")
+    assert answer.status_code == 503 and "medsearch build" in answer.get_json()["error"]
+
+
 def test_serve_passes_its_options_to_gunicorn(index_dir, monkeypatch):
     from webui import server
 

@@ -20,10 +20,11 @@ import socket
 
 from gunicorn.app.base import BaseApplication
 
-from indexer.errors import CannotServe
+from indexer.errors import CannotServe, MedsearchError
+from indexer.query.settings import DEFAULT
 from indexer.semantic.model import load_before_fork
 
-from . import create_app, public_url as checked_public_url
+from . import create_app, get_index, public_url as checked_public_url
 
 THREADS_PER_WORKER = 4
 WORKER_CLASS = "webui.worker.MedsearchWorker"  # gthread, safe against slow clients
@@ -57,7 +58,21 @@ class MedsearchServer(BaseApplication):
         app = create_app(config)
         app.config["DEBUG"] = False  # never the debugger on a served site
         app.debug = False
+        warm(app)
         return app
+
+
+def warm(app) -> None:
+    """Open the index and read its per-generation tables (the searcher, the
+    postings, the facet values: most of a second at 100,000 pages) before the
+    worker takes requests, so that its first visitors do not wait for them,
+    nor the searches queued behind theirs (answered busy past their turn).
+    Whatever is wrong with the index is left for the pages to say."""
+    with app.app_context():
+        try:
+            get_index().search("", per_page=1, ranking=DEFAULT.without_semantic())
+        except MedsearchError:
+            pass
 
 
 def default_public_url(host: str, port: int) -> str | None:
