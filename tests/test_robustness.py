@@ -19,6 +19,7 @@ from lifecycle_pages import REPO, medsearch, pmids, run, word, write_corpus
 
 from indexer import ArticleNotFound, open_index
 from indexer.whoosh_engine.build import build
+from indexer.pages.scan import Workers
 from indexer.whoosh_engine.lock import WriterLock
 
 BIG = 1500  # pages: writing them takes long enough to be interrupted
@@ -133,6 +134,26 @@ def test_build_interrupted_by_ctrl_c_exits_130_without_traceback(live, big_seeds
     assert_old_index_serves(live, generation)
     status, out, err = run("build", "--seeds", str(live.parent / "small"), "--index", str(live))
     assert (status, err) == (0, "")
+
+
+def test_build_workers_ignore_ctrl_c_from_their_start():
+    # Ctrl-C reaches the whole process group: a worker not yet ignoring it
+    # died holding the task queue's lock and the build hung. They are forked
+    # ignoring it, and the build itself still takes it.
+    def children() -> set[int]:  # this process's, e.g. also servers other tests started
+        return {int(pid) for pid in
+                Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").read_text().split()}
+
+    handler, before = signal.getsignal(signal.SIGINT), children()
+    with Workers(2) as workers:
+        forked = children() - before
+        assert len(forked) == 2
+        for pid in forked:
+            ignored = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                           if line.startswith("SigIgn:"))
+            assert int(ignored.split()[1], 16) & (1 << (signal.SIGINT - 1))
+        assert signal.getsignal(signal.SIGINT) is handler
+        assert list(workers.map(abs, [-1, -2, -3])) == [1, 2, 3]
 
 
 def test_second_writer_exits_at_once_naming_holder(live):

@@ -13,6 +13,7 @@ import hashlib
 import os
 import signal
 import stat
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -193,6 +194,10 @@ def worker_init(parent: int) -> None:
         os._exit(1)
 
 
+WORKER_DIED = ("a worker process died (killed, or out of memory); the live index was left "
+               "as it was: run the command again")
+
+
 class Workers:
     """A pool of `procs` worker processes, or none (work in-process) for 1."""
 
@@ -204,7 +209,29 @@ class Workers:
         if self.procs > 1:
             self._pool = ProcessPoolExecutor(
                 self.procs, initializer=worker_init, initargs=(os.getpid(),))
+            self._start_ignoring_ctrl_c()
         return self
+
+    def _start_ignoring_ctrl_c(self) -> None:
+        """Fork the workers now, with Ctrl-C ignored from their first instruction.
+
+        Ctrl-C reaches the whole process group. A worker forked but not yet
+        scheduled (a loaded machine) took it before worker_init ran, died
+        holding the task queue's lock, and the build hung on Ctrl-C instead
+        of exiting. Forked while the parent ignores it, a worker inherits
+        that; the parent's handler is back once they are up.
+        """
+        main = threading.current_thread() is threading.main_thread()  # may set handlers
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self._pool.submit(int).result()  # the first task forks every worker
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+            raise BuildFailed(WORKER_DIED) from None
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, previous)
 
     def __exit__(self, exc_type, *exc) -> None:
         if self._pool is not None:
@@ -229,5 +256,4 @@ class Workers:
         except BrokenProcessPool:
             # Killed from outside (kill, the kernel's out-of-memory killer):
             # no page can do this within the extraction budgets.
-            raise BuildFailed("a worker process died (killed, or out of memory); the live index "
-                              "was left as it was: run the command again") from None
+            raise BuildFailed(WORKER_DIED) from None
