@@ -189,19 +189,26 @@ class WhooshEngine:
         same, so only the shown page's hits are read again; a new generation,
         or new vectors, starts an empty memory."""
         key = (text, ranking, wanted, sort, self._semantic.stamp(self._generation))
-        try:
-            hash(key)
-        except TypeError:  # a setting that cannot be a key (a list): ranked afresh
-            key = None
-        if key is None or not self.queries_kept:
+        remembered = self._searches("pages", key)
+        if remembered is None:
             return self._rank_afresh(engine, text, ranking, wanted, sort, depth)
-        remembered = self._per_generation("pages", lambda _g: Recent(self.queries_kept))
         found = remembered.get(key)
         if found is None or (len(found.docs) < depth and len(found.docs) < found.total):
             found = self._rank_afresh(engine, text, ranking, wanted, sort, depth)
             if depth <= DEEPEST_KEPT:
                 remembered.put(key, found)
         return found
+
+    def _searches(self, name: str, key) -> Recent | None:
+        """The generation's memory of searches `name`, or None when there is no
+        memory or `key` cannot be one (a setting that is a list)."""
+        if not self.queries_kept:
+            return None
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return self._per_generation(name, lambda _g: Recent(self.queries_kept))
 
     def _rank_afresh(self, engine: Engine, text: str, ranking: Ranking, wanted, sort: str,
                      depth: int) -> Ranked:
@@ -289,14 +296,10 @@ class WhooshEngine:
         documents, so the results are the same; a new generation starts an
         empty memory.
         """
-        if wanted is False or not self.queries_kept:  # nothing to key by, or no memory
-            return self._decide(engine, text, ranking, restrict)
         key = (text, ranking, wanted)
-        try:
-            hash(key)
-        except TypeError:  # a setting that cannot be a key (a list): decided afresh
+        remembered = None if wanted is False else self._searches("queries", key)  # False: no key
+        if remembered is None:
             return self._decide(engine, text, ranking, restrict)
-        remembered = self._per_generation("queries", lambda _g: Recent(self.queries_kept))
         decided = remembered.get(key)
         if decided is None:
             built, node, expansions, suggestion = self._decide(engine, text, ranking, restrict)
