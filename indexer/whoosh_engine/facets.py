@@ -21,6 +21,15 @@ import numpy as np
 from .generations import load_json, per_segment, save_json, segment_file
 
 FACET_LIMIT = 10
+# A MeSH term on more than this share of the documents is counted from a
+# bitset of them (an AND and a popcount per 64 documents), the others by
+# gathering each match's own terms: "Humans", "Female", "Adult"... are on a
+# quarter of the documents each: a search matching half of 100,000 pages
+# gathered 700,000 codes, and now counts in half the time.
+COMMON_SHARE = 1 / 64
+# A search matching fewer than this share of the documents gathers every
+# code: its few codes cost less than a pass over the bitsets.
+GATHER_SHARE = 1 / 32
 
 
 def top(counts: dict, limit: int = FACET_LIMIT) -> list:
@@ -33,7 +42,8 @@ class FacetTable:
     numpy arrays: a search counts its matches with bincount."""
 
     __slots__ = ("years", "journal_codes", "journal_names", "journal_order", "mesh_starts",
-                 "mesh_codes", "mesh_names", "mesh_order", "size")
+                 "mesh_codes", "mesh_names", "mesh_order", "size", "common_codes",
+                 "common_bits", "rare_starts", "rare_codes")
 
     def __init__(self, years: list, journals: list, mesh: list):
         self.size = len(years)
@@ -47,6 +57,26 @@ class FacetTable:
         # Each code's place in the names' string order: ties are broken by it.
         self.journal_order = _string_order(self.journal_names)
         self.mesh_order = _string_order(self.mesh_names)
+        self._split_mesh()
+
+    def _split_mesh(self) -> None:
+        """The common MeSH codes as bitsets over the documents, the others as
+        each document's run of codes (as mesh_starts and mesh_codes)."""
+        per_code = np.bincount(self.mesh_codes, minlength=len(self.mesh_names))
+        per_code[0] = 0
+        self.common_codes = np.flatnonzero(per_code > self.size * COMMON_SHARE)
+        common = np.zeros(len(self.mesh_names), dtype=bool)
+        common[self.common_codes] = True
+        docs = np.repeat(np.arange(self.size), np.diff(self.mesh_starts))
+        is_common = common[self.mesh_codes]
+        row = np.zeros(len(self.mesh_names), dtype=np.int64)
+        row[self.common_codes] = np.arange(len(self.common_codes))
+        marks = np.zeros((len(self.common_codes), _words(self.size) * 64), dtype=bool)
+        marks[row[self.mesh_codes[is_common]], docs[is_common]] = True
+        self.common_bits = _packed(marks)
+        self.rare_codes = self.mesh_codes[~is_common]
+        self.rare_starts = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(docs[~is_common], minlength=self.size), out=self.rare_starts[1:])
 
     @classmethod
     def from_reader(cls, reader) -> FacetTable:
@@ -85,13 +115,38 @@ class FacetTable:
         journals = _top_codes(np.bincount(self.journal_codes[docs],
                                           minlength=len(self.journal_names)),
                               self.journal_names, self.journal_order)
-        starts, ends = self.mesh_starts[docs], self.mesh_starts[docs + 1]
-        lengths = ends - starts
-        # Every matched document's run of MeSH codes, gathered in one step.
-        at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-        mesh = _top_codes(np.bincount(self.mesh_codes[at], minlength=len(self.mesh_names)),
-                          self.mesh_names, self.mesh_order)
+        mesh = _top_codes(self._mesh_counts(docs), self.mesh_names, self.mesh_order)
         return {"year": by_year, "journal": journals, "mesh": mesh}
+
+    def _mesh_counts(self, docs: np.ndarray) -> np.ndarray:
+        """How many of `docs` (distinct) have each MeSH code."""
+        if len(docs) < self.size * GATHER_SHARE or not len(self.common_codes):
+            return _runs_counted(self.mesh_starts, self.mesh_codes, docs, len(self.mesh_names))
+        counts = _runs_counted(self.rare_starts, self.rare_codes, docs, len(self.mesh_names))
+        matched = np.zeros(_words(self.size) * 64, dtype=bool)
+        matched[docs] = True
+        both = self.common_bits & _packed(matched)
+        counts[self.common_codes] += np.bitwise_count(both).sum(axis=-1, dtype=np.int64)
+        return counts
+
+
+def _words(bits: int) -> int:
+    """64-bit words holding `bits` bits."""
+    return -(-bits // 64)
+
+
+def _packed(marks: np.ndarray) -> np.ndarray:
+    """Boolean rows (a multiple of 64 long) as rows of 64-bit words."""
+    return np.packbits(marks, axis=-1, bitorder="little").view(np.uint64)
+
+
+def _runs_counted(starts: np.ndarray, codes: np.ndarray, docs: np.ndarray,
+                  size: int) -> np.ndarray:
+    """Counts per code over the runs `codes[starts[d]:starts[d + 1]]` of `docs`."""
+    first, lengths = starts[docs], starts[docs + 1] - starts[docs]
+    # Every document's run gathered in one step.
+    at = np.repeat(first - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
+    return np.bincount(codes[at], minlength=size)
 
 
 def _values(reader) -> tuple[list, list, list]:

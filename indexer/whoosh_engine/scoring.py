@@ -47,6 +47,8 @@ class Node:
     scores: np.ndarray  # float64
     counts: np.ndarray  # int32: leaf terms matched in each document
     terms: int  # leaf terms of the query present in the index (coordination)
+    single: bool = False  # one leaf matched each document: counts are all 1
+
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -127,7 +129,7 @@ class Engine:
         scored = getattr(query, "score_in", None)  # a query that scores itself (ranking.Concept)
         if scored is not None:
             docs, scores = scored(self)
-            return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1)
+            return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1, single=True)
         if kind is wq.Term and query.fieldname in _TEXT:
             return self._term(query.fieldname, query.text, query.boost)
         if isinstance(query, wq.Or) and not query.minmatch:
@@ -161,7 +163,8 @@ class Engine:
         scores = self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)
         if boost != 1.0:
             scores *= boost
-        return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1)
+        return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1,
+                    single=True)
 
     def saturation(self, fieldname: str, docs: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         """BM25's term-frequency part for counts `tfs` in `docs` (the score over the idf)."""
@@ -292,7 +295,7 @@ class Engine:
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 1)
         docs = np.fromiter((d for d, _ in pairs), dtype=np.int64, count=len(pairs))
         scores = np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
-        return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1)
+        return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1, single=True)
 
     def has_term(self, fieldname: str, text: str, docs: np.ndarray) -> np.ndarray:
         """Which of `docs` hold the term (deleted documents never do)."""
@@ -416,19 +419,23 @@ def _union(children: list[Node], size: int) -> Node:
         return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), terms)
     if len(live) == 1:
         only = live[0]
-        return Node(only.docs, only.scores.copy(), only.counts, terms)
+        return Node(only.docs, only.scores.copy(), only.counts, terms, only.single)
     docs = np.concatenate([c.docs for c in live])
     scores = np.concatenate([c.scores for c in live])
-    counts = np.concatenate([c.counts for c in live])
+    # Leaves (feedback's 60 terms) match once each: a document's count is how
+    # many hold it, and their counts need not be gathered and summed.
+    leaves = all(c.single for c in live)
+    counts = None if leaves else np.concatenate([c.counts for c in live])
     if len(docs) * 8 < size:
         # Few postings: sort them rather than sweep the whole index.
         order = np.argsort(docs, kind="stable")
-        docs, scores, counts = docs[order], scores[order], counts[order]
+        docs, scores = docs[order], scores[order]
         first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        return Node(docs[first], np.add.reduceat(scores, first),
-                    np.add.reduceat(counts, first).astype(np.int32), terms)
+        counted = (np.diff(np.r_[first, len(docs)]) if leaves
+                   else np.add.reduceat(counts[order], first))
+        return Node(docs[first], np.add.reduceat(scores, first), counted.astype(np.int32), terms)
     present = np.bincount(docs, minlength=size)
     where = np.flatnonzero(present)
     summed = np.bincount(docs, weights=scores, minlength=size)[where]
-    counted = np.bincount(docs, weights=counts, minlength=size)[where].astype(np.int32)
-    return Node(where, summed, counted, terms)
+    counted = present[where] if leaves else np.bincount(docs, weights=counts, minlength=size)[where]
+    return Node(where, summed, counted.astype(np.int32), terms)
