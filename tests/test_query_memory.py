@@ -125,3 +125,39 @@ def test_changing_a_results_object_does_not_change_the_remembered_search(root):
     first.hits[0].ranked_with["words"] = -1.0
     assert same(index.search("spinal")) == expected
     index.close()
+
+
+def test_terms_places_are_kept_per_generation_and_bounded(root, monkeypatch):
+    from indexer.whoosh_engine import scoring
+
+    index = open_index(root)
+    index.engine.queries_kept = 0  # every search looks its terms up
+    first = same(index.search("cement leakage"))
+    generation, spans = index.engine._memory._tables["spans"]
+    # Feedback's candidates were looked up too, in every text field.
+    assert {("abstract", "cement"), ("title", "cement"), ("abstract", "kyphoplasti")} <= set(spans)
+    assert spans[("abstract", "cement")] != (0, 0)
+    # Wrong places would find other documents: poison one, the search changes.
+    spans[("abstract", "cement")] = (0, 0)
+    assert same(index.search("cement leakage")) != first
+    spans.clear()
+    assert same(index.search("cement leakage")) == first
+    monkeypatch.setattr(scoring, "SPANS_KEPT", 5)
+    index.search("spinal tuberculosis")
+    assert len(spans) <= 5
+    build(root.parent, ARTICLES)  # a new generation starts an empty memory
+    assert same(index.search("cement leakage")) == first
+    assert index.engine._memory._tables["spans"][0] != generation
+    index.close()
+
+
+def test_the_searchers_field_lengths_are_whooshs_summed_once(root):
+    index = open_index(root)
+    searcher = index.engine._searcher()
+    reader = searcher.reader()
+    for fieldname in ("title", "abstract", "authors", "journal"):
+        assert searcher.field_length(fieldname) == reader.field_length(fieldname) > 0
+        for sub, _ in searcher.leaf_searchers():
+            assert sub.field_length(fieldname) == reader.field_length(fieldname)
+    assert set(searcher._field_lengths) == {"title", "abstract", "authors", "journal"}
+    index.close()

@@ -25,7 +25,8 @@ from indexer.whoosh_engine.facets import FacetTable, count_straightforward
 from indexer.whoosh_engine.fastpaths import match_set
 from indexer.query.settings import DEFAULT
 from indexer.whoosh_engine.ranking import build_query, feedback, weighting
-from indexer.whoosh_engine.scoring import Engine, positive_terms
+from indexer.whoosh_engine.scoring import Engine
+from indexer.whoosh_engine.snippets import positive_terms
 from indexer.whoosh_engine.schema import TEXT_FIELDS
 
 QUERIES = [

@@ -34,8 +34,8 @@ from .generations import current_generation, open_generation, read_build_info
 from .memory import DEEPEST_KEPT, QUERIES_KEPT, PerGeneration, Ranked, Recent
 from .ranking import build_query, feedback, weighting
 from .schema import from_stored, stored_mesh
-from .scoring import Engine, Node, passing, positive_terms
-from .snippets import first_words, snippet
+from .scoring import Engine, Node, passing
+from .snippets import first_words, positive_terms, snippet
 from .vocabulary import load_vocabulary
 
 FACET_LIMIT = 10
@@ -125,7 +125,8 @@ class WhooshEngine:
         return Engine(self._columns, searcher, k1=ranking.k1, b=ranking.b,
                       field_b=dict(ranking.field_b), idf=ranking.idf,
                       phrases=self._per_generation("phrases", lambda _g: Recent()),
-                      doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)))
+                      doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)),
+                      spans=self._per_generation("spans", lambda _g: {}))
 
     @property
     @turns.at_desk

@@ -116,5 +116,14 @@ class Columns:
         return self.field_length.get(fieldname, 0) / (self.doc_count_all or 1)
 
 
+def among(docs: np.ndarray, ascending: np.ndarray) -> np.ndarray:
+    """Which of `docs` are in `ascending` (a node's documents): a binary search
+    each, where np.isin sorts both (a millisecond for a few against 50,000)."""
+    if not len(ascending):
+        return np.zeros(len(docs), dtype=bool)
+    at = np.minimum(np.searchsorted(ascending, docs), len(ascending) - 1)
+    return ascending[at] == docs
+
+
 _EMPTY_DOCS = np.zeros(0, dtype=np.int32)
 _EMPTY_TFS = np.zeros(0, dtype=np.float32)

@@ -25,6 +25,7 @@ from ..query.concepts import Concept, find_concepts
 from ..query.expand import Expansion, Expander, plain_segments
 from ..query.settings import Ranking
 from .schema import TEXT_FIELDS
+from .postings import among
 
 
 # Fields whose documents are counted together for the pooled idf.
@@ -291,7 +292,7 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
                                            [term for term, _ in chosen],
                                            ranking.prf_widen_min), dtype=np.int64)
         # Those without the user's words (a look-up each, not a set of every match).
-        related = set(candidates[~np.isin(candidates, engine.evaluate(user).docs)].tolist())
+        related = set(candidates[~among(candidates, engine.evaluate(user).docs)].tolist())
         if related:
             found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
             words = _surface_forms([stored(docnum) for _, docnum in top[:ranking.prf_docs]],

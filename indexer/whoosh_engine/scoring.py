@@ -32,7 +32,7 @@ from whoosh import query as wq
 
 from . import limits
 from .memory import Recent
-from .postings import Columns
+from .postings import Columns, among
 from .ranking import POOLED_FIELDS, pooled_idf
 from .schema import TEXT_FIELDS
 
@@ -55,6 +55,8 @@ class Node:
 
 
 _NO_DOCS = np.zeros(0, dtype=np.int64)
+# Terms' places in the columns kept per generation (about 200 bytes each).
+SPANS_KEPT = 50_000
 EMPTY = Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 0)
 
 
@@ -67,7 +69,8 @@ class Engine:
 
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
                  field_b: dict | None = None, phrases: Recent | None = None,
-                 doc_terms: Recent | None = None, idf: str = "whoosh"):
+                 doc_terms: Recent | None = None, idf: str = "whoosh",
+                 spans: dict | None = None):
         self.columns = columns
         self.pooled = idf == "pooled"
         self.phrases = phrases if phrases is not None else Recent()
@@ -82,10 +85,13 @@ class Engine:
         # Nodes already evaluated in this search: the feedback pass, the
         # final query and the snippets share sub-queries (kept by identity).
         self._memo: dict[int, tuple[wq.Query, Node]] = {}
-        # Where each term's postings are, found once per search: feedback's
-        # document frequencies, the pooled idf, the postings and has_term
-        # ask for the same (field, term) several times each.
+        # Where each term's postings are, found once per search (feedback's
+        # document frequencies, the pooled idf, the postings and has_term ask
+        # for the same (field, term) several times each), and kept for the
+        # generation in `spans`: feedback's candidates are the field's
+        # common words, looked up by one search after another.
         self._spans: dict[tuple, tuple[int, int]] = {}
+        self._known = spans if spans is not None else {}
 
     # --- postings ---------------------------------------------------------------
 
@@ -93,7 +99,16 @@ class Engine:
         key = (fieldname, text)
         span = self._spans.get(key)
         if span is None:
-            span = self._spans[key] = self.columns.span(fieldname, text)
+            span = self._known.get(key)
+            if span is None:
+                span = self._learn(key, self.columns.span(fieldname, text))
+            self._spans[key] = span
+        return span
+
+    def _learn(self, key: tuple, span: tuple[int, int]) -> tuple[int, int]:
+        if len(self._known) >= SPANS_KEPT:
+            self._known.clear()  # rarely: the common words come back at once
+        self._known[key] = span
         return span
 
     def postings(self, fieldname: str, text) -> tuple[np.ndarray, np.ndarray]:
@@ -108,8 +123,15 @@ class Engine:
     def doc_frequencies(self, fieldname: str, texts: list) -> list[int]:
         """doc_frequency of many terms, those not yet looked up found together."""
         missing = [t for t in dict.fromkeys(texts) if (fieldname, t) not in self._spans]
-        for text, span in zip(missing, self.columns.spans(fieldname, missing)):
-            self._spans[(fieldname, text)] = span
+        unknown = []
+        for text in missing:
+            span = self._known.get((fieldname, text))
+            if span is None:
+                unknown.append(text)
+            else:
+                self._spans[(fieldname, text)] = span
+        for text, span in zip(unknown, self.columns.spans(fieldname, unknown)):
+            self._spans[(fieldname, text)] = self._learn((fieldname, text), span)
         return [self.doc_frequency(fieldname, t) for t in texts]
 
     # --- evaluation -------------------------------------------------------------
@@ -299,11 +321,7 @@ class Engine:
 
     def has_term(self, fieldname: str, text: str, docs: np.ndarray) -> np.ndarray:
         """Which of `docs` hold the term (deleted documents never do)."""
-        postings, _ = self.postings(fieldname, text)
-        if not len(postings) or not len(docs):
-            return np.zeros(len(docs), dtype=bool)
-        at = np.minimum(np.searchsorted(postings, docs), len(postings) - 1)
-        found = postings[at] == docs
+        found = among(docs, self.postings(fieldname, text)[0])
         if self.columns.has_deletions:
             found &= ~self.columns.deleted[docs]
         return found
@@ -342,35 +360,6 @@ class Engine:
             found[np.fromiter(docs, dtype=np.int64, count=len(docs))
                   if not isinstance(docs, np.ndarray) else docs] = True
         return found
-
-
-def positive_terms(query: wq.Query, fieldname: str, searcher) -> frozenset[str]:
-    """The words of `fieldname` that `query` looks for (not those it excludes):
-    the words a snippet marks."""
-    found: set[str] = set()
-    stack = [query]
-    while stack:
-        sub = stack.pop()
-        kind = type(sub)
-        if kind is wq.Term:
-            if sub.fieldname == fieldname:
-                found.add(sub.text)
-        elif kind is wq.Phrase:
-            if sub.fieldname == fieldname:
-                found.update(sub.words)
-        elif kind in (wq.Not,) or isinstance(getattr(sub, "docnums", None), frozenset):
-            continue
-        elif kind is wq.AndNot:
-            stack.append(sub.a)
-        elif kind is wq.AndMaybe:
-            stack.extend((sub.a, sub.b))
-        elif getattr(sub, "subqueries", None) is not None:
-            stack.extend(sub.subqueries)
-        else:  # prefixes, wildcards: the index words they stand for
-            for field, text in sub.existing_terms(searcher.reader(), phrases=True, expand=True):
-                if field == fieldname:
-                    found.add(text.decode("utf-8") if isinstance(text, bytes) else text)
-    return frozenset(found)
 
 
 def _adjacent(reader, query: wq.Phrase, docs: list[int]) -> list[int]:

@@ -10,6 +10,8 @@ Each word's analysis is remembered (`analysis.terms_at`): a page of hits then co
 one regular-expression pass per abstract and dictionary look-ups, where the
 analyzer's seven generator stages per word were about a third of a results
 page. tests/test_snippets.py holds the output equal to Whoosh's highlighter.
+
+Which words a snippet marks: `positive_terms` of the query.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from functools import lru_cache
 from html import escape
 
 from whoosh import highlight
+from whoosh import query as wq
 from whoosh.analysis import RegexTokenizer
 
 from . import analysis
@@ -159,3 +162,32 @@ def snippet(text: str, words: frozenset[str], top: int = 2) -> str:
     fragments = highlight.top_fragments(_fragments(text, _marked(text, words)), top,
                                         _HIGHLIGHTER.scorer, _HIGHLIGHTER.order, minscore=1)
     return _FORMATTER.format(fragments)
+
+
+def positive_terms(query: wq.Query, fieldname: str, searcher) -> frozenset[str]:
+    """The words of `fieldname` that `query` looks for (not those it excludes):
+    the words a snippet marks."""
+    found: set[str] = set()
+    stack = [query]
+    while stack:
+        sub = stack.pop()
+        kind = type(sub)
+        if kind is wq.Term:
+            if sub.fieldname == fieldname:
+                found.add(sub.text)
+        elif kind is wq.Phrase:
+            if sub.fieldname == fieldname:
+                found.update(sub.words)
+        elif kind in (wq.Not,) or isinstance(getattr(sub, "docnums", None), frozenset):
+            continue
+        elif kind is wq.AndNot:
+            stack.append(sub.a)
+        elif kind is wq.AndMaybe:
+            stack.extend((sub.a, sub.b))
+        elif getattr(sub, "subqueries", None) is not None:
+            stack.extend(sub.subqueries)
+        else:  # prefixes, wildcards: the index words they stand for
+            for field, text in sub.existing_terms(searcher.reader(), phrases=True, expand=True):
+                if field == fieldname:
+                    found.add(text.decode("utf-8") if isinstance(text, bytes) else text)
+    return frozenset(found)
