@@ -161,3 +161,25 @@ def test_the_searchers_field_lengths_are_whooshs_summed_once(root):
             assert sub.field_length(fieldname) == reader.field_length(fieldname)
     assert set(searcher._field_lengths) == {"title", "abstract", "authors", "journal"}
     index.close()
+
+
+def test_length_normalisations_are_kept_per_generation_and_setting(root, monkeypatch):
+    from dataclasses import replace
+
+    from indexer.whoosh_engine import scoring
+
+    index = open_index(root)
+    index.engine.queries_kept = 0
+    first = same(index.search("cement leakage"))
+    norms = index.engine._memory._tables["norms"][1]
+    key = ("abstract", DEFAULT.k1, dict(DEFAULT.field_b).get("abstract", DEFAULT.b))
+    assert key in norms and len(norms[key]) == 4  # one per document
+    norms[key] = norms[key] * 2  # a wrong normalisation scores differently
+    assert same(index.search("cement leakage")) != first
+    norms.clear()
+    assert same(index.search("cement leakage")) == first
+    monkeypatch.setattr(scoring, "NORMS_KEPT", 4)
+    for k1 in (0.9, 1.0, 1.1):
+        index.search("cement leakage", ranking=replace(DEFAULT, k1=k1))
+        assert len(norms) <= 4
+    index.close()

@@ -126,7 +126,8 @@ class WhooshEngine:
                       field_b=dict(ranking.field_b), idf=ranking.idf,
                       phrases=self._per_generation("phrases", lambda _g: Recent()),
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)),
-                      spans=self._per_generation("spans", lambda _g: {}))
+                      spans=self._per_generation("spans", lambda _g: {}),
+                      norms=self._per_generation("norms", lambda _g: {}))
 
     @property
     @turns.at_desk

@@ -57,6 +57,8 @@ class Node:
 _NO_DOCS = np.zeros(0, dtype=np.int64)
 # Terms' places in the columns kept per generation (about 200 bytes each).
 SPANS_KEPT = 50_000
+# Length normalisations kept per generation: one per text field and setting.
+NORMS_KEPT = 12
 EMPTY = Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 0)
 
 
@@ -70,7 +72,7 @@ class Engine:
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
                  field_b: dict | None = None, phrases: Recent | None = None,
                  doc_terms: Recent | None = None, idf: str = "whoosh",
-                 spans: dict | None = None):
+                 spans: dict | None = None, norms: dict | None = None):
         self.columns = columns
         self.pooled = idf == "pooled"
         self.phrases = phrases if phrases is not None else Recent()
@@ -80,6 +82,7 @@ class Engine:
         self.k1 = k1
         self._b = {f: (field_b or {}).get(f, b) for f in TEXT_FIELDS}
         self._avg = {f: columns.avg_length(f) or 1 for f in TEXT_FIELDS}
+        self._norms = norms if norms is not None else {}
         # Documents not deleted (feedback's idf counts these, as Whoosh's reader does).
         self.live_count = self.size - int(np.count_nonzero(columns.deleted))
         # Nodes already evaluated in this search: the feedback pass, the
@@ -190,10 +193,23 @@ class Engine:
 
     def saturation(self, fieldname: str, docs: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         """BM25's term-frequency part for counts `tfs` in `docs` (the score over the idf)."""
-        k1, b = self.k1, self._b[fieldname]
-        lengths = self.columns.lengths[fieldname][docs].astype(np.float64)
+        k1 = self.k1
         tf = tfs.astype(np.float64)
-        return (tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * lengths / self._avg[fieldname]))
+        return (tf * (k1 + 1)) / (tf + self._norm(fieldname)[docs])
+
+    def _norm(self, fieldname: str) -> np.ndarray:
+        """BM25's length normalisation k1 * (1 - b + b * length / average) of
+        every document, kept for the generation (`norms`): computed per
+        posting it was a fifth of scoring feedback's terms."""
+        k1, b = self.k1, self._b[fieldname]
+        key = (fieldname, k1, b)
+        norm = self._norms.get(key)
+        if norm is None:
+            if len(self._norms) >= NORMS_KEPT:
+                self._norms.clear()  # settings tried one after another (tools/tune_*)
+            lengths = self.columns.lengths[fieldname].astype(np.float64)
+            norm = self._norms[key] = k1 * ((1 - b) + b * lengths / self._avg[fieldname])
+        return norm
 
     def idf_of(self, df: int) -> float:
         """The idf of something (a concept) found in `df` documents."""
