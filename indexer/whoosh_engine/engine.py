@@ -127,7 +127,8 @@ class WhooshEngine:
                       phrases=self._per_generation("phrases", lambda _g: Recent()),
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)),
                       spans=self._per_generation("spans", lambda _g: {}),
-                      norms=self._per_generation("norms", lambda _g: {}))
+                      norms=self._per_generation("norms", lambda _g: {}),
+                      segment_phrases=self._memory.segment_phrases)
 
     @property
     @turns.at_desk
@@ -356,8 +357,8 @@ class WhooshEngine:
 
     def _facet_table(self, searcher) -> FacetTable:
         """Year, journal and MeSH of every document, read once per generation."""
-        return self._per_generation(
-            "facets", lambda generation: FacetTable.load(generation, searcher.reader()))
+        return self._per_generation("facets", lambda generation: FacetTable.load(
+            generation, searcher.reader(), self._memory.segment_facets))
 
     def _per_generation(self, name: str, load):
         """The table `name` of this thread's generation, `load(generation)` once per generation."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,14 +47,17 @@ class FacetTable:
                  "common_bits", "rare_starts", "rare_codes")
 
     def __init__(self, years: list, journals: list, mesh: list):
-        self.size = len(years)
-        self.years = np.array([y or 0 for y in years], dtype=np.int64)
-        self.journal_names, codes = _codes(journals)
-        self.journal_codes = np.array(codes, dtype=np.int64)
-        self.mesh_names, flat = _codes([t for terms in mesh for t in terms])
-        self.mesh_codes = np.array(flat, dtype=np.int64)
+        self._assemble([_coded({"years": years, "journals": journals, "mesh": mesh})])
+
+    def _assemble(self, parts: list[Coded]) -> None:
+        """The table of segments' coded values, in document order."""
+        self.years = np.concatenate([p.years for p in parts])
+        self.size = len(self.years)
+        self.journal_names, self.journal_codes = _merged(
+            [(p.journal_names, p.journal_codes) for p in parts])
+        self.mesh_names, self.mesh_codes = _merged([(p.mesh_names, p.mesh_codes) for p in parts])
         self.mesh_starts = np.zeros(self.size + 1, dtype=np.int64)
-        np.cumsum([len(terms) for terms in mesh], out=self.mesh_starts[1:])
+        np.cumsum(np.concatenate([p.mesh_runs for p in parts]), out=self.mesh_starts[1:])
         # Each code's place in the names' string order: ties are broken by it.
         self.journal_order = _string_order(self.journal_names)
         self.mesh_order = _string_order(self.mesh_names)
@@ -85,27 +89,37 @@ class FacetTable:
         return cls(*_values(reader))
 
     @classmethod
-    def load(cls, folder: Path, reader) -> FacetTable:
+    def load(cls, folder: Path, reader, known: dict | None = None) -> FacetTable:
         """The table of the generation in `folder`, from what the build saved
-        for each segment (write_facets); a segment without it is read."""
-        years: list = []
-        journals: list = []
-        mesh: list = []
+        for each segment (write_facets); a segment without it is read.
+
+        `known` keeps each segment's coded values by segment id across
+        generations (the caller's, pruned here to this generation's): an
+        update keeps most segments, and coding 1.4 million MeSH terms again
+        held up a worker's first search on the new generation for a second.
+        """
+        known = {} if known is None else known
         subs = dict(_segment_readers(reader))
-        for segment in _toc_segments(folder):
-            path = segment_file(folder, segment.segment_id(), SEGMENT_KIND)
-            try:
-                with open(path, "rb") as handle:
-                    saved = load_json(handle)
-            except FileNotFoundError:
-                saved = _segment_values(subs[segment.segment_id()])
-            values = saved["years"], saved["journals"], saved["mesh"]
-            years += values[0]
-            journals += values[1]
-            mesh += values[2]
-        if len(years) != reader.doc_count_all():  # not the reader's segments: read it
-            return cls.from_reader(reader)
-        return cls(years, journals, mesh)
+        parts = []
+        segments = [segment.segment_id() for segment in _toc_segments(folder)]
+        for segment in segments:
+            part = known.get(segment)
+            if part is None:
+                path = segment_file(folder, segment, SEGMENT_KIND)
+                try:
+                    with open(path, "rb") as handle:
+                        saved = load_json(handle)
+                except FileNotFoundError:
+                    saved = _segment_values(subs[segment])
+                part = known[segment] = _coded(saved)
+            parts.append(part)
+        for gone in set(known) - set(segments):
+            del known[gone]
+        if sum(len(p.years) for p in parts) != reader.doc_count_all():
+            return cls.from_reader(reader)  # not the reader's segments: read it
+        table = cls.__new__(cls)
+        table._assemble(parts)
+        return table
 
     def count(self, docs: Iterable[int]) -> dict:
         """Counts by year (newest first), and the top journals and MeSH terms."""
@@ -147,6 +161,46 @@ def _runs_counted(starts: np.ndarray, codes: np.ndarray, docs: np.ndarray,
     # Every document's run gathered in one step.
     at = np.repeat(first - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
     return np.bincount(codes[at], minlength=size)
+
+
+class Coded(NamedTuple):
+    """One segment's facet values, each coded by the segment's own names
+    (code 0: no value): what a generation's table is put together from."""
+
+    years: np.ndarray
+    journal_names: list
+    journal_codes: np.ndarray
+    mesh_names: list
+    mesh_codes: np.ndarray  # each document's run of codes, in document order
+    mesh_runs: np.ndarray  # the length of each document's run
+
+
+def _coded(saved: dict) -> Coded:
+    journal_names, journal_codes = _codes(saved["journals"])
+    mesh = saved["mesh"]
+    mesh_names, mesh_codes = _codes([t for terms in mesh for t in terms])
+    return Coded(np.array([y or 0 for y in saved["years"]], dtype=np.int64), journal_names,
+                 np.array(journal_codes, dtype=np.int32), mesh_names,
+                 np.array(mesh_codes, dtype=np.int32),
+                 np.array([len(terms) for terms in mesh], dtype=np.int64))
+
+
+def _merged(parts: list[tuple[list, np.ndarray]]) -> tuple[list, np.ndarray]:
+    """One list of names (None first) and codes into it, from segments'
+    (names, codes): the names in order of first appearance, as _codes gives."""
+    names: list = [None]
+    index: dict = {}
+    coded = []
+    for local_names, codes in parts:
+        to_global = np.zeros(len(local_names), dtype=np.int64)
+        for local, name in enumerate(local_names[1:], start=1):
+            code = index.get(name)
+            if code is None:
+                code = index[name] = len(names)
+                names.append(name)
+            to_global[local] = code
+        coded.append(to_global[codes])
+    return names, np.concatenate(coded) if coded else np.zeros(0, dtype=np.int64)
 
 
 def _values(reader) -> tuple[list, list, list]:

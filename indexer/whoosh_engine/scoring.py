@@ -32,6 +32,7 @@ from whoosh import query as wq
 
 from . import limits
 from .memory import Recent
+from .phrases import phrase_documents
 from .postings import Columns, among
 from .ranking import POOLED_FIELDS, pooled_idf
 from .schema import TEXT_FIELDS
@@ -72,10 +73,12 @@ class Engine:
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
                  field_b: dict | None = None, phrases: Recent | None = None,
                  doc_terms: Recent | None = None, idf: str = "whoosh",
-                 spans: dict | None = None, norms: dict | None = None):
+                 spans: dict | None = None, norms: dict | None = None,
+                 segment_phrases: Recent | None = None):
         self.columns = columns
         self.pooled = idf == "pooled"
         self.phrases = phrases if phrases is not None else Recent()
+        self.segment_phrases = segment_phrases if segment_phrases is not None else Recent()
         self.doc_terms = doc_terms if doc_terms is not None else Recent()
         self.searcher = searcher
         self.size = columns.doc_count_all
@@ -291,14 +294,16 @@ class Engine:
         for part in parts[1:]:
             candidates = np.intersect1d(candidates, part.docs, assume_unique=True)
         # Positions are read only for documents holding every word (synonym
-        # phrases mostly have none), and the result kept for the generation.
+        # phrases mostly have none), and the result kept for the generation
+        # (and per segment, .phrases).
         if not len(candidates):
             docs = _NO_DOCS
         else:
             key = (query.fieldname, tuple(words), query.slop)
             docs = self.phrases.get(key)
             if docs is None:
-                docs = self.phrases.put(key, self._phrase_docs(query, candidates))
+                docs = self.phrases.put(key, phrase_documents(
+                    self.searcher, query, candidates, self.segment_phrases))
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))
@@ -307,24 +312,6 @@ class Engine:
         if query.boost != 1.0:
             scores *= query.boost
         return Node(docs, scores, np.full(len(docs), len(words), dtype=np.int32), len(words))
-
-    def _phrase_docs(self, query: wq.Phrase, candidates: np.ndarray) -> np.ndarray:
-        """The candidates (documents with every word) where the words stand in order."""
-        searcher = self.searcher
-        leaves = searcher.subsearchers or [(searcher, 0)]
-        found: list[int] = []
-        for sub, offset in leaves:
-            end = offset + sub.doc_count_all()
-            lo, hi = np.searchsorted(candidates, [offset, end])
-            if lo == hi:
-                continue
-            local = (candidates[lo:hi] - offset).tolist()
-            if query.slop != 1:  # proximity: Whoosh's span matcher
-                wanted = set(local)
-                found.extend(d + offset for d in query.docs(sub) if d in wanted)
-            else:
-                found.extend(d + offset for d in _adjacent(sub.reader(), query, local))
-        return np.array(found, dtype=np.int64)
 
     def _by_whoosh(self, query: wq.Query) -> Node:
         results = self.searcher.search(query, limit=None)
@@ -376,30 +363,6 @@ class Engine:
             found[np.fromiter(docs, dtype=np.int64, count=len(docs))
                   if not isinstance(docs, np.ndarray) else docs] = True
         return found
-
-
-def _adjacent(reader, query: wq.Phrase, docs: list[int]) -> list[int]:
-    """Those of `docs` (ascending, each holding every word) where the phrase's
-    words stand side by side, read from the index's positions."""
-    field = query.fieldname
-    to_bytes = reader.schema[field].to_bytes
-    matchers = [reader.postings(field, to_bytes(word)) for word in query.words]
-    found = []
-    for docnum in docs:
-        starts: set[int] | None = None
-        for i, matcher in enumerate(matchers):
-            matcher.skip_to(docnum)
-            if not matcher.is_active() or matcher.id() != docnum:
-                starts = None
-                break
-            positions = matcher.value_as("positions")
-            starts = ({p for p in positions} if i == 0
-                      else starts.intersection(p - i for p in positions))
-            if not starts:
-                break
-        if starts:
-            found.append(docnum)
-    return found
 
 
 def passing(node: Node, restrict: np.ndarray | None) -> Node:
