@@ -91,6 +91,7 @@ class Engine:
         # Nodes already evaluated in this search: the feedback pass, the
         # final query and the snippets share sub-queries (kept by identity).
         self._memo: dict[int, tuple[wq.Query, Node]] = {}
+        self._read: dict = {}  # positions read by this search (.phrases)
         # Where each term's postings are, found once per search (feedback's
         # document frequencies, the pooled idf, the postings and has_term ask
         # for the same (field, term) several times each), and kept for the
@@ -303,7 +304,7 @@ class Engine:
             docs = self.phrases.get(key)
             if docs is None:
                 docs = self.phrases.put(key, phrase_documents(
-                    self.searcher, query, candidates, self.segment_phrases))
+                    self.searcher, query, candidates, self.segment_phrases, self._read))
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))

@@ -1,0 +1,70 @@
+"""Phrases read from positions (indexer.whoosh_engine.phrases) find the
+documents Whoosh's own phrase query finds, across blocks of postings, with
+the positions shared between a search's phrases."""
+
+import random
+
+import numpy as np
+import pytest
+from whoosh import query as wq
+
+from conftest import clinic_page
+
+from indexer import build_index, open_index
+from indexer.whoosh_engine.memory import Recent
+from indexer.whoosh_engine.phrases import phrase_documents
+
+WORDS = ["spinal", "cord", "injury", "cervical", "myelopathy", "disc", "fusion", "pain"]
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    # 300 abstracts of eight words: each word in more documents than a block
+    # of postings holds (128), so skipping crosses blocks.
+    rng = random.Random(5)
+    folder = tmp_path_factory.mktemp("phrases")
+    seeds = folder / "seeds"
+    seeds.mkdir()
+    for n in range(300):
+        words = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 30)))
+        pmid = str(60000000 + n)
+        (seeds / f"{pmid}.html").write_text(
+            clinic_page(pmid, f"Case {n}", words.capitalize() + ".", "Humans", "Lee D;",
+                        "Spine", "2020"), encoding="utf-8")
+    build_index(seeds, folder / "index")
+    found = open_index(folder / "index")
+    yield found
+    found.close()
+
+
+PHRASES = [("spinal", "cord"), ("cord", "spinal"), ("cervic", "myelopathi"),
+           ("spinal", "cord", "injuri"), ("pain", "pain"), ("disc", "fusion", "pain", "disc")]
+
+
+def test_phrase_documents_are_whooshs_with_positions_shared_between_phrases(index):
+    searcher = index.engine._searcher()
+    everyone = np.arange(searcher.doc_count_all())
+    read: dict = {}
+    for words in PHRASES:
+        query = wq.Phrase("abstract", list(words))
+        expected = sorted(searcher.docs_for_query(query))
+        assert len(expected) > 0
+        # Candidates: every document (those without a word are not found).
+        found = phrase_documents(searcher, query, everyone, Recent(), read)
+        assert found.tolist() == expected, words
+        alone = phrase_documents(searcher, query, everyone, Recent(), {})
+        assert alone.tolist() == expected
+    # Each word's positions were read once, for the documents asked about.
+    assert {(field, word) for _, field, word in read} == {
+        ("abstract", w) for w in ("spinal", "cord", "cervic", "myelopathi", "injuri", "pain",
+                                  "disc", "fusion")}
+
+
+def test_a_search_for_a_quoted_phrase_matches_whoosh(index):
+    searcher = index.engine._searcher()
+    ranked = index.rank('"spinal cord injury"', k=300, expand=False)
+    expected = set(searcher.docs_for_query(wq.Or([
+        wq.Phrase(field, ["spinal", "cord", "injuri"]) for field in ("title", "abstract")])))
+    stored = searcher.stored_fields
+    assert {pmid for pmid, _ in ranked} == {stored(d)["pmid"] for d in expected}
+    assert index.search('"spinal cord injury"', expand=False).total == len(expected) > 0
