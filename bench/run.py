@@ -123,6 +123,8 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
 
 
 NEVER_ASKED = "api:queries never asked before"  # search_step's in-process run without memory
+# ... and with no phrase read before: a concept never searched reads positions.
+PHRASES_UNREAD = "api:never asked, no phrase read before"
 
 
 def search_step(size: str, root: str, rounds: int, variants: dict[str, list[str]]) -> dict:
@@ -132,6 +134,7 @@ def search_step(size: str, root: str, rounds: int, variants: dict[str, list[str]
     # The timed rounds repeat the warm-up's queries, which the engine remembers
     # (what a search decided, per generation): also time each as if never asked.
     runs.append((NEVER_ASKED, "api", ["--no-query-memory"]))
+    runs.append((PHRASES_UNREAD, "api", ["--no-query-memory", "--forget-phrases"]))
     runs += [(f"api:{name}", "api", [arg for setting in settings for arg in ("--set", setting)])
              for name, settings in variants.items()]
     for key, engine, extra in runs:

@@ -87,7 +87,7 @@ def ranking_with(settings: list[str]):
 
 
 def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None,
-               remember: bool = True):
+               remember: bool = True, forget_phrases: bool = False):
     from indexer import QueryError, open_index
 
     index = open_index(root)
@@ -99,6 +99,11 @@ def api_runner(root: str, time_limit: float | None = None, settings: list[str] |
 
     def run(q: dict):
         args = {k: v for k, v in q.items() if k != "q"}
+        if forget_phrases:  # the engine's memories of phrase documents (.phrases), emptied
+            memory = index.engine._memory
+            memory.segment_phrases.clear()
+            if "phrases" in memory._tables:
+                memory._tables["phrases"][1].clear()
         try:
             res = index.search(q["q"], ranking=ranking, **args)
         except QueryError as exc:  # e.g. the search time limit: counted, reported
@@ -226,6 +231,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-query-memory", action="store_true",
                         help="api: searches are not remembered (the cost of a query never "
                              "asked before; the timed rounds otherwise repeat the warm-up's)")
+    parser.add_argument("--forget-phrases", action="store_true",
+                        help="api: the documents of phrases read before are forgotten before "
+                             "each search (a concept or quoted phrase never searched before "
+                             "reads positions; the warm-up would otherwise have read them)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="api: a Ranking setting changed from the product's (repeatable), "
                              "e.g. --set semantic=1.0 for a reranker-on row")
@@ -235,7 +244,7 @@ def main(argv=None) -> int:
     if args.engine == "fts5" and args.build_fts:
         out["fts_build"] = build_fts(args.root, args.fts)
     run = {"api": lambda: api_runner(args.root, 600 if args.profile else None, args.set,
-                                      not args.no_query_memory),
+                                      not args.no_query_memory, args.forget_phrases),
            "whoosh": lambda: whoosh_runner(args.root),
            "fts5": lambda: fts_runner(args.fts)}[args.engine]()
     if args.profile:

@@ -79,6 +79,10 @@ class Recent:
                 self._docs.move_to_end(key)
             return docs
 
+    def clear(self) -> None:
+        with self._lock:
+            self._docs.clear()
+
     def put(self, key, docs: np.ndarray) -> np.ndarray:
         with self._lock:
             self._docs[key] = docs

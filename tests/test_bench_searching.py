@@ -1,0 +1,36 @@
+"""bench.searching's in-process runs: what `python -m bench` times (the
+figures themselves live in bench/RESULTS.md, never in tests)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_query_memory import ARTICLES, build
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_a_never_asked_run_with_phrases_forgotten_reads_positions_every_time(tmp_path):
+    from bench.searching import api_runner
+
+    build(tmp_path, ARTICLES)
+    run = api_runner(str(tmp_path / "index"), remember=False, forget_phrases=True)
+    run({"q": '"cement leakage"'})
+    index = next(c.cell_contents for c in run.__closure__
+                 if type(c.cell_contents).__name__ == "Index")
+    memory = index.engine._memory
+    assert len(memory.segment_phrases._docs) == 2  # read by this search: title, abstract
+    run({"q": "spinal"})  # forgotten before the next search
+    assert len(memory.segment_phrases._docs) == 0
+    assert len(memory._tables["phrases"][1]._docs) == 0
+
+
+def test_the_command_prints_latencies_and_no_errors(tmp_path):
+    build(tmp_path, ARTICLES)
+    out = subprocess.run([sys.executable, "-m", "bench.searching", "api", str(tmp_path / "index"),
+                          "--rounds", "1", "--no-query-memory", "--forget-phrases"],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    found = json.loads(out.stdout)
+    assert found["errors"] == 0 and found["n"] == found["queries"] > 200
+    assert 0 < found["p50"] <= found["p99"] and found["cpu"]["n"] == found["n"]
