@@ -99,11 +99,9 @@ def api_runner(root: str, time_limit: float | None = None, settings: list[str] |
 
     def run(q: dict):
         args = {k: v for k, v in q.items() if k != "q"}
-        if forget_phrases:  # the engine's memories of phrase documents (.phrases), emptied
-            memory = index.engine._memory
-            memory.segment_phrases.clear()
-            if "phrases" in memory._tables:
-                memory._tables["phrases"][1].clear()
+        tables = index.engine._memory._tables
+        if forget_phrases and "phrases" in tables:  # the generation's phrase documents
+            tables["phrases"][1].clear()
         try:
             res = index.search(q["q"], ranking=ranking, **args)
         except QueryError as exc:  # e.g. the search time limit: counted, reported

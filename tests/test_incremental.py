@@ -20,6 +20,7 @@ from indexer.whoosh_engine.build import build, stored_records
 from indexer.whoosh_engine.columns import SEGMENT_KIND as COLUMNS_KIND
 from indexer.whoosh_engine.columns import _read, write_columns
 from indexer.whoosh_engine.postings import Columns
+from indexer.whoosh_engine.schema import TEXT_FIELDS
 from indexer.query.expand import RESOURCE
 from indexer.whoosh_engine.resources import SEGMENT_KIND as PAIRS_KIND
 from indexer.whoosh_engine.resources import write_resources
@@ -28,6 +29,8 @@ from indexer.whoosh_engine.vocabulary import SEGMENT_KIND as COUNTS_KIND
 from indexer.whoosh_engine.vocabulary import VOCABULARY_FILE, read_counts
 from indexer.whoosh_engine.update import update
 from whoosh import index as whoosh_index
+
+from test_scoring import positions_of
 
 ABBREVIATIONS = [
     "magnetic resonance imaging (MRI) showed it",
@@ -61,8 +64,10 @@ def edit(seeds: Path, round_: int) -> None:
         victim.unlink()
 
 
-def assert_columns_read_afresh(generation: Path) -> None:
-    """The saved columns are exactly those read posting by posting from the index."""
+def assert_columns_read_afresh(generation: Path, positions: bool = True) -> None:
+    """The saved columns are exactly those read posting by posting from the
+    index, with each posting's positions unless `positions` is False (then
+    they hold none, and phrases are read from Whoosh's postings)."""
     saved = Columns.load(generation)
     fresh = Columns(_read(generation))
     for name in ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "deleted"):
@@ -72,6 +77,26 @@ def assert_columns_read_afresh(generation: Path) -> None:
         assert np.array_equal(saved.lengths[field], fresh.lengths[field])
     assert (saved.doc_count_all, saved.field_length, saved.has_deletions) == (
         fresh.doc_count_all, fresh.field_length, fresh.has_deletions)
+    assert (saved.positions is not None) == positions
+    if not positions:
+        return
+    # Each posting's positions, deleted documents' too, as Whoosh decodes
+    # them: the updates keep them in step with the postings.
+    ix = whoosh_index.open_dir(str(generation))
+    with ix.reader() as reader:
+        leaves = [(reader, 0)] if reader.is_atomic() else reader.leaf_readers()
+        for fieldname in TEXT_FIELDS:
+            whooshs: dict[bytes, list] = {}
+            for sub, _ in leaves:
+                format_ = sub.schema[fieldname].format
+                for btext in sub.lexicon(fieldname):
+                    matcher = sub._terms.matcher(fieldname, btext, format_)
+                    while matcher.is_active():
+                        whooshs.setdefault(btext, []).append(matcher.value_as("positions"))
+                        matcher.next()
+            assert whooshs and all(positions_of(saved, fieldname, btext) == found
+                                   for btext, found in whooshs.items())
+    ix.close()
 
 
 def assert_resources_read_afresh(generation: Path, tmp_path: Path) -> None:
@@ -156,11 +181,12 @@ def test_a_hash_shared_by_two_terms_gives_the_same_columns(seeds, tmp_path, monk
     edit(seeds, 1)
     update(seeds, root)
     generation = current_generation(root)
-    assert_columns_read_afresh(generation)
+    # Put together the slow way, the columns hold no positions.
+    assert_columns_read_afresh(generation, positions=False)
     columns = Columns.load(generation)
     assert columns.postings("title", "spinal")[0].size
     write_columns(generation)  # again, from the saved segments' columns only
-    assert_columns_read_afresh(generation)
+    assert_columns_read_afresh(generation, positions=False)
 
 
 def test_updates_merge_their_own_small_segments_never_the_builds(seeds, tmp_path,

@@ -1,6 +1,6 @@
-"""Phrases read from positions (indexer.whoosh_engine.phrases) find the
-documents Whoosh's own phrase query finds, across blocks of postings, with
-the positions shared between a search's phrases."""
+"""Phrases (indexer.whoosh_engine.phrases) find the documents Whoosh's own
+phrase query finds: from the columns' positions, and from Whoosh's postings
+across their blocks, with the positions shared between a search's phrases."""
 
 import random
 
@@ -11,7 +11,6 @@ from whoosh import query as wq
 from conftest import clinic_page
 
 from indexer import build_index, open_index
-from indexer.whoosh_engine.memory import Recent
 from indexer.whoosh_engine.phrases import phrase_documents
 
 WORDS = ["spinal", "cord", "injury", "cervical", "myelopathy", "disc", "fusion", "pain"]
@@ -50,14 +49,29 @@ def test_phrase_documents_are_whooshs_with_positions_shared_between_phrases(inde
         expected = sorted(searcher.docs_for_query(query))
         assert len(expected) > 0
         # Candidates: every document (those without a word are not found).
-        found = phrase_documents(searcher, query, everyone, Recent(), read)
+        found = phrase_documents(searcher, query, everyone, read)
         assert found.tolist() == expected, words
-        alone = phrase_documents(searcher, query, everyone, Recent(), {})
+        alone = phrase_documents(searcher, query, everyone, {})
         assert alone.tolist() == expected
     # Each word's positions were read once, for the documents asked about.
     assert {(field, word) for _, field, word in read} == {
         ("abstract", w) for w in ("spinal", "cord", "cervic", "myelopathi", "injuri", "pain",
                                   "disc", "fusion")}
+
+
+def test_from_the_columns_positions_the_same_documents(index):
+    searcher = index.engine._searcher()
+    columns = index.engine._columns
+    assert columns.positions is not None  # a build writes them
+    for words in PHRASES:
+        for fieldname in ("title", "abstract"):
+            query = wq.Phrase(fieldname, list(words))
+            candidates = np.arange(searcher.doc_count_all())
+            for word in words:  # the documents holding every word
+                candidates = np.intersect1d(candidates, columns.postings(fieldname, word)[0])
+            found = phrase_documents(searcher, query, candidates, {}, columns,
+                                     lambda word: columns.span(fieldname, word))
+            assert found.tolist() == sorted(searcher.docs_for_query(query)), (fieldname, words)
 
 
 def test_a_search_for_a_quoted_phrase_matches_whoosh(index):

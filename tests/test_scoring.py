@@ -194,14 +194,26 @@ def test_columns_hold_whooshs_postings_and_statistics(idx):
             postings = reader.postings(fieldname, btext)
             pairs = []
             while postings.is_active():
-                pairs.append((postings.id(), postings.weight()))
+                pairs.append((postings.id(), postings.weight(), postings.value_as("positions")))
                 postings.next()
             docs, tfs = columns.postings(fieldname, btext)
-            assert list(zip(docs.tolist(), tfs.tolist())) == pairs
+            assert list(zip(docs.tolist(), tfs.tolist(), positions_of(columns, fieldname, btext))
+                        ) == pairs
             assert columns.doc_frequency(fieldname, btext) == reader.doc_frequency(
                 fieldname, btext)
         assert columns.avg_length(fieldname) == idx.engine._searcher().avg_field_length(fieldname)
     assert columns.postings("abstract", "nosuchword")[0].size == 0
+
+
+def positions_of(columns, fieldname: str, btext: bytes) -> list[list[int]]:
+    """Each posting's positions as the columns hold them (.positions)."""
+    start, end = columns.span(fieldname, btext)
+    at = int(columns.pos_starts[columns.term_at(start)])
+    found = []
+    for count in columns.tfs[start:end].astype(int).tolist():
+        found.append(columns.positions[at:at + count].tolist())
+        at += count
+    return found
 
 
 def test_terms_looked_up_together_are_found_as_one_at_a_time(idx, monkeypatch):

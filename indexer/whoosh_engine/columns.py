@@ -32,6 +32,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
 from .generations import per_segment, save_new
+from .positions import decoder
 from .schema import TEXT_FIELDS
 
 PREFIX = "columns-"  # files beside the Whoosh files: columns-docs.npy, ...
@@ -87,19 +88,23 @@ def _from_reader(reader) -> dict:
                      reader.doc_count_all(), field_length)
 
 
-def _term_postings(sub, fieldname: str):
-    """(term, document numbers, weights) of every term of a field of one segment."""
+def _term_postings(sub, fieldname: str, positions: list | None = None):
+    """(term, document numbers, weights) of every term of a field of one
+    segment; each posting's positions appended to `positions` if given."""
     # Deleted documents' postings are kept (Whoosh counts them in document
     # frequencies); scoring leaves them out. So the segment's own matcher,
     # not postings(): its FilterMatcher skips deleted documents, the first
     # ones even in the matcher it wraps.
     terms, format_ = sub._terms, sub.schema[fieldname].format
+    decode = decoder(format_) if positions is not None else None
     for btext in sub.lexicon(fieldname):
-        ids, weights = _postings_of(terms.matcher(fieldname, btext, format_))
+        matcher = terms.matcher(fieldname, btext, format_)
+        ids, weights = _postings_of(matcher, positions, decode)
         yield btext, ids, weights
 
 
-def _postings_of(matcher) -> tuple[list[int], list[float]]:
+def _postings_of(matcher, positions: list | None = None,
+                 decode=None) -> tuple[list[int], list[float]]:
     if hasattr(matcher, "_read_weights") and not matcher._byteids:
         ids: list[int] = []
         weights: list[float] = []
@@ -111,12 +116,18 @@ def _postings_of(matcher) -> tuple[list[int], list[float]]:
             start = matcher._i
             ids.extend(block_ids[start:] if start else block_ids)
             weights.extend(matcher._weights[start:matcher._blocklength])
+            if positions is not None:
+                matcher._read_values()
+                for value in matcher._values[start:matcher._blocklength]:
+                    positions.append(decode(value))
             matcher._next_block()
         return ids, weights
     ids, weights = [], []
     while matcher.is_active():
         ids.append(matcher.id())
         weights.append(matcher.weight())
+        if positions is not None:
+            positions.append(matcher.value_as("positions"))
         matcher.next()
     return ids, weights
 
@@ -186,18 +197,24 @@ def segment_columns(sub) -> dict[str, np.ndarray]:
     counts: list[int] = []
     docs: list[int] = []
     tfs: list[float] = []
+    positions: list[list[int]] = []  # each posting's
     lengths = np.zeros((len(TEXT_FIELDS), size), dtype=np.float32)
     for f, fieldname in enumerate(TEXT_FIELDS):
         if fieldname not in sub.schema:
             continue
         for docnum in range(size):
             lengths[f, docnum] = sub.doc_field_length(docnum, fieldname, 0) or 0
-        for btext, ids, weights in _term_postings(sub, fieldname):
+        for btext, ids, weights in _term_postings(sub, fieldname, positions):
             keys.append(term_key(fieldname, btext))
             counts.append(len(ids))
             docs.extend(ids)
             tfs.extend(weights)
+    # Positions are kept when each posting's count of them is its weight
+    # (.positions finds where a posting's begin from the weights).
+    kept = all(len(p) == w for p, w in zip(positions, tfs))
     return {
+        **({"positions": np.fromiter((x for p in positions for x in p), dtype=np.int32,
+                                     count=sum(map(len, positions)))} if kept else {}),
         "hashes": np.fromiter((key_hash(k) for k in keys), dtype=np.uint64, count=len(keys)),
         "counts": np.asarray(counts, dtype=np.int64),
         "key_lens": np.fromiter(map(len, keys), dtype=np.int64, count=len(keys)),
@@ -311,6 +328,8 @@ def _from_segments(parts: list[tuple[object, dict]], segments: list | None = Non
     postings = _run_index(posting_starts[order], run_counts)
     docs = docs_all[postings]
     tfs = tfs_all[postings]
+    extra = (_positions_in_order(parts, tfs_all, postings, tfs)
+             if all("positions" in d for _, d in parts) else {})
     del postings
     per_term = np.add.reduceat(run_counts, group_starts) if len(order) else run_counts
     starts = np.zeros(len(group_starts) + 1, dtype=np.int64)
@@ -320,8 +339,24 @@ def _from_segments(parts: list[tuple[object, dict]], segments: list | None = Non
     keys = _gather(blob, key_offsets[unique], unique_lens)
     key_starts = np.zeros(len(unique) + 1, dtype=np.int64)
     np.cumsum(unique_lens, out=key_starts[1:])
-    return _arrays(sorted_hashes[group_starts], starts, docs, tfs, keys, key_starts, lengths,
-                   deleted, doc_count_all, field_length)
+    arrays = _arrays(sorted_hashes[group_starts], starts, docs, tfs, keys, key_starts, lengths,
+                     deleted, doc_count_all, field_length)
+    if extra:
+        arrays.update(positions=extra["positions"],
+                      pos_starts=extra["ends"][starts].astype(np.int64))
+        arrays["stats"]["positions"] = True
+    return arrays
+
+
+def _positions_in_order(parts, tfs_all, postings, tfs) -> dict:
+    """The parts' positions in the columns' posting order (`postings`: each
+    posting's place in the parts'), and where each posting's end."""
+    counts = tfs_all.astype(np.int64)
+    flat = np.concatenate([d["positions"] for _, d in parts])
+    positions = _gather(flat, _starts_of(counts)[postings], counts[postings])
+    ends = np.zeros(len(tfs) + 1, dtype=np.int64)
+    np.cumsum(tfs.astype(np.int64), out=ends[1:])
+    return {"positions": positions, "ends": ends}
 
 
 def _assemble_runs(parts, offsets, lengths, deleted, doc_count_all, field_length) -> dict:
@@ -386,9 +421,11 @@ def _previous_part(previous: Path, ids: list[str]) -> tuple[int, dict] | None:
     if (stats.get("version") != VERSION or not stats.get(FROM_SEGMENTS)
             or ids[:len(before)] != before):
         return None
+    names = ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths")
     arrays = {name: np.load(previous / f"{PREFIX}{name}.npy", mmap_mode="r")
-              for name in ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths")}
+              for name in names + (("positions",) if stats.get("positions") else ())}
     return len(before), {
+        **({"positions": arrays["positions"]} if "positions" in arrays else {}),
         "hashes": arrays["hashes"], "counts": np.diff(arrays["starts"]),
         "key_lens": np.diff(arrays["key_starts"]), "keys": arrays["keys"],
         "docs": arrays["docs"], "tfs": arrays["tfs"], "lengths": arrays["lengths"],

@@ -127,8 +127,7 @@ class WhooshEngine:
                       phrases=self._per_generation("phrases", lambda _g: Recent()),
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)),
                       spans=self._per_generation("spans", lambda _g: {}),
-                      norms=self._per_generation("norms", lambda _g: {}),
-                      segment_phrases=self._memory.segment_phrases)
+                      norms=self._per_generation("norms", lambda _g: {}))
 
     @property
     @turns.at_desk

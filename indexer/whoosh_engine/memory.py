@@ -1,7 +1,7 @@
 """What the Whoosh engine keeps per generation: tables read once (facet
 values, the vocabulary) and memories of recent work (searches ranked, the
 queries they decided on, spelling look-ups), each dropped with its
-generation; phrase documents and facet values are also kept per segment. A
+generation; facet values are also kept per segment (facets.Coded). A
 search remembered gives the Results a first search gives
 (tests/test_query_memory.py): what it depends on is in its key, and the
 generation's documents do not change.
@@ -46,7 +46,6 @@ class PerGeneration:
         self._tables: dict[str, tuple[Path, object]] = {}  # name -> (generation, table)
         self._lock = threading.Lock()
         # Kept across generations, by segment: an update keeps most segments.
-        self.segment_phrases = Recent()
         self.segment_facets: dict = {}  # segment id -> facets.Coded
 
     def table(self, name: str, generation: Path, load):

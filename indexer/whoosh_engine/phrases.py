@@ -1,13 +1,9 @@
-"""Where a phrase's words stand together, read from the index's positions.
+"""Where a phrase's words stand together.
 
-Reading positions costs a Python step per candidate document, so what was
-found is kept twice: for the live generation as a whole (scoring.Engine's
-`phrases`, one look-up per search), and per segment across generations
-(`per_segment`): an update writes a new generation that keeps most of the
-old one's segments, and a worker's first searches on it then read the
-positions of its new segments only. A segment's documents never change and
-its deletions only grow, so what held among its candidates once still
-holds among the fewer candidates of a later generation.
+From the columns' positions (.positions) when the generation's columns hold
+them: a few numpy steps per word. Otherwise, and for phrases with a slop,
+from Whoosh's postings, a Python step per candidate document; the positions
+read are then shared by a search's phrases.
 """
 
 from __future__ import annotations
@@ -15,45 +11,30 @@ from __future__ import annotations
 import numpy as np
 from whoosh import query as wq
 
-from .memory import Recent
-from .postings import among
+from .positions import adjacent
 
 
 def phrase_documents(searcher, query: wq.Phrase, candidates: np.ndarray,
-                     per_segment: Recent, read: dict | None = None) -> np.ndarray:
+                     read: dict | None = None, columns=None, span=None) -> np.ndarray:
     """The `candidates` (ascending, each holding every word, none deleted)
     where the phrase's words stand in order (within its slop).
 
-    `read` keeps the positions read for one search: a concept's forms, and
-    each in either word order, share words and documents (20 phrases for
-    "cervical myelopathy"), and decoding a block of positions is the cost.
+    From the `columns`' positions when they hold them (`span(word)`: where a
+    word's postings are), else from Whoosh's postings: `read` then keeps the
+    positions read for one search, as a concept's forms, and each in either
+    word order, share words and documents (20 phrases for "cervical
+    myelopathy"), and decoding a block of positions is the cost.
     """
+    if query.slop == 1 and columns is not None and columns.positions is not None:
+        return adjacent(columns, span, query.words, candidates)
     read = {} if read is None else read
-    key = (query.fieldname, tuple(query.words), query.slop)
-    known = per_segment.get(key) or {}
-    learned: dict[str, np.ndarray] = {}
-    found = []
+    found = [np.zeros(0, dtype=np.int64)]
     for sub, offset in searcher.subsearchers or [(searcher, 0)]:
         lo, hi = np.searchsorted(candidates, [offset, offset + sub.doc_count_all()])
-        if lo == hi:
-            continue
-        local = candidates[lo:hi] - offset
-        segment = _segment_id(sub)
-        where = known.get(segment)
-        if where is None:
-            where = np.array(_in_order(sub, query, local.tolist(), read), dtype=np.int64)
-        else:
-            where = where[among(where, local)]
-        if segment is not None:
-            learned[segment] = where
-        found.append(where + offset)
-    per_segment.put(key, learned)
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-
-
-def _segment_id(searcher) -> str | None:
-    segment = getattr(searcher.reader(), "segment", None)
-    return segment().segment_id() if segment is not None else None
+        if lo < hi:
+            local = (candidates[lo:hi] - offset).tolist()
+            found.append(np.array(_in_order(sub, query, local, read), dtype=np.int64) + offset)
+    return np.concatenate(found)
 
 
 def _in_order(searcher, query: wq.Phrase, docs: list[int], read: dict) -> list[int]:

@@ -33,6 +33,10 @@ class Columns:
         self.doc_count_all = int(stats["doc_count_all"])
         self.field_length = stats["field_length"]
         self.has_deletions = bool(stats["has_deletions"])
+        # Each posting's positions, in posting order, and where each term's
+        # begin (.positions); None in columns written without them.
+        self.positions = arrays.get("positions")
+        self.pos_starts = arrays.get("pos_starts")
 
     @classmethod
     def load(cls, folder: str | Path) -> Columns:
@@ -45,10 +49,12 @@ class Columns:
                 # Plain arrays over the mapping (it stays open through their
                 # base): every index into a numpy memmap runs memmap.__getitem__
                 # in Python, which was 5-10% of a search at 100,000 pages.
+                names = ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths",
+                         "deleted") + (("positions", "pos_starts") if stats.get("positions")
+                                       else ())
                 arrays = {name: np.asarray(np.load(folder / f"{columns.PREFIX}{name}.npy",
                                                    mmap_mode="r"))
-                          for name in ("hashes", "starts", "docs", "tfs", "keys",
-                                       "key_starts", "lengths", "deleted")}
+                          for name in names}
                 arrays["stats"] = stats
                 return cls(arrays)
         # A generation from before the columns (or an older layout): read in memory.
@@ -96,6 +102,10 @@ class Columns:
             else:  # another key with the same hash first: look further, one at a time
                 found.append(self.span(fieldname, texts[n]))
         return found
+
+    def term_at(self, start: int) -> int:
+        """The term whose postings begin at `start` (a span's start)."""
+        return int(self.starts.searchsorted(start))
 
     def postings(self, fieldname: str, text: str | bytes) -> tuple[np.ndarray, np.ndarray]:
         """Document numbers (ascending) and weights of a term; empty if absent."""

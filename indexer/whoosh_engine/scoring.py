@@ -73,12 +73,10 @@ class Engine:
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
                  field_b: dict | None = None, phrases: Recent | None = None,
                  doc_terms: Recent | None = None, idf: str = "whoosh",
-                 spans: dict | None = None, norms: dict | None = None,
-                 segment_phrases: Recent | None = None):
+                 spans: dict | None = None, norms: dict | None = None):
         self.columns = columns
         self.pooled = idf == "pooled"
         self.phrases = phrases if phrases is not None else Recent()
-        self.segment_phrases = segment_phrases if segment_phrases is not None else Recent()
         self.doc_terms = doc_terms if doc_terms is not None else Recent()
         self.searcher = searcher
         self.size = columns.doc_count_all
@@ -295,8 +293,7 @@ class Engine:
         for part in parts[1:]:
             candidates = np.intersect1d(candidates, part.docs, assume_unique=True)
         # Positions are read only for documents holding every word (synonym
-        # phrases mostly have none), and the result kept for the generation
-        # (and per segment, .phrases).
+        # phrases mostly have none), and the result kept for the generation.
         if not len(candidates):
             docs = _NO_DOCS
         else:
@@ -304,7 +301,8 @@ class Engine:
             docs = self.phrases.get(key)
             if docs is None:
                 docs = self.phrases.put(key, phrase_documents(
-                    self.searcher, query, candidates, self.segment_phrases, self._read))
+                    self.searcher, query, candidates, self._read, self.columns,
+                    lambda word: self._span(query.fieldname, word)))
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))
