@@ -210,12 +210,13 @@ def test_without_checksums_a_cut_toc_is_still_damage_not_a_traceback(root):
         assert re.fullmatch(damage, err), err
 
 
-def test_without_checksums_a_cut_postings_file_fails_phrases_as_damage(root):
+def test_without_checksums_a_cut_postings_file_fails_a_search_reading_it_as_damage(root):
     generation = live(root)
     (generation / "files.json").unlink()
     path = one(generation, "MAIN_*.pst")
     cut_in_half(path)
-    status, out, err = run("search", '"cement leakage"', "--index", str(root))
+    # A prefix is answered from Whoosh's postings (phrases from the columns).
+    status, out, err = run("search", "cement*", "--index", str(root))
     assert (status, out) == (1, "")
     assert err.startswith(f"medsearch: the index at {root} is damaged (CorruptIndexError: ")
     assert err.endswith("): rebuild with `medsearch build`\n") and err.count("\n") == 1
