@@ -33,3 +33,15 @@ def test_the_command_prints_latencies_and_no_errors(tmp_path):
     found = json.loads(out.stdout)
     assert found["errors"] == 0 and found["n"] == found["queries"] > 200
     assert 0 < found["p50"] <= found["p99"] and found["cpu"]["n"] == found["n"]
+
+
+def test_the_before_and_after_tool_times_a_checkouts_code(tmp_path):
+    build(tmp_path, ARTICLES)
+    out = subprocess.run([sys.executable, "tools/ab_search.py", str(REPO), str(tmp_path / "index"),
+                          "--rounds", "1", "--forget-phrases"],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    line = out.stdout.strip()
+    assert line.startswith(f"{REPO}: p50 ") and line.endswith(
+        "ms of CPU (260 searches, phrases forgotten)"), line
+    p50, p95, p99 = (float(line.split(f" {p} ")[1].split()[0]) for p in ("p50", "p95", "p99"))
+    assert 0 < p50 <= p95 <= p99

@@ -120,6 +120,7 @@ def assert_resources_read_afresh(generation: Path, tmp_path: Path) -> None:
 
 def test_updates_derive_what_reading_the_whole_index_gives(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "SLICE", 20)  # two segments, worn slowly
+    monkeypatch.setattr(columns_module, "POSITIONS_CHUNK", 7)  # positions put in order in parts
     taken = []
     real = columns_module._previous_part
     monkeypatch.setattr(columns_module, "_previous_part",

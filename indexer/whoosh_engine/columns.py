@@ -351,12 +351,23 @@ def _from_segments(parts: list[tuple[object, dict]], segments: list | None = Non
 def _positions_in_order(parts, tfs_all, postings, tfs) -> dict:
     """The parts' positions in the columns' posting order (`postings`: each
     posting's place in the parts'), and where each posting's end."""
-    counts = tfs_all.astype(np.int64)
     flat = np.concatenate([d["positions"] for _, d in parts])
-    positions = _gather(flat, _starts_of(counts)[postings], counts[postings])
+    # 32-bit offsets while they fit: 17 million positions at 100,000 pages.
+    kind = np.int32 if len(flat) < 2**31 else np.int64
+    counts = tfs_all.astype(kind)
+    firsts = np.cumsum(counts, dtype=kind)
+    firsts -= counts
     ends = np.zeros(len(tfs) + 1, dtype=np.int64)
-    np.cumsum(tfs.astype(np.int64), out=ends[1:])
+    np.cumsum(tfs, dtype=np.int64, out=ends[1:])
+    positions = np.empty(len(flat), dtype=flat.dtype)
+    # A million postings at a time: the gather's index arrays stay small.
+    for at in range(0, len(postings), POSITIONS_CHUNK):
+        some = postings[at:at + POSITIONS_CHUNK]
+        positions[ends[at]:ends[at + len(some)]] = _gather(flat, firsts[some], counts[some])
     return {"positions": positions, "ends": ends}
+
+
+POSITIONS_CHUNK = 1 << 20
 
 
 def _assemble_runs(parts, offsets, lengths, deleted, doc_count_all, field_length) -> dict:
