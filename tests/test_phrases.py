@@ -7,11 +7,13 @@ import random
 import numpy as np
 import pytest
 from whoosh import query as wq
+from whoosh.formats import Characters, Positions
 
 from conftest import clinic_page
 
 from indexer import build_index, open_index
 from indexer.whoosh_engine.phrases import phrase_documents
+from indexer.whoosh_engine.positions import decoder
 
 WORDS = ["spinal", "cord", "injury", "cervical", "myelopathy", "disc", "fusion", "pain"]
 
@@ -82,3 +84,13 @@ def test_a_search_for_a_quoted_phrase_matches_whoosh(index):
     stored = searcher.stored_fields
     assert {pmid for pmid, _ in ranked} == {stored(d)["pmid"] for d in expected}
     assert index.search('"spinal cord injury"', expand=False).total == len(expected) > 0
+
+
+@pytest.mark.parametrize("format_, poslist, expected", [
+    (Positions(), [0, 3, 7, 8], [0, 3, 7, 8]),
+    (Characters(), [(2, 10, 15), (9, 40, 44)], [2, 9]),
+    (Positions(), [], []),
+])
+def test_positions_are_decoded_as_whoosh_decodes_them(format_, poslist, expected):
+    value = format_.encode(poslist)
+    assert decoder(format_)(value) == format_.decoder("positions")(value) == expected

@@ -22,15 +22,18 @@ from whoosh.formats import Characters, Positions
 
 # A key per (candidate, where its phrase would start): candidate * STRIDE + start.
 STRIDE = 1 << 32
+# A posting's value: its count of positions (4 bytes), then the pickled deltas.
+_COUNT_BYTES = 4
 
 
 def decoder(format_):
     """A posting's value -> its positions, as format_.decoder("positions")
     gives them, without Whoosh's per-position Python loop."""
     if type(format_) is Positions:
-        return lambda value: list(accumulate(loads(_stopped(value)[4:])))
+        return lambda value: list(accumulate(loads(_stopped(value)[_COUNT_BYTES:])))
     if type(format_) is Characters:
-        return lambda value: list(accumulate(code[0] for code in loads(_stopped(value)[4:])))
+        return lambda value: list(accumulate(
+            code[0] for code in loads(_stopped(value)[_COUNT_BYTES:])))
     return format_.decoder("positions")
 
 
