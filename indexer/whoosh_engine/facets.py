@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .generations import load_json, per_segment, save_json, segment_file
+from .positions import gather_runs
 
 FACET_LIMIT = 10
 # A MeSH term on more than this share of the documents is counted from a
@@ -157,10 +158,8 @@ def _packed(marks: np.ndarray) -> np.ndarray:
 def _runs_counted(starts: np.ndarray, codes: np.ndarray, docs: np.ndarray,
                   size: int) -> np.ndarray:
     """Counts per code over the runs `codes[starts[d]:starts[d + 1]]` of `docs`."""
-    first, lengths = starts[docs], starts[docs + 1] - starts[docs]
-    # Every document's run gathered in one step.
-    at = np.repeat(first - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
-    return np.bincount(codes[at], minlength=size)
+    first = starts[docs]
+    return np.bincount(gather_runs(codes, first, starts[docs + 1] - first), minlength=size)
 
 
 class Coded(NamedTuple):
@@ -188,19 +187,13 @@ def _coded(saved: dict) -> Coded:
 def _merged(parts: list[tuple[list, np.ndarray]]) -> tuple[list, np.ndarray]:
     """One list of names (None first) and codes into it, from segments'
     (names, codes): the names in order of first appearance, as _codes gives."""
-    names: list = [None]
-    index: dict = {}
-    coded = []
+    names, flat = _codes([name for local_names, _ in parts for name in local_names[1:]])
+    coded, at = [np.zeros(0, dtype=np.int64)], 0
     for local_names, codes in parts:
-        to_global = np.zeros(len(local_names), dtype=np.int64)
-        for local, name in enumerate(local_names[1:], start=1):
-            code = index.get(name)
-            if code is None:
-                code = index[name] = len(names)
-                names.append(name)
-            to_global[local] = code
+        to_global = np.array([0] + flat[at:at + len(local_names) - 1], dtype=np.int64)
+        at += len(local_names) - 1
         coded.append(to_global[codes])
-    return names, np.concatenate(coded) if coded else np.zeros(0, dtype=np.int64)
+    return names, np.concatenate(coded)
 
 
 def _values(reader) -> tuple[list, list, list]:

@@ -51,7 +51,7 @@ def adjacent(columns, span, words, candidates: np.ndarray) -> np.ndarray:
         counts = columns.tfs[start:end].astype(np.int64)
         first = columns.pos_starts[columns.term_at(start)] + np.cumsum(counts) - counts
         at = np.searchsorted(columns.docs[start:end], candidates)
-        found = _runs(columns.positions, first[at], counts[at]).astype(np.int64)
+        found = gather_runs(columns.positions, first[at], counts[at]).astype(np.int64)
         owner = np.repeat(np.arange(len(candidates), dtype=np.int64), counts[at])
         here = owner * STRIDE + (found - i)
         keys = here if keys is None else np.intersect1d(keys, here, assume_unique=True)
@@ -60,7 +60,8 @@ def adjacent(columns, span, words, candidates: np.ndarray) -> np.ndarray:
     return candidates[np.unique(keys // STRIDE)].astype(np.int64)
 
 
-def _runs(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """source[starts[0]:starts[0]+lengths[0]] + source[starts[1]:...] + ..."""
+def gather_runs(source: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """source[starts[0]:starts[0] + lengths[0]] + source[starts[1]:...] + ...,
+    in one gather (a posting's positions here, a match's codes in .facets)."""
     at = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(lengths.sum())
     return source[at]

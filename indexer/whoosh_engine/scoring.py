@@ -50,7 +50,6 @@ class Node:
     terms: int  # leaf terms of the query present in the index (coordination)
     single: bool = False  # one leaf matched each document: counts are all 1
 
-
     def __len__(self) -> int:
         return len(self.docs)
 
@@ -90,30 +89,25 @@ class Engine:
         # final query and the snippets share sub-queries (kept by identity).
         self._memo: dict[int, tuple[wq.Query, Node]] = {}
         self._read: dict = {}  # positions read by this search (.phrases)
-        # Where each term's postings are, found once per search (feedback's
-        # document frequencies, the pooled idf, the postings and has_term ask
-        # for the same (field, term) several times each), and kept for the
-        # generation in `spans`: feedback's candidates are the field's
-        # common words, looked up by one search after another.
-        self._spans: dict[tuple, tuple[int, int]] = {}
-        self._known = spans if spans is not None else {}
+        # Where each term's postings are, kept for the generation in `spans`:
+        # a search asks for the same (field, term) several times (feedback's
+        # document frequencies, the pooled idf, the postings, has_term), and
+        # feedback's candidates are the field's common words, looked up by
+        # one search after another.
+        self._spans = spans if spans is not None else {}
 
     # --- postings ---------------------------------------------------------------
 
     def _span(self, fieldname: str, text) -> tuple[int, int]:
-        key = (fieldname, text)
-        span = self._spans.get(key)
+        span = self._spans.get((fieldname, text))
         if span is None:
-            span = self._known.get(key)
-            if span is None:
-                span = self._learn(key, self.columns.span(fieldname, text))
-            self._spans[key] = span
+            span = self._learn((fieldname, text), self.columns.span(fieldname, text))
         return span
 
     def _learn(self, key: tuple, span: tuple[int, int]) -> tuple[int, int]:
-        if len(self._known) >= SPANS_KEPT:
-            self._known.clear()  # rarely: the common words come back at once
-        self._known[key] = span
+        if len(self._spans) >= SPANS_KEPT:
+            self._spans.clear()  # rarely: the common words come back at once
+        self._spans[key] = span
         return span
 
     def postings(self, fieldname: str, text) -> tuple[np.ndarray, np.ndarray]:
@@ -128,15 +122,8 @@ class Engine:
     def doc_frequencies(self, fieldname: str, texts: list) -> list[int]:
         """doc_frequency of many terms, those not yet looked up found together."""
         missing = [t for t in dict.fromkeys(texts) if (fieldname, t) not in self._spans]
-        unknown = []
-        for text in missing:
-            span = self._known.get((fieldname, text))
-            if span is None:
-                unknown.append(text)
-            else:
-                self._spans[(fieldname, text)] = span
-        for text, span in zip(unknown, self.columns.spans(fieldname, unknown)):
-            self._spans[(fieldname, text)] = self._learn((fieldname, text), span)
+        for text, span in zip(missing, self.columns.spans(fieldname, missing)):
+            self._learn((fieldname, text), span)
         return [self.doc_frequency(fieldname, t) for t in texts]
 
     # --- evaluation -------------------------------------------------------------
