@@ -45,3 +45,15 @@ def test_the_before_and_after_tool_times_a_checkouts_code(tmp_path):
         "ms of CPU (260 searches, phrases forgotten)"), line
     p50, p95, p99 = (float(line.split(f" {p} ")[1].split()[0]) for p in ("p50", "p95", "p99"))
     assert 0 < p50 <= p95 <= p99
+
+
+def test_the_swap_tool_times_the_first_search_on_a_new_generation(tmp_path):
+    build(tmp_path, ARTICLES)
+    live = sorted(p.name for p in (tmp_path / "index").iterdir())
+    out = subprocess.run([sys.executable, "tools/swap_latency.py", str(REPO),
+                          str(tmp_path / "index"), "--query", "cement", "--then", "spinal"],
+                         cwd=REPO, capture_output=True, text=True, check=True)
+    line = out.stdout.strip()
+    assert line.startswith(f"{REPO}: first search on the new generation "), line
+    assert line.endswith(" ms") and ", the next one " in line
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == live  # left as it was
