@@ -13,7 +13,6 @@ import hashlib
 import os
 import signal
 import stat
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -184,8 +183,11 @@ def worker_init(parent: int) -> None:
     A worker inherits the writer lock's descriptor: were it to outlive a
     killed build it would hold the lock and block the next build. The parent
     turns Ctrl-C into a clean exit; workers ignoring it print no tracebacks.
+    A worker is forked with Ctrl-C blocked (Workers._fork_holding_ctrl_c):
+    ignored now, one that arrived meanwhile is dropped.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: workers end when their queue closes
@@ -209,20 +211,24 @@ class Workers:
         if self.procs > 1:
             self._pool = ProcessPoolExecutor(
                 self.procs, initializer=worker_init, initargs=(os.getpid(),))
-            self._start_ignoring_ctrl_c()
+            try:
+                self._fork_holding_ctrl_c()
+            except BaseException:  # Ctrl-C held while forking: no `with` body to run
+                self.__exit__(KeyboardInterrupt)
+                raise
         return self
 
-    def _start_ignoring_ctrl_c(self) -> None:
-        """Fork the workers now, with Ctrl-C ignored from their first instruction.
+    def _fork_holding_ctrl_c(self) -> None:
+        """Fork the workers now, with Ctrl-C blocked until they ignore it.
 
         Ctrl-C reaches the whole process group. A worker forked but not yet
         scheduled (a loaded machine) took it before worker_init ran, died
-        holding the task queue's lock, and the build hung on Ctrl-C instead
-        of exiting. Forked while the parent ignores it, a worker inherits
-        that; the parent's handler is back once they are up.
+        holding the task queue's lock, and the build hung. Ignoring Ctrl-C in
+        the parent while it forked lost one that came then, and the build
+        ran on. Blocked, a Ctrl-C waits: each worker drops it as it starts
+        ignoring it (worker_init), the parent takes it once they are up.
         """
-        main = threading.current_thread() is threading.main_thread()  # may set handlers
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             self._pool.submit(int).result()  # the first task forks every worker
         except BrokenProcessPool:
@@ -230,8 +236,7 @@ class Workers:
             self._pool = None
             raise BuildFailed(WORKER_DIED) from None
         finally:
-            if main:
-                signal.signal(signal.SIGINT, previous)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
     def __exit__(self, exc_type, *exc) -> None:
         if self._pool is not None:
