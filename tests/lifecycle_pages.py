@@ -7,6 +7,7 @@ each title and abstract, so each page is its own article.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -49,7 +50,14 @@ def medsearch(*args: str, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen([sys.executable, "-m", "indexer", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, **kwargs)
+                            start_new_session=True, preexec_fn=ctrl_c_as_at_a_terminal,
+                            **kwargs)
+
+
+def ctrl_c_as_at_a_terminal() -> None:
+    """Ctrl-C's default action in a child: a suite started in the background
+    (`make test &`) hands its children Ctrl-C ignored, and Python keeps it so."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:

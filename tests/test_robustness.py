@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from lifecycle_pages import REPO, medsearch, pmids, run, word, write_corpus
+from lifecycle_pages import (REPO, ctrl_c_as_at_a_terminal, medsearch, pmids, run, word,
+                             write_corpus)
 
 from indexer import ArticleNotFound, open_index
 from indexer.whoosh_engine.build import build
@@ -176,7 +177,7 @@ except KeyboardInterrupt:
     print("interrupted")
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, preexec_fn=ctrl_c_as_at_a_terminal)
     assert (done.stdout, done.stderr, done.returncode) == ("interrupted\n", "", 0)
 
 
