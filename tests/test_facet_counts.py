@@ -59,3 +59,33 @@ def test_the_bitset_path_is_taken_for_many_matches_and_only_then():
         table.mesh_codes[np.concatenate([np.arange(table.mesh_starts[d], table.mesh_starts[d + 1])
                                          for d in many])],
         minlength=len(table.mesh_names)).tolist()
+
+
+def test_rare_terms_are_gathered_only_when_one_could_place(monkeypatch):
+    # Twelve terms on about half of 2,000 documents each fill the top ten
+    # with counts no rare term (on at most 30 documents) can reach.
+    rng = random.Random(3)
+    common = [f"Common {i:02d}" for i in range(12)]
+    rare = [f"Rare {i}" for i in range(200)]
+    size = 2000
+    # The last 100 documents have rare terms only.
+    mesh = [sorted({t for t in common if d < size - 100 and rng.random() < 0.5}
+                   | set(rng.sample(rare, 1))) for d in range(size)]
+    values = ([2000] * size, ["Spine"] * size, mesh)
+    table = FacetTable(*values)
+    assert len(table.common_codes) == 12 and 0 < table.rare_most <= 30
+    gathered = []
+    runs_counted = facets._runs_counted
+    monkeypatch.setattr(facets, "_runs_counted",
+                        lambda *args: gathered.append(len(args[2])) or runs_counted(*args))
+    everything = np.arange(size)
+    assert table.count(everything) == counted_one_by_one(values, everything.tolist())
+    assert gathered == []  # the common terms decided the top ten
+    # Matching those, the common counts are all 0: a rare term places.
+    few = np.arange(size - 100, size)
+    assert len(few) >= size * facets.GATHER_SHARE  # on the bitset path
+    assert table.count(few) == counted_one_by_one(values, few.tolist())
+    assert gathered == [100]
+    # Asked for every count, the rare codes are always gathered.
+    assert table._mesh_counts(everything).tolist() == np.bincount(
+        table.mesh_codes, minlength=len(table.mesh_names)).tolist()

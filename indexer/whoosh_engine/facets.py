@@ -45,7 +45,7 @@ class FacetTable:
 
     __slots__ = ("years", "journal_codes", "journal_names", "journal_order", "mesh_starts",
                  "mesh_codes", "mesh_names", "mesh_order", "size", "common_codes",
-                 "common_bits", "rare_starts", "rare_codes")
+                 "common_bits", "rare_starts", "rare_codes", "rare_most")
 
     def __init__(self, years: list, journals: list, mesh: list):
         self._assemble([_coded({"years": years, "journals": journals, "mesh": mesh})])
@@ -80,6 +80,7 @@ class FacetTable:
         marks[row[self.mesh_codes[is_common]], docs[is_common]] = True
         self.common_bits = _packed(marks)
         self.rare_codes = self.mesh_codes[~is_common]
+        self.rare_most = int(per_code[~common].max(initial=0))  # the most documents one is on
         self.rare_starts = np.zeros(self.size + 1, dtype=np.int64)
         np.cumsum(np.bincount(docs[~is_common], minlength=self.size), out=self.rare_starts[1:])
 
@@ -130,18 +131,29 @@ class FacetTable:
         journals = _top_codes(np.bincount(self.journal_codes[docs],
                                           minlength=len(self.journal_names)),
                               self.journal_names, self.journal_order)
-        mesh = _top_codes(self._mesh_counts(docs), self.mesh_names, self.mesh_order)
+        mesh = _top_codes(self._mesh_counts(docs, placing_only=True), self.mesh_names,
+                          self.mesh_order)
         return {"year": by_year, "journal": journals, "mesh": mesh}
 
-    def _mesh_counts(self, docs: np.ndarray) -> np.ndarray:
-        """How many of `docs` (distinct) have each MeSH code."""
+    def _mesh_counts(self, docs: np.ndarray, placing_only: bool = False) -> np.ndarray:
+        """How many of `docs` (distinct) have each MeSH code; with
+        `placing_only`, the rare codes are left at 0 when none of them can
+        place among the FACET_LIMIT largest counts."""
         if len(docs) < self.size * GATHER_SHARE or not len(self.common_codes):
             return _runs_counted(self.mesh_starts, self.mesh_codes, docs, len(self.mesh_names))
-        counts = _runs_counted(self.rare_starts, self.rare_codes, docs, len(self.mesh_names))
         matched = np.zeros(_words(self.size) * 64, dtype=bool)
         matched[docs] = True
         both = self.common_bits & _packed(matched)
-        counts[self.common_codes] += np.bitwise_count(both).sum(axis=-1, dtype=np.int64)
+        common = np.bitwise_count(both).sum(axis=-1, dtype=np.int64)
+        counts = np.zeros(len(self.mesh_names), dtype=np.int64)
+        counts[self.common_codes] = common
+        # A rare code is on at most rare_most documents: when the common codes
+        # already fill the facet with more (ties go by name), the gather of
+        # every match's rare codes, most of a large search's counting, is skipped.
+        if not (placing_only and len(common) >= FACET_LIMIT
+                and np.partition(common, len(common) - FACET_LIMIT)[len(common) - FACET_LIMIT]
+                > self.rare_most):
+            counts += _runs_counted(self.rare_starts, self.rare_codes, docs, len(self.mesh_names))
         return counts
 
 
