@@ -24,8 +24,9 @@ from indexer.whoosh_engine.postings import Columns
 from indexer.whoosh_engine.facets import FacetTable, count_straightforward
 from indexer.whoosh_engine.fastpaths import match_set
 from indexer.query.settings import DEFAULT
-from indexer.whoosh_engine.ranking import build_query, feedback, weighting
-from indexer.whoosh_engine.scoring import Engine
+from indexer.whoosh_engine.analysis import medical_analyzer
+from indexer.whoosh_engine.ranking import Sum, build_query, feedback, weighting
+from indexer.whoosh_engine.scoring import Engine, _union
 from indexer.whoosh_engine.snippets import positive_terms
 from indexer.whoosh_engine.schema import TEXT_FIELDS
 
@@ -162,6 +163,29 @@ def test_filter_sets_are_whooshs(idx):
     for filters in FILTERS[1:]:
         restrict = q.filters(**filters)
         assert match_set(searcher, restrict) == set(searcher.docs_for_query(restrict))
+
+
+def test_a_union_of_many_terms_sums_as_the_union_of_their_nodes(idx):
+    # Feedback's 60 terms are summed from their postings, without a node
+    # each: the same documents, counts and scores to the last bit.
+    searcher = idx.engine._searcher()
+    engine = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf)
+    stems = [t.text for t in medical_analyzer("spine cement patients pain fracture "
+                                              "nothingmatchesthis", mode="query")]
+    for words in (stems, stems[:1] + stems[-1:], stems[-1:] * 2):
+        terms = [wq.Term(f, w, boost=1 + i / 7) for i, w in enumerate(words) for f in TEXT_FIELDS]
+        node = engine.evaluate(Sum(terms))
+        separately = [engine._term(t.fieldname, t.text, t.boost) for t in terms]
+        expected = _union(separately, engine.size)
+        assert node.docs.tolist() == expected.docs.tolist()
+        assert node.scores.tobytes() == expected.scores.tobytes()
+        assert node.counts.tolist() == expected.counts.tolist()
+        assert node.terms == expected.terms == sum(1 for n in separately if n.terms)
+        assert_same(Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf),
+                    searcher, Sum(terms))
+    # The first is many postings: summed by a sweep over the index, not sorted.
+    many = sum(len(engine._term(f, w)) for w in stems for f in TEXT_FIELDS)
+    assert many * 8 >= engine.size
 
 
 def test_top_orders_by_score_then_document_number(idx):

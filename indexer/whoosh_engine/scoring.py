@@ -166,17 +166,44 @@ class Engine:
         return self._by_whoosh(query)
 
     def _term(self, fieldname: str, text, boost: float = 1.0) -> Node:
+        scored = self._scored(fieldname, text, boost)
+        return EMPTY if scored is None else self._leaf(*scored)
+
+    def _scored(self, fieldname: str, text, boost: float = 1.0
+                ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A term's live documents (as the columns hold them) and scores; None if absent."""
         columns = self.columns
         docs, tfs = self.postings(fieldname, text)
         df = len(docs)
         if not df:
-            return EMPTY
+            return None
         if columns.has_deletions:
             keep = ~columns.deleted[docs]
             docs, tfs = docs[keep], tfs[keep]
         scores = self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)
         if boost != 1.0:
             scores *= boost
+        return docs, scores
+
+    def _terms(self, terms: list[wq.Term]) -> Node:
+        """The union of text-field terms: _union of their nodes, summed straight
+        from their postings when they are many (feedback's 60 terms), without
+        a node each."""
+        scored = [self._scored(t.fieldname, t.text, t.boost) for t in terms]
+        live = [s for s in scored if s is not None and len(s[0])]
+        if len(live) < 2 or sum(len(docs) for docs, _ in live) * 8 < self.size:
+            return _union([EMPTY if s is None else self._leaf(*s) for s in scored], self.size)
+        # _union's sweep over the index, the sums in the same order.
+        docs = np.concatenate([docs for docs, _ in live])
+        present = np.bincount(docs, minlength=self.size)
+        where = np.flatnonzero(present)
+        summed = np.bincount(docs, weights=np.concatenate([s for _, s in live]),
+                             minlength=self.size)[where]
+        return Node(where, summed, present[where].astype(np.int32),
+                    sum(s is not None for s in scored))
+
+    @staticmethod
+    def _leaf(docs: np.ndarray, scores: np.ndarray) -> Node:
         return Node(docs.astype(np.int64), scores, np.ones(len(docs), dtype=np.int32), 1,
                     single=True)
 
@@ -226,8 +253,12 @@ class Engine:
         return pooled_idf(self.size, df)
 
     def _or(self, query: wq.Or) -> Node:
-        children = [self.evaluate(sub) for sub in query.subqueries]
-        node = _union(children, self.size)
+        subqueries = query.subqueries
+        if len(subqueries) > 1 and all(type(sub) is wq.Term and sub.fieldname in _TEXT
+                                       for sub in subqueries):
+            node = self._terms(subqueries)
+        else:
+            node = _union([self.evaluate(sub) for sub in subqueries], self.size)
         if query.boost != 1.0:
             node.scores *= query.boost
         scale = getattr(query, "scale", None)
