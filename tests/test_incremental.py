@@ -14,11 +14,13 @@ import pytest
 from lifecycle_pages import page, write_corpus
 
 from indexer.whoosh_engine import build as build_module
+from indexer.whoosh_engine import assembly
 from indexer.whoosh_engine import columns as columns_module
 from indexer.whoosh_engine import update as update_module
 from indexer.whoosh_engine.build import build, stored_records
 from indexer.whoosh_engine.columns import SEGMENT_KIND as COLUMNS_KIND
-from indexer.whoosh_engine.columns import _read, write_columns
+from indexer.whoosh_engine.assembly import write_columns
+from indexer.whoosh_engine.columns import _read
 from indexer.whoosh_engine.postings import Columns
 from indexer.whoosh_engine.schema import TEXT_FIELDS
 from indexer.query.expand import RESOURCE
@@ -65,27 +67,34 @@ def edit(seeds: Path, round_: int) -> None:
 
 
 def assert_columns_read_afresh(generation: Path, positions: bool = True) -> None:
-    """The saved columns are exactly those read posting by posting from the
-    index, with each posting's positions unless `positions` is False (then
-    they hold none, and phrases are read from Whoosh's postings)."""
-    saved = Columns.load(generation)
-    fresh = Columns(_read(generation))
-    for name in ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "deleted"):
-        a, b = getattr(saved, name), getattr(fresh, name)
-        assert a.dtype == b.dtype and np.array_equal(a, b), name
-    for field in saved.lengths:
-        assert np.array_equal(saved.lengths[field], fresh.lengths[field])
-    assert (saved.doc_count_all, saved.field_length, saved.has_deletions) == (
-        fresh.doc_count_all, fresh.field_length, fresh.has_deletions)
-    assert (saved.positions is not None) == positions
-    if not positions:
-        return
-    # Each posting's positions, deleted documents' too, as Whoosh decodes
-    # them: the updates keep them in step with the postings.
+    """Each set of saved columns (the text fields, the names) is exactly
+    what is read posting by posting from the index, with each posting's
+    positions unless `positions` is False (then the text fields' hold none,
+    and phrases are read from Whoosh's postings)."""
+    for kept, saved in ((columns_module.TEXT, Columns.load(generation)),
+                        (columns_module.NAMES, Columns.load_names(generation))):
+        assert saved.fields == kept.fields
+        fresh = Columns(_read(generation, kept.fields))
+        for name in ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "deleted"):
+            a, b = getattr(saved, name), getattr(fresh, name)
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        for field in kept.fields:
+            assert np.array_equal(saved.lengths[field], fresh.lengths[field])
+        assert (saved.doc_count_all, saved.field_length, saved.has_deletions) == (
+            fresh.doc_count_all, fresh.field_length, fresh.has_deletions)
+        if kept is columns_module.TEXT:
+            assert (saved.positions is not None) == positions
+        if saved.positions is not None:
+            assert_positions_are_whooshs(generation, saved, kept.fields)
+
+
+def assert_positions_are_whooshs(generation: Path, saved: Columns, fields) -> None:
+    """Each posting's positions, deleted documents' too, as Whoosh decodes
+    them: the updates keep them in step with the postings."""
     ix = whoosh_index.open_dir(str(generation))
     with ix.reader() as reader:
         leaves = [(reader, 0)] if reader.is_atomic() else reader.leaf_readers()
-        for fieldname in TEXT_FIELDS:
+        for fieldname in fields:
             whooshs: dict[bytes, list] = {}
             for sub, _ in leaves:
                 format_ = sub.schema[fieldname].format
@@ -120,10 +129,10 @@ def assert_resources_read_afresh(generation: Path, tmp_path: Path) -> None:
 
 def test_updates_derive_what_reading_the_whole_index_gives(seeds, tmp_path, monkeypatch):
     monkeypatch.setattr(build_module, "SLICE", 20)  # two segments, worn slowly
-    monkeypatch.setattr(columns_module, "POSITIONS_CHUNK", 7)  # positions put in order in parts
+    monkeypatch.setattr(assembly, "POSITIONS_CHUNK", 7)  # positions put in order in parts
     taken = []
-    real = columns_module._previous_part
-    monkeypatch.setattr(columns_module, "_previous_part",
+    real = assembly._previous_part
+    monkeypatch.setattr(assembly, "_previous_part",
                         lambda *a: taken.append(real(*a)) or taken[-1])
     root = tmp_path / "index"
     build(seeds, root)
@@ -256,15 +265,18 @@ def test_columns_written_before_segments_kept_theirs_are_not_taken_whole(
     build(seeds, root)
     stats_file = current_generation(root) / "columns-stats.json"
     stats = json.loads(stats_file.read_text())
-    del stats[columns_module.FROM_SEGMENTS]
+    del stats[assembly.FROM_SEGMENTS]
     stats_file.write_text(json.dumps(stats))
     # As an older version published it: without checksums (else the edit is damage).
     (current_generation(root) / "files.json").unlink()
     taken = []
-    real = columns_module._previous_part
-    monkeypatch.setattr(columns_module, "_previous_part",
-                        lambda *a: taken.append(real(*a)) or taken[-1])
+    real = assembly._previous_part
+    monkeypatch.setattr(assembly, "_previous_part",
+                        lambda previous, ids, kept: taken.append(
+                            (kept.prefix, real(previous, ids, kept))) or taken[-1][1])
     edit(seeds, 1)
     update(seeds, root)
-    assert taken == [None]
+    taken = dict(taken)
+    assert taken["columns-"] is None
+    assert taken["names-"] is not None  # the names' own stats still say whole
     assert_columns_read_afresh(current_generation(root))

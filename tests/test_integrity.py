@@ -58,6 +58,7 @@ def message(root: Path, details: str) -> str:
 KINDS = {
     "postings": "MAIN_*.pst",
     "columns": "columns-docs.npy",
+    "names": "names-docs.npy",
     "toc": "_MAIN_*.toc",
     "terms": "MAIN_*.trm",
     "expansions": "expansions.json",
@@ -250,8 +251,9 @@ def test_the_site_answers_503_with_the_message(root, kind):
             text in response.get_data(as_text=True), url
 
 
-def test_a_columns_file_cut_after_it_was_mapped_is_damage_not_sigbus(root):
-    docs = live(root) / "columns-docs.npy"
+@pytest.mark.parametrize("name", ["columns-docs.npy", "names-docs.npy"])
+def test_a_columns_file_cut_after_it_was_mapped_is_damage_not_sigbus(root, name):
+    docs = live(root) / name
     script = (
         "import os, sys\n"
         "from indexer import open_index\n"
@@ -266,7 +268,7 @@ def test_a_columns_file_cut_after_it_was_mapped_is_damage_not_sigbus(root):
     size = docs.stat().st_size
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                           text=True, timeout=60, env=dict(os.environ, PYTHONPATH=str(REPO)))
-    line = message(root, f"columns-docs.npy: wrong size (0 bytes, expected {size})")
+    line = message(root, f"{name}: wrong size (0 bytes, expected {size})")
     line = line.replace("medsearch: ", "IndexDamaged ")
     assert (done.returncode, done.stdout, done.stderr) == (0, "2\n" + line * 2, "")
 

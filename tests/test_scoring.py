@@ -91,6 +91,35 @@ def test_scores_are_whooshs(idx, text):
                 searcher, without_coordination(q.parse(text)))
 
 
+NAME_QUERIES = [
+    "author:kranz", "author:smith", 'author:"smith ab"', "author:Müller", "author:ozturk",
+    "journal:spine", 'journal:"eur spine j"', 'journal:"spine j"', "author:smith cement",
+    "journal:spine AND author:lee", "author:smith NOT journal:spine", "author:nobody",
+]
+
+
+@pytest.mark.parametrize("text", NAME_QUERIES)
+def test_author_and_journal_names_are_scored_from_their_columns(idx, text, monkeypatch):
+    searcher = idx.engine._searcher()
+    names = Columns.load_names(idx.engine._generation)
+    assert names.fields == ("authors", "journal")
+    engine = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf,
+                    names=names)
+    asked = []
+    monkeypatch.setattr(engine, "_by_whoosh", asked.append)  # none reaches Whoosh
+    query = without_coordination(q.parse(text))
+    node = engine.evaluate(query)
+    assert asked == []
+    monkeypatch.undo()
+    assert_same(Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf,
+                       names=names), searcher, query)
+    if "nobody" not in text and "NOT" not in text:
+        assert len(node)
+    # A generation written before the names' columns: Whoosh answers, the same.
+    assert_same(Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf),
+                searcher, query)
+
+
 def test_whooshs_own_idf_too(idx):
     from whoosh.scoring import BM25F
 
@@ -273,7 +302,7 @@ def test_a_term_sharing_its_hash_with_another_is_still_found(monkeypatch):
 def test_several_segments_and_deletions(idx, tmp_path):
     """Segments added and documents deleted (as updates leave them): still Whoosh's scores."""
     from indexer.whoosh_engine.build import write_index
-    from indexer.whoosh_engine.columns import write_columns
+    from indexer.whoosh_engine.assembly import write_columns
     from indexer.whoosh_engine.limits import searcher as bounded_searcher
     from indexer.whoosh_engine.schema import from_stored, to_document
 
@@ -294,9 +323,12 @@ def test_several_segments_and_deletions(idx, tmp_path):
     try:
         reader = searcher.reader()
         assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
-        engine = Engine(columns, searcher, idf=DEFAULT.idf)
-        for text in QUERIES:
-            assert_same(engine, searcher, without_coordination(q.parse(text)))
+        names = Columns.load_names(folder)
+        assert names.deleted.sum() == 1
+        for engine in (Engine(columns, searcher, idf=DEFAULT.idf),
+                       Engine(columns, searcher, idf=DEFAULT.idf, names=names)):
+            for text in QUERIES + NAME_QUERIES:
+                assert_same(engine, searcher, without_coordination(q.parse(text)))
     finally:
         searcher.close()
 

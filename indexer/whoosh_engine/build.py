@@ -40,7 +40,7 @@ from ..results import BuildReport
 from .schema import from_stored, schema, to_document
 from ..semantic.vectors import user_cache
 from .embedding import embed_generation, embed_live
-from .columns import save_segment_columns, write_columns
+from .assembly import save_segment_columns, write_columns
 from .resources import save_segment_pairs, write_resources
 from .facets import write_facets
 from .vocabulary import save_segment_counts, write_vocabulary

@@ -63,10 +63,9 @@ class WhooshEngine:
         self._desk_lock = threading.RLock()
         self._desk = None  # (generation, searcher, closer)
         self._generation: Path | None = None
-        self._ix = None
-        self._shared = None
-        self._closer = None
+        self._ix = self._shared = self._closer = None
         self._columns: Columns | None = None
+        self._names: Columns | None = None
         self._mapped: integrity.MappedFiles | None = None
         self._expander = Expander()
         self._semantic = Semantic()  # the generation's vectors, for the semantic rerank
@@ -80,11 +79,12 @@ class WhooshEngine:
         if generation is None:
             raise IndexMissing(f"no index at {self.root}: run `medsearch build`")
         if generation != self._generation:
-            # Whoosh's index; the postings as numpy columns, memory-mapped (.scoring
-            # scores with them) and watched; synonyms and abbreviations saved by the build.
-            self._ix, self._columns, self._mapped, self._expander = integrity.open_checked(
-                generation, lambda g: open_generation(self.root, g), Columns.load,
-                integrity.MappedFiles, Expander.load)
+            # Whoosh's index; the postings (text, names) as numpy columns, memory-mapped
+            # and watched; synonyms and abbreviations saved by the build.
+            self._ix, self._columns, self._names, self._mapped, self._expander = (
+                integrity.open_checked(generation, lambda g: open_generation(self.root, g),
+                                       Columns.load, Columns.load_names, integrity.MappedFiles,
+                                       Expander.load))
             self._generation = generation
 
     def _searcher(self):
@@ -122,7 +122,7 @@ class WhooshEngine:
     def _engine(self, ranking: Ranking) -> Engine:
         """A scoring engine for one search on the live generation."""
         searcher = self._searcher()
-        return Engine(self._columns, searcher, k1=ranking.k1, b=ranking.b,
+        return Engine(self._columns, searcher, names=self._names, k1=ranking.k1, b=ranking.b,
                       field_b=dict(ranking.field_b), idf=ranking.idf,
                       phrases=self._per_generation("phrases", lambda _g: Recent()),
                       doc_terms=self._per_generation("doc_terms", lambda _g: Recent(2048)),

@@ -14,7 +14,6 @@ import numpy as np
 # The module, not its names: the key hash is looked up when used, so the
 # columns are read with the very function they were written with.
 from . import columns
-from .schema import TEXT_FIELDS
 
 
 class Columns:
@@ -27,9 +26,11 @@ class Columns:
         self.tfs = arrays["tfs"]
         self.keys = arrays["keys"]
         self.key_starts = arrays["key_starts"]
-        self.lengths = {f: arrays["lengths"][i] for i, f in enumerate(TEXT_FIELDS)}
-        self.deleted = arrays["deleted"]
         stats = arrays["stats"]
+        # Written before the sets had their fields listed: the text fields.
+        self.fields = tuple(stats.get("fields", columns.TEXT.fields))
+        self.lengths = {f: arrays["lengths"][i] for i, f in enumerate(self.fields)}
+        self.deleted = arrays["deleted"]
         self.doc_count_all = int(stats["doc_count_all"])
         self.field_length = stats["field_length"]
         self.has_deletions = bool(stats["has_deletions"])
@@ -40,25 +41,34 @@ class Columns:
 
     @classmethod
     def load(cls, folder: str | Path) -> Columns:
-        """The columns saved beside a generation; computed now if it has none."""
-        folder = Path(folder)
-        stats_file = folder / f"{columns.PREFIX}stats.json"
-        if stats_file.exists():
-            stats = json.loads(stats_file.read_text())
-            if stats.get("version") == columns.VERSION:
-                # Plain arrays over the mapping (it stays open through their
-                # base): every index into a numpy memmap runs memmap.__getitem__
-                # in Python, which was 5-10% of a search at 100,000 pages.
-                names = ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths",
-                         "deleted") + (("positions", "pos_starts") if stats.get("positions")
-                                       else ())
-                arrays = {name: np.asarray(np.load(folder / f"{columns.PREFIX}{name}.npy",
-                                                   mmap_mode="r"))
-                          for name in names}
-                arrays["stats"] = stats
-                return cls(arrays)
+        """The text fields' columns saved beside a generation; computed now if it has none."""
+        saved = cls._saved(Path(folder), columns.TEXT)
         # A generation from before the columns (or an older layout): read in memory.
-        return cls(columns._read(folder))
+        return saved if saved is not None else cls(columns._read(Path(folder)))
+
+    @classmethod
+    def load_names(cls, folder: str | Path) -> Columns | None:
+        """The name fields' columns saved beside a generation; None if it has
+        none (written before them: Whoosh searches those fields)."""
+        return cls._saved(Path(folder), columns.NAMES)
+
+    @classmethod
+    def _saved(cls, folder: Path, kept: columns.ColumnSet) -> Columns | None:
+        stats_file = folder / f"{kept.prefix}stats.json"
+        if not stats_file.exists():
+            return None
+        stats = json.loads(stats_file.read_text())
+        if stats.get("version") != columns.VERSION:
+            return None  # an older layout
+        # Plain arrays over the mapping (it stays open through their base):
+        # every index into a numpy memmap runs memmap.__getitem__ in Python,
+        # which was 5-10% of a search at 100,000 pages.
+        names = ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths",
+                 "deleted") + (("positions", "pos_starts") if stats.get("positions") else ())
+        arrays = {name: np.asarray(np.load(folder / f"{kept.prefix}{name}.npy", mmap_mode="r"))
+                  for name in names}
+        arrays["stats"] = stats
+        return cls(arrays)
 
     @classmethod
     def from_reader(cls, reader) -> Columns:

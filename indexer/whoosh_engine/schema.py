@@ -10,6 +10,8 @@ from ..pages.records import Record
 
 # Searched by plain words, with the BM25F field weights of indexer.query.settings.
 TEXT_FIELDS = ("title", "abstract", "keywords")
+# Searched with a prefix: author:Kranz, journal:Spine.
+NAME_FIELDS = ("authors", "journal")
 
 schema = Schema(
     pmid=ID(stored=True, unique=True),

@@ -12,10 +12,14 @@ arrays the way Whoosh's matcher for that node combines them:
   bonus for the number of matched terms (whoosh.matching.CoordMatcher);
 - And intersects (its Not children subtract), AndMaybe adds the optional
   side where it matches, AndNot subtracts;
-- a Phrase's documents come from Whoosh (it needs positions) and score the
-  sum of its words' scores, as Whoosh's phrase matcher does;
-- any other query (prefix, wildcard, range, Every, other fields) is handed
-  to Whoosh whole and its (document, score) pairs taken as they come.
+- a Phrase's documents come from the columns' word positions (.phrases)
+  and score the sum of its words' scores, as Whoosh's phrase matcher does;
+- any other query (prefix, wildcard, range, Every, a field the columns do
+  not hold) is handed to Whoosh whole and its (document, score) pairs taken
+  as they come.
+
+The columns hold the text fields and, in generations written since they
+were added, the author and journal names (.columns.SETS).
 
 Equal to Whoosh's scores (tests/test_scoring.py) on a one-segment index;
 over several segments Whoosh counts coordination per segment, here over the
@@ -35,9 +39,6 @@ from .memory import Recent
 from .phrases import phrase_documents
 from .postings import Columns, among
 from .ranking import POOLED_FIELDS, pooled_idf
-from .schema import TEXT_FIELDS
-
-_TEXT = frozenset(TEXT_FIELDS)
 
 
 @dataclass
@@ -65,23 +66,29 @@ EMPTY = Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 0)
 class Engine:
     """Scores queries over one generation's columns with one Whoosh searcher's settings.
 
-    `searcher` answers what the columns do not hold (phrase positions,
-    other fields, stored fields); `k1`, `b` and `field_b` are BM25F's.
+    `columns` hold the text fields, `names` (if the generation has them) the
+    author and journal names; `searcher` answers what they do not hold (other
+    fields, stored fields, phrases with a slop); `k1`, `b` and `field_b` are BM25F's.
     """
 
     def __init__(self, columns: Columns, searcher, k1: float = 1.2, b: float = 0.75,
                  field_b: dict | None = None, phrases: Recent | None = None,
                  doc_terms: Recent | None = None, idf: str = "whoosh",
-                 spans: dict | None = None, norms: dict | None = None):
+                 spans: dict | None = None, norms: dict | None = None,
+                 names: Columns | None = None):
         self.columns = columns
+        # Each field's columns: the fields scored here, the rest by Whoosh.
+        self._holding = {f: kept for kept in (columns, names) if kept is not None
+                         for f in kept.fields}
+        self.fields = frozenset(self._holding)
         self.pooled = idf == "pooled"
         self.phrases = phrases if phrases is not None else Recent()
         self.doc_terms = doc_terms if doc_terms is not None else Recent()
         self.searcher = searcher
         self.size = columns.doc_count_all
         self.k1 = k1
-        self._b = {f: (field_b or {}).get(f, b) for f in TEXT_FIELDS}
-        self._avg = {f: columns.avg_length(f) or 1 for f in TEXT_FIELDS}
+        self._b = {f: (field_b or {}).get(f, b) for f in self.fields}
+        self._avg = {f: kept.avg_length(f) or 1 for f, kept in self._holding.items()}
         self._norms = norms if norms is not None else {}
         # Documents not deleted (feedback's idf counts these, as Whoosh's reader does).
         self.live_count = self.size - int(np.count_nonzero(columns.deleted))
@@ -101,7 +108,7 @@ class Engine:
     def _span(self, fieldname: str, text) -> tuple[int, int]:
         span = self._spans.get((fieldname, text))
         if span is None:
-            span = self._learn((fieldname, text), self.columns.span(fieldname, text))
+            span = self._learn((fieldname, text), self._holding[fieldname].span(fieldname, text))
         return span
 
     def _learn(self, key: tuple, span: tuple[int, int]) -> tuple[int, int]:
@@ -112,7 +119,7 @@ class Engine:
 
     def postings(self, fieldname: str, text) -> tuple[np.ndarray, np.ndarray]:
         """Document numbers (ascending) and weights of a term; empty if absent."""
-        return self.columns.postings_at(*self._span(fieldname, text))
+        return self._holding[fieldname].postings_at(*self._span(fieldname, text))
 
     def doc_frequency(self, fieldname: str, text) -> int:
         """Documents with the term, deleted ones included (as Whoosh counts)."""
@@ -122,7 +129,7 @@ class Engine:
     def doc_frequencies(self, fieldname: str, texts: list) -> list[int]:
         """doc_frequency of many terms, those not yet looked up found together."""
         missing = [t for t in dict.fromkeys(texts) if (fieldname, t) not in self._spans]
-        for text, span in zip(missing, self.columns.spans(fieldname, missing)):
+        for text, span in zip(missing, self._holding[fieldname].spans(fieldname, missing)):
             self._learn((fieldname, text), span)
         return [self.doc_frequency(fieldname, t) for t in texts]
 
@@ -144,7 +151,7 @@ class Engine:
         if scored is not None:
             docs, scores = scored(self)
             return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1, single=True)
-        if kind is wq.Term and query.fieldname in _TEXT:
+        if kind is wq.Term and query.fieldname in self.fields:
             return self._term(query.fieldname, query.text, query.boost)
         if isinstance(query, wq.Or) and not query.minmatch:
             return self._or(query)
@@ -155,7 +162,7 @@ class Engine:
         if kind is wq.AndNot:
             node = self.evaluate(query.a)
             return _without(node, self.evaluate(query.b).docs) if len(node) else node
-        if kind is wq.Phrase and query.fieldname in _TEXT:
+        if kind is wq.Phrase and query.fieldname in self.fields:
             return self._phrase(query)
         if query is wq.NullQuery or kind is type(wq.NullQuery):
             return EMPTY
@@ -186,7 +193,7 @@ class Engine:
         return docs, scores
 
     def _terms(self, terms: list[wq.Term]) -> Node:
-        """The union of text-field terms: _union of their nodes, summed straight
+        """The union of terms the columns hold: _union of their nodes, summed straight
         from their postings when they are many (feedback's 60 terms), without
         a node each."""
         scored = [self._scored(t.fieldname, t.text, t.boost) for t in terms]
@@ -223,7 +230,7 @@ class Engine:
         if norm is None:
             if len(self._norms) >= NORMS_KEPT:
                 self._norms.clear()  # settings tried one after another (tools/tune_*)
-            lengths = self.columns.lengths[fieldname].astype(np.float64)
+            lengths = self._holding[fieldname].lengths[fieldname].astype(np.float64)
             norm = self._norms[key] = k1 * ((1 - b) + b * lengths / self._avg[fieldname])
         return norm
 
@@ -254,7 +261,7 @@ class Engine:
 
     def _or(self, query: wq.Or) -> Node:
         subqueries = query.subqueries
-        if len(subqueries) > 1 and all(type(sub) is wq.Term and sub.fieldname in _TEXT
+        if len(subqueries) > 1 and all(type(sub) is wq.Term and sub.fieldname in self.fields
                                        for sub in subqueries):
             node = self._terms(subqueries)
         else:
@@ -319,7 +326,8 @@ class Engine:
             docs = self.phrases.get(key)
             if docs is None:
                 docs = self.phrases.put(key, phrase_documents(
-                    self.searcher, query, candidates, self._read, self.columns,
+                    self.searcher, query, candidates, self._read,
+                    self._holding[query.fieldname],
                     lambda word: self._span(query.fieldname, word)))
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))

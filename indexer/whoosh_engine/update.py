@@ -32,7 +32,7 @@ from .build import (
     entry_keys, finish_report, new_manifest, require_seeds,
     save_resources, verify_index, vocabulary_key, whole_headings, writing,
 )
-from .columns import write_columns
+from .assembly import write_columns
 from .embedding import embed_live
 from .generations import (
     current_generation, link_generation, new_temp, open_generation, open_storage, publish,
