@@ -22,7 +22,6 @@ from indexer.whoosh_engine.columns import SEGMENT_KIND as COLUMNS_KIND
 from indexer.whoosh_engine.assembly import write_columns
 from indexer.whoosh_engine.columns import _read
 from indexer.whoosh_engine.postings import Columns
-from indexer.whoosh_engine.schema import TEXT_FIELDS
 from indexer.query.expand import RESOURCE
 from indexer.whoosh_engine.resources import SEGMENT_KIND as PAIRS_KIND
 from indexer.whoosh_engine.resources import write_resources
@@ -280,3 +279,31 @@ def test_columns_written_before_segments_kept_theirs_are_not_taken_whole(
     assert taken["columns-"] is None
     assert taken["names-"] is not None  # the names' own stats still say whole
     assert_columns_read_afresh(current_generation(root))
+
+
+def test_a_generation_without_the_names_columns_searches_them_and_an_update_writes_them(
+        seeds, tmp_path):
+    from indexer import open_index
+
+    def by_kranz() -> int:
+        return sum("Kranz PG" in path.read_text("utf-8") for path in seeds.glob("*.html"))
+
+    root = tmp_path / "index"
+    build(seeds, root)
+    # As a version before the names' columns published it (without checksums).
+    live = current_generation(root)
+    for path in [*live.glob("names-*"), *live.glob(f"seg-*.{columns_module.NAMES.kind}")]:
+        path.unlink()
+    (live / "files.json").unlink()
+    assert Columns.load_names(live) is None
+    old = open_index(root)
+    assert old.engine._names is None and old.search("author:kranz").total == by_kranz() > 0
+    old.close()
+    edit(seeds, 1)
+    update(seeds, root)
+    generation = current_generation(root)
+    assert len(list(generation.glob(f"seg-*.{columns_module.NAMES.kind}"))) == len(
+        segment_ids(generation))
+    assert_columns_read_afresh(generation)
+    new = open_index(root)
+    assert new.engine._names is not None and new.search("author:kranz").total == by_kranz()
