@@ -217,6 +217,26 @@ def test_a_union_of_many_terms_sums_as_the_union_of_their_nodes(idx):
     assert many * 8 >= engine.size
 
 
+def test_a_search_scores_each_term_once(idx, monkeypatch):
+    # The user's words, their proximity pairs, the concepts' forms and
+    # feedback ask for the same terms: each is scored once per search.
+    searcher = idx.engine._searcher()
+    engine = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf)
+    scored = []
+    real = Engine._idf
+    monkeypatch.setattr(Engine, "_idf", lambda self, f, t, df: scored.append((f, t))
+                        or real(self, f, t, df))
+    built = build_query("Pott disease", DEFAULT, idx.engine._expander)
+    query = feedback(engine, built, DEFAULT, None).query
+    node = engine.evaluate(query)
+    assert len(node) and len(scored) == len(set(scored)) > 3
+    monkeypatch.undo()
+    fresh = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf)
+    again = fresh.evaluate(query)  # scored without the feedback pass before it
+    assert node.docs.tolist() == again.docs.tolist()
+    assert node.scores.tobytes() == again.scores.tobytes()
+
+
 def test_top_orders_by_score_then_document_number(idx):
     searcher = idx.engine._searcher()
     engine = Engine(Columns.load(idx.engine._generation), searcher)

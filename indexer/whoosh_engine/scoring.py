@@ -95,6 +95,9 @@ class Engine:
         # Nodes already evaluated in this search: the feedback pass, the
         # final query and the snippets share sub-queries (kept by identity).
         self._memo: dict[int, tuple[wq.Query, Node]] = {}
+        # Each term's scores without a boost, and as a node, in this search.
+        self._scores: dict[tuple, tuple[np.ndarray, np.ndarray] | None] = {}
+        self._leaves: dict[tuple, Node] = {}
         self._read: dict = {}  # positions read by this search (.phrases)
         # Where each term's postings are, kept for the generation in `spans`:
         # a search asks for the same (field, term) several times (feedback's
@@ -173,24 +176,35 @@ class Engine:
         return self._by_whoosh(query)
 
     def _term(self, fieldname: str, text, boost: float = 1.0) -> Node:
-        scored = self._scored(fieldname, text, boost)
-        return EMPTY if scored is None else self._leaf(*scored)
+        key = (fieldname, text)
+        node = self._leaves.get(key)
+        if node is None:
+            scored = self._scored(fieldname, text)
+            node = self._leaves[key] = EMPTY if scored is None else self._leaf(*scored)
+        if boost == 1.0 or not len(node):
+            return node
+        return Node(node.docs, node.scores * boost, node.counts, 1, single=True)
 
     def _scored(self, fieldname: str, text, boost: float = 1.0
                 ) -> tuple[np.ndarray, np.ndarray] | None:
-        """A term's live documents (as the columns hold them) and scores; None if absent."""
-        columns = self.columns
-        docs, tfs = self.postings(fieldname, text)
-        df = len(docs)
-        if not df:
-            return None
-        if columns.has_deletions:
-            keep = ~columns.deleted[docs]
-            docs, tfs = docs[keep], tfs[keep]
-        scores = self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)
-        if boost != 1.0:
-            scores *= boost
-        return docs, scores
+        """A term's live documents (as the columns hold them) and scores; None if absent.
+
+        Scored once per search: the user's words, their proximity pairs,
+        the concepts' forms and feedback ask for the same terms again."""
+        key = (fieldname, text)
+        if key not in self._scores:
+            columns = self.columns
+            docs, tfs = self.postings(fieldname, text)
+            df = len(docs)
+            if columns.has_deletions and df:
+                keep = ~columns.deleted[docs]
+                docs, tfs = docs[keep], tfs[keep]
+            self._scores[key] = (None if not df else (
+                docs, self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)))
+        scored = self._scores[key]
+        if scored is None or boost == 1.0:
+            return scored
+        return scored[0], scored[1] * boost
 
     def _terms(self, terms: list[wq.Term]) -> Node:
         """The union of terms the columns hold: _union of their nodes, summed straight
@@ -316,7 +330,9 @@ class Engine:
             return EMPTY
         candidates = parts[0].docs
         for part in parts[1:]:
-            candidates = np.intersect1d(candidates, part.docs, assume_unique=True)
+            # A binary search of the fewer documents in the others' (np.intersect1d sorts both).
+            fewer, more = sorted((candidates, part.docs), key=len)
+            candidates = fewer[among(fewer, more)]
         # Positions are read only for documents holding every word (synonym
         # phrases mostly have none), and the result kept for the generation.
         if not len(candidates):
