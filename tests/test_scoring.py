@@ -25,7 +25,7 @@ from indexer.whoosh_engine.facets import FacetTable, count_straightforward
 from indexer.whoosh_engine.fastpaths import match_set
 from indexer.query.settings import DEFAULT
 from indexer.whoosh_engine.analysis import medical_analyzer
-from indexer.whoosh_engine.ranking import Sum, build_query, feedback, weighting
+from indexer.whoosh_engine.ranking import Sum, _per_document, build_query, feedback, weighting
 from indexer.whoosh_engine.scoring import Engine, _union
 from indexer.whoosh_engine.snippets import positive_terms
 from indexer.whoosh_engine.schema import TEXT_FIELDS
@@ -235,6 +235,41 @@ def test_a_search_scores_each_term_once(idx, monkeypatch):
     again = fresh.evaluate(query)  # scored without the feedback pass before it
     assert node.docs.tolist() == again.docs.tolist()
     assert node.scores.tobytes() == again.scores.tobytes()
+
+
+@pytest.mark.parametrize("combine", [np.add, np.maximum])
+def test_a_concepts_values_per_document_sorted_or_swept_are_the_same(combine):
+    # Few values are sorted, many swept over the index: each document's
+    # values combined in the given order either way, to the last bit.
+    rng = np.random.default_rng(5)
+    docs = [np.sort(rng.choice(1000, n, replace=False)) for n in (300, 10, 700)]
+    values = [rng.random(len(d)) * 3 + 0.1 for d in docs]
+    expected: dict[int, float] = {}
+    for some, those in zip(docs, values):
+        for d, v in zip(some.tolist(), those.tolist()):
+            expected[d] = combine(expected[d], v) if d in expected else v
+    for size in (10**6, 1000):  # sorted, then swept
+        found, combined = _per_document(docs, values, combine, size)
+        assert found.tolist() == sorted(expected)
+        assert combined.tolist() == [expected[d] for d in sorted(expected)]
+    assert _per_document(docs[1:2], values[1:2], combine, 1000)[0] is docs[1]
+    empty = _per_document([docs[0][:0]], [values[0][:0]], combine, 1000)
+    assert len(empty[0]) == len(empty[1]) == 0
+
+
+def test_a_words_occurrences_are_its_live_postings(idx):
+    searcher = idx.engine._searcher()
+    engine = Engine(Columns.load(idx.engine._generation), searcher, idf=DEFAULT.idf)
+    seen = 0
+    for fieldname in TEXT_FIELDS:
+        for word in ("cement", "spine", "nothingmatchesthis"):
+            [stem] = [t.text for t in medical_analyzer(word, mode="query")]
+            docs, tfs = engine.occurrences(fieldname, (stem,))
+            found, counts = engine.postings(fieldname, stem)
+            assert docs.tolist() == engine._term(fieldname, stem).docs.tolist()
+            assert tfs.tolist() == counts[np.searchsorted(found, docs)].tolist()
+            seen += len(docs)
+    assert seen > 3
 
 
 def test_top_orders_by_score_then_document_number(idx):

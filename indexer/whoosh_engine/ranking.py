@@ -170,7 +170,7 @@ class ConceptQuery(Sum):
             docs, best = _best_form(engine, fieldname, self.concept.forms)
             found.append(docs)
             weighted.append(best * self.field_boosts[fieldname])
-        docs, scores = _per_document(np.concatenate(found), np.concatenate(weighted), np.add)
+        docs, scores = _per_document(found, weighted, np.add, engine.size)
         scale = self.weight * len(self.concept.words) * engine.idf_of(len(docs))
         return docs, scores * scale
 
@@ -184,17 +184,30 @@ def _best_form(engine, fieldname: str, forms) -> tuple[np.ndarray, np.ndarray]:
             found, tfs = engine.occurrences(fieldname, order)
             docs.append(found)
             parts.append(engine.saturation(fieldname, found, tfs))
-    return _per_document(np.concatenate(docs), np.concatenate(parts), np.maximum)
+    return _per_document(docs, parts, np.maximum, engine.size)
 
 
-def _per_document(docs: np.ndarray, values: np.ndarray, combine) -> tuple[np.ndarray, np.ndarray]:
-    """Each document once, ascending, with its values combined by the ufunc `combine`."""
-    if not len(docs):
-        return docs, np.zeros(0)
-    order = np.argsort(docs, kind="stable")
-    docs, values = docs[order], values[order]
-    first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-    return docs[first], combine.reduceat(values, first)
+def _per_document(docs: list[np.ndarray], values: list[np.ndarray], combine,
+                  size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each document once, ascending, with its (positive) values combined by
+    the ufunc `combine`, in order; each of `docs` ascending, without repeats."""
+    if len(docs) == 1:
+        return docs[0], values[0]
+    if sum(map(len, docs)) * 8 < size:  # few: sorted
+        docs, values = np.concatenate(docs), np.concatenate(values)
+        if not len(docs):
+            return docs.astype(np.int64), np.zeros(0)
+        order = np.argsort(docs, kind="stable")
+        docs, values = docs[order], values[order]
+        first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
+        return docs[first], combine.reduceat(values, first)
+    # Many ("abscess" is in 70,000 of 100,000): a sweep over the index, not a sort.
+    combined, found = np.zeros(size), np.zeros(size, dtype=bool)
+    for some, those in zip(docs, values):
+        combined[some] = combine(combined[some], those)  # from 0: as from the first value
+        found[some] = True
+    where = np.flatnonzero(found)
+    return where, combined[where]
 
 
 def _reweighted(query: wq.Query, words: set[str], factor: float) -> wq.Query:

@@ -255,10 +255,11 @@ class Engine:
     def occurrences(self, fieldname: str, words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """The live documents with `words` side by side in `fieldname`, and a
         bound on how often: the count of the rarest word."""
-        if len(words) > 1:
-            docs = self._phrase(wq.Phrase(fieldname, list(words))).docs
-        else:
-            docs = self._term(fieldname, words[0]).docs
+        if len(words) == 1:  # the word's own counts: nothing to look up
+            docs, tfs = self.postings(fieldname, words[0])
+            keep = ~self.columns.deleted[docs] if self.columns.has_deletions else slice(None)
+            return docs[keep].astype(np.int64), tfs[keep].astype(np.float64)
+        docs = self._phrase(wq.Phrase(fieldname, list(words))).docs
         tfs = np.full(len(docs), np.iinfo(np.int64).max, dtype=np.int64)
         for word in words if len(docs) else ():
             found, counts = self.postings(fieldname, word)
@@ -328,23 +329,19 @@ class Engine:
         parts = [self._term(query.fieldname, w) for w in words]
         if any(not len(p) for p in parts):
             return EMPTY
-        candidates = parts[0].docs
-        for part in parts[1:]:
-            # A binary search of the fewer documents in the others' (np.intersect1d sorts both).
-            fewer, more = sorted((candidates, part.docs), key=len)
-            candidates = fewer[among(fewer, more)]
         # Positions are read only for documents holding every word (synonym
         # phrases mostly have none), and the result kept for the generation.
-        if not len(candidates):
-            docs = _NO_DOCS
-        else:
-            key = (query.fieldname, tuple(words), query.slop)
-            docs = self.phrases.get(key)
-            if docs is None:
-                docs = self.phrases.put(key, phrase_documents(
-                    self.searcher, query, candidates, self._read,
-                    self._holding[query.fieldname],
-                    lambda word: self._span(query.fieldname, word)))
+        key = (query.fieldname, tuple(words), query.slop)
+        docs = self.phrases.get(key)
+        if docs is None:
+            candidates = parts[0].docs
+            for part in parts[1:]:
+                # A binary search of the fewer documents in the others' (intersect1d sorts both).
+                fewer, more = sorted((candidates, part.docs), key=len)
+                candidates = fewer[among(fewer, more)]
+            docs = _NO_DOCS if not len(candidates) else self.phrases.put(key, phrase_documents(
+                self.searcher, query, candidates, self._read, self._holding[query.fieldname],
+                lambda word: self._span(query.fieldname, word)))
         if not len(docs):
             return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))
