@@ -26,7 +26,8 @@ from indexer.whoosh_engine.fastpaths import match_set
 from indexer.query.settings import DEFAULT
 from indexer.whoosh_engine.analysis import medical_analyzer
 from indexer.whoosh_engine.ranking import Sum, _per_document, build_query, feedback, weighting
-from indexer.whoosh_engine.scoring import Engine, _union
+from indexer.whoosh_engine.nodes import union
+from indexer.whoosh_engine.scoring import Engine
 from indexer.whoosh_engine.snippets import positive_terms
 from indexer.whoosh_engine.schema import TEXT_FIELDS
 
@@ -205,7 +206,7 @@ def test_a_union_of_many_terms_sums_as_the_union_of_their_nodes(idx):
         terms = [wq.Term(f, w, boost=1 + i / 7) for i, w in enumerate(words) for f in TEXT_FIELDS]
         node = engine.evaluate(Sum(terms))
         separately = [engine._term(t.fieldname, t.text, t.boost) for t in terms]
-        expected = _union(separately, engine.size)
+        expected = union(separately, engine.size)
         assert node.docs.tolist() == expected.docs.tolist()
         assert node.scores.tobytes() == expected.scores.tobytes()
         assert node.counts.tolist() == expected.counts.tolist()

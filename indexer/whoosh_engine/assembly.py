@@ -16,8 +16,8 @@ import numpy as np
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
-from .columns import (SETS, TEXT, VERSION, ColumnSet, _arrays, _assemble, _load_segment,
-                      _save_segment, segment_columns)
+from .columns import (SETS, TEXT, VERSION, ColumnSet, arrays_of, assemble, load_segment,
+                      save_segment, segment_columns)
 from .generations import per_segment, save_new
 from .schema import TEXT_FIELDS
 
@@ -78,7 +78,7 @@ def _from_segments(parts: list[tuple[object, dict]], segments: list | None = Non
     field_length = {f: sum(int(d["field_length"][i]) for _, d in parts)
                     for i, f in enumerate(fields)}
     if not parts:
-        return _assemble([], [], [], [], lengths, deleted, 0, field_length)
+        return assemble([], [], [], [], lengths, deleted, 0, field_length)
 
     def concat(name, dtype):
         return np.concatenate([d[name] for _, d in parts]).astype(dtype, copy=False)
@@ -125,8 +125,8 @@ def _from_segments(parts: list[tuple[object, dict]], segments: list | None = Non
     keys = _gather(blob, key_offsets[unique], unique_lens)
     key_starts = np.zeros(len(unique) + 1, dtype=np.int64)
     np.cumsum(unique_lens, out=key_starts[1:])
-    arrays = _arrays(sorted_hashes[group_starts], starts, docs, tfs, keys, key_starts, lengths,
-                     deleted, doc_count_all, field_length)
+    arrays = arrays_of(sorted_hashes[group_starts], starts, docs, tfs, keys, key_starts,
+                       lengths, deleted, doc_count_all, field_length)
     if extra:
         arrays.update(positions=extra["positions"],
                       pos_starts=extra["ends"][starts].astype(np.int64))
@@ -166,15 +166,15 @@ def _assemble_runs(parts, offsets, lengths, deleted, doc_count_all, field_length
         runs_counts += d["counts"].tolist()
         docs += (d["docs"].astype(np.int64) + offset).tolist()
         tfs += d["tfs"].tolist()
-    return _assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted, doc_count_all,
-                     field_length)
+    return assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted, doc_count_all,
+                    field_length)
 
 
 def save_segment_columns(folder: str | Path) -> None:
     """Save each set's columns of each segment of the index in `folder` that has none yet."""
     for kept in SETS:
-        per_segment(Path(folder), kept.kind, _segment_reading(kept), _save_segment,
-                    _load_segment)
+        per_segment(Path(folder), kept.kind, _segment_reading(kept), save_segment,
+                    load_segment)
 
 
 def _segment_reading(kept: ColumnSet):
@@ -197,11 +197,11 @@ def write_columns(folder: str | Path, previous: str | Path | None = None) -> Non
         base = _previous_part(Path(previous), ids, kept) if previous else None
         read = _segment_reading(kept)
         if base is None:
-            parts = per_segment(folder, kept.kind, read, _save_segment, _load_segment)
+            parts = per_segment(folder, kept.kind, read, save_segment, load_segment)
         else:
             count, part = base
-            parts = [(None, part)] + per_segment(folder, kept.kind, read, _save_segment,
-                                                 _load_segment, only=set(ids[count:]))
+            parts = [(None, part)] + per_segment(folder, kept.kind, read, save_segment,
+                                                 load_segment, only=set(ids[count:]))
         arrays = _from_segments(parts, segments, kept.fields)
         del parts
         # Columns put together from segments' own hold every deleted document's

@@ -102,8 +102,8 @@ def _from_reader(reader, fields: tuple[str, ...] = TEXT_FIELDS) -> dict:
                 docs.extend([d + offset for d in ids] if offset else ids)
                 tfs.extend(weights)
     field_length = {f: reader.field_length(f) for f in fields}
-    return _assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted,
-                     reader.doc_count_all(), field_length)
+    return assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted,
+                    reader.doc_count_all(), field_length)
 
 
 def _term_postings(sub, fieldname: str, positions: list | None = None):
@@ -156,8 +156,9 @@ def _leaves(reader):
     return reader.leaf_readers()
 
 
-def _assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted, doc_count_all,
-              field_length) -> dict:
+def assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted, doc_count_all,
+             field_length) -> dict:
+    """The columns of postings given as runs (a key's postings from one segment)."""
     counts = np.asarray(runs_counts, dtype=np.int64)
     # One entry per distinct key; a key's runs (one per segment) are merged
     # in segment order, so its document numbers stay ascending.
@@ -176,12 +177,13 @@ def _assemble(runs_keys, runs_counts, docs, tfs, lengths, deleted, doc_count_all
     key_starts = np.zeros(len(unique) + 1, dtype=np.int64)
     np.cumsum([len(k) for k in unique], out=key_starts[1:])
     blob = np.frombuffer(b"".join(unique), dtype=np.uint8)
-    return _arrays(hashes, starts, doc_array, tf_array, blob, key_starts, lengths, deleted,
-                   doc_count_all, field_length)
+    return arrays_of(hashes, starts, doc_array, tf_array, blob, key_starts, lengths, deleted,
+                     doc_count_all, field_length)
 
 
-def _arrays(hashes, starts, docs, tfs, blob, key_starts, lengths, deleted, doc_count_all,
-            field_length) -> dict:
+def arrays_of(hashes, starts, docs, tfs, blob, key_starts, lengths, deleted, doc_count_all,
+              field_length) -> dict:
+    """The arrays and statistics a set of columns is saved as."""
     stats = {
         "version": VERSION,
         "doc_count_all": int(doc_count_all),
@@ -245,12 +247,12 @@ def segment_columns(sub, fields: tuple[str, ...] = TEXT_FIELDS) -> dict[str, np.
     }
 
 
-def _save_segment(handle, arrays: dict) -> None:
+def save_segment(handle, arrays: dict) -> None:
     # A pickle of plain arrays loads twice as fast as an .npz (the index's
     # own TOC is a pickle too: the folder is trusted as much).
     pickle.dump({name: np.ascontiguousarray(a) for name, a in arrays.items()}, handle,
                 protocol=5)
 
 
-def _load_segment(handle) -> dict:
+def load_segment(handle) -> dict:
     return pickle.load(handle)

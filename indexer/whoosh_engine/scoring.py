@@ -29,38 +29,22 @@ whole index (the same for every document, as a ranking should be).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from whoosh import query as wq
 
 from . import limits
 from .memory import Recent
+from .nodes import EMPTY, NO_DOCS, Node, passing, union, without
 from .phrases import phrase_documents
 from .postings import Columns, among
 from .ranking import POOLED_FIELDS, pooled_idf
 
 
-@dataclass
-class Node:
-    """The documents a (sub)query matches, ascending, with their scores and matched-term counts."""
-
-    docs: np.ndarray  # int64
-    scores: np.ndarray  # float64
-    counts: np.ndarray  # int32: leaf terms matched in each document
-    terms: int  # leaf terms of the query present in the index (coordination)
-    single: bool = False  # one leaf matched each document: counts are all 1
-
-    def __len__(self) -> int:
-        return len(self.docs)
-
-
-_NO_DOCS = np.zeros(0, dtype=np.int64)
 # Terms' places in the columns kept per generation (about 200 bytes each).
 SPANS_KEPT = 50_000
 # Length normalisations kept per generation: one per text field and setting.
 NORMS_KEPT = 12
-EMPTY = Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 0)
 
 
 class Engine:
@@ -164,7 +148,7 @@ class Engine:
             return self._and_maybe(self.evaluate(query.a), self.evaluate(query.b))
         if kind is wq.AndNot:
             node = self.evaluate(query.a)
-            return _without(node, self.evaluate(query.b).docs) if len(node) else node
+            return without(node, self.evaluate(query.b).docs) if len(node) else node
         if kind is wq.Phrase and query.fieldname in self.fields:
             return self._phrase(query)
         if query is wq.NullQuery or kind is type(wq.NullQuery):
@@ -207,14 +191,14 @@ class Engine:
         return scored[0], scored[1] * boost
 
     def _terms(self, terms: list[wq.Term]) -> Node:
-        """The union of terms the columns hold: _union of their nodes, summed straight
+        """The union of terms the columns hold: union of their nodes, summed straight
         from their postings when they are many (feedback's 60 terms), without
         a node each."""
         scored = [self._scored(t.fieldname, t.text, t.boost) for t in terms]
         live = [s for s in scored if s is not None and len(s[0])]
         if len(live) < 2 or sum(len(docs) for docs, _ in live) * 8 < self.size:
-            return _union([EMPTY if s is None else self._leaf(*s) for s in scored], self.size)
-        # _union's sweep over the index, the sums in the same order.
+            return union([EMPTY if s is None else self._leaf(*s) for s in scored], self.size)
+        # union's sweep over the index, the sums in the same order.
         docs = np.concatenate([docs for docs, _ in live])
         present = np.bincount(docs, minlength=self.size)
         where = np.flatnonzero(present)
@@ -280,7 +264,7 @@ class Engine:
                                        for sub in subqueries):
             node = self._terms(subqueries)
         else:
-            node = _union([self.evaluate(sub) for sub in subqueries], self.size)
+            node = union([self.evaluate(sub) for sub in subqueries], self.size)
         if query.boost != 1.0:
             node.scores *= query.boost
         scale = getattr(query, "scale", None)
@@ -307,7 +291,7 @@ class Engine:
                         node.counts[mine] + other.counts[theirs], 0)
         for sub in negative:
             if len(node):
-                node = _without(node, self.evaluate(sub).docs)
+                node = without(node, self.evaluate(sub).docs)
         scores = node.scores * query.boost if query.boost != 1.0 else node.scores
         return Node(node.docs, scores, node.counts, terms)
 
@@ -339,11 +323,11 @@ class Engine:
                 # A binary search of the fewer documents in the others' (intersect1d sorts both).
                 fewer, more = sorted((candidates, part.docs), key=len)
                 candidates = fewer[among(fewer, more)]
-            docs = _NO_DOCS if not len(candidates) else self.phrases.put(key, phrase_documents(
+            docs = NO_DOCS if not len(candidates) else self.phrases.put(key, phrase_documents(
                 self.searcher, query, candidates, self._read, self._holding[query.fieldname],
                 lambda word: self._span(query.fieldname, word)))
         if not len(docs):
-            return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
+            return Node(NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), len(words))
         scores = np.zeros(len(docs))
         for part in parts:
             scores += part.scores[np.searchsorted(part.docs, docs)]
@@ -355,7 +339,7 @@ class Engine:
         results = self.searcher.search(query, limit=None)
         pairs = sorted((docnum, score or 0.0) for score, docnum in results.top_n)
         if not pairs:
-            return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 1)
+            return Node(NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), 1)
         docs = np.fromiter((d for d, _ in pairs), dtype=np.int64, count=len(pairs))
         scores = np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
         return Node(docs, scores, np.ones(len(docs), dtype=np.int32), 1, single=True)
@@ -401,47 +385,3 @@ class Engine:
             found[np.fromiter(docs, dtype=np.int64, count=len(docs))
                   if not isinstance(docs, np.ndarray) else docs] = True
         return found
-
-
-def passing(node: Node, restrict: np.ndarray | None) -> Node:
-    """`node` with only the documents where the boolean array `restrict` is true."""
-    if restrict is None or not len(node):
-        return node
-    keep = restrict[node.docs]
-    return Node(node.docs[keep], node.scores[keep], node.counts[keep], node.terms)
-
-
-def _without(node: Node, docs: np.ndarray) -> Node:
-    if not len(docs):
-        return node
-    keep = ~np.isin(node.docs, docs, assume_unique=True)
-    return Node(node.docs[keep], node.scores[keep], node.counts[keep], node.terms)
-
-
-def _union(children: list[Node], size: int) -> Node:
-    terms = sum(c.terms for c in children)
-    live = [c for c in children if len(c)]
-    if not live:
-        return Node(_NO_DOCS, np.zeros(0), np.zeros(0, dtype=np.int32), terms)
-    if len(live) == 1:
-        only = live[0]
-        return Node(only.docs, only.scores.copy(), only.counts, terms, only.single)
-    docs = np.concatenate([c.docs for c in live])
-    scores = np.concatenate([c.scores for c in live])
-    # Leaves (feedback's 60 terms) match once each: a document's count is how
-    # many hold it, and their counts need not be gathered and summed.
-    leaves = all(c.single for c in live)
-    counts = None if leaves else np.concatenate([c.counts for c in live])
-    if len(docs) * 8 < size:
-        # Few postings: sort them rather than sweep the whole index.
-        order = np.argsort(docs, kind="stable")
-        docs, scores = docs[order], scores[order]
-        first = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-        counted = (np.diff(np.r_[first, len(docs)]) if leaves
-                   else np.add.reduceat(counts[order], first))
-        return Node(docs[first], np.add.reduceat(scores, first), counted.astype(np.int32), terms)
-    present = np.bincount(docs, minlength=size)
-    where = np.flatnonzero(present)
-    summed = np.bincount(docs, weights=scores, minlength=size)[where]
-    counted = present[where] if leaves else np.bincount(docs, weights=counts, minlength=size)[where]
-    return Node(where, summed, counted.astype(np.int32), terms)
