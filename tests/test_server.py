@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -288,3 +289,38 @@ def test_serve_rejects_a_public_url_that_is_not_one(index_dir):
     assert done.stderr == ("medsearch: public URL 'ftp://x' is not an address like "
                            "https://search.example.org: give the scheme and host people reach "
                            "the site at\n")
+
+
+def test_ctrl_c_stops_the_site_and_its_workers_cleanly(index_dir, tmp_path):
+    # With the embedding model loaded before the fork, a worker's Python
+    # finalization hung in its runtime until the master killed it.
+    from lifecycle_pages import ctrl_c_as_at_a_terminal
+    from webui_fixtures import free_port
+
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "indexer", "serve", "--index", str(index_dir),
+             "--port", str(port), "--workers", "2"], cwd=Path(__file__).resolve().parent.parent,
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=ctrl_c_as_at_a_terminal)
+        try:
+            deadline = time.monotonic() + 120
+            while log.read_bytes().count(b"Booting worker") < 2:
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.2)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/search?q=cement",
+                                        timeout=60) as answer:
+                assert answer.status == 200
+            os.killpg(server.pid, signal.SIGINT)  # Ctrl-C at a terminal: the whole group
+            assert server.wait(timeout=60) == 0
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+    text = log.read_text()
+    assert "sharing one embedding model" in text  # the case that hung
+    assert text.count("Worker exiting") == 2 and "Shutting down: Master" in text
+    assert "SIGKILL" not in text and "out of memory" not in text, text

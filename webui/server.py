@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 
 from gunicorn.app.base import BaseApplication
 
@@ -73,6 +74,20 @@ def warm(app) -> None:
             get_index().search("", per_page=1, ranking=DEFAULT.without_semantic())
         except MedsearchError:
             pass
+
+
+def end_worker(arbiter, worker) -> None:
+    """gunicorn's worker_exit hook, run in a worker as it ends: the process
+    ends now with the status it is exiting with, without Python's
+    finalization, which hangs in the embedding model's runtime loaded before
+    the fork (the parent's threads are not the worker's): on Ctrl-C the
+    master killed each worker after graceful_timeout (10 s), logging "Worker
+    was sent SIGKILL! Perhaps out of memory?"."""
+    ending = sys.exc_info()[1]  # the SystemExit gunicorn's worker is raising
+    code = ending.code if isinstance(ending, SystemExit) else (0 if ending is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code if isinstance(code, int) else (0 if code is None else 1))
 
 
 def default_public_url(host: str, port: int) -> str | None:
@@ -150,6 +165,8 @@ def serve(index_root: str | os.PathLike, host: str = "127.0.0.1", port: int = 80
     }
     served = f"{index_root} on SolrCloud at {solr}" if solr else index_root
     model = " sharing one embedding model" if semantic and load_before_fork() else ""
+    if model:
+        options["worker_exit"] = end_worker
     print(f"medsearch: serving {served} at http://{host}:{port}/ "
           f"({workers} workers{model}; Ctrl-C stops)", flush=True)
     MedsearchServer(index_root, options, public_url, solr, semantic).run()
