@@ -27,13 +27,13 @@ from whoosh.reading import CorruptIndexError
 
 from ..errors import IndexDamaged, MedsearchError
 from ..results import IndexCheck
+from .columns import SETS
 
 FILES = "files.json"
 VERSION = 1
-# Memory-mapped while a generation is searched (postings.Columns.load, the
-# prefixes of columns.SETS): a file cut under a mapping kills the process
-# (SIGBUS) at the next read of a lost page.
-MAPPED_PREFIX, MAPPED_SUFFIX = ("columns-", "names-"), ".npy"
+# Memory-mapped while a generation is searched (postings.Columns.load): a file
+# cut under a mapping kills the process (SIGBUS) at the next read of a lost page.
+MAPPED_PREFIX, MAPPED_SUFFIX = tuple(kept.prefix for kept in SETS), ".npy"
 # What a damaged file makes the readers raise (beyond any check's findings).
 LOW_LEVEL = (CorruptIndexError, EOFError, pickle.UnpicklingError, struct.error, zlib.error)
 _NOT_RECORDED = ("MAIN_WRITELOCK", FILES)

@@ -65,8 +65,16 @@ def union(children: list[Node], size: int) -> Node:
         counted = (np.diff(np.r_[first, len(docs)]) if leaves
                    else np.add.reduceat(counts[order], first))
         return Node(docs[first], np.add.reduceat(scores, first), counted.astype(np.int32), terms)
+    return swept(docs, scores, size, terms, counts)
+
+
+def swept(docs: np.ndarray, scores: np.ndarray, size: int, terms: int,
+          counts: np.ndarray | None = None) -> Node:
+    """union's sweep over the index: each document's `scores` summed in
+    array order; its count is `counts` summed, or (leaves) how many hold it."""
     present = np.bincount(docs, minlength=size)
     where = np.flatnonzero(present)
     summed = np.bincount(docs, weights=scores, minlength=size)[where]
-    counted = present[where] if leaves else np.bincount(docs, weights=counts, minlength=size)[where]
+    counted = (present[where] if counts is None
+               else np.bincount(docs, weights=counts, minlength=size)[where])
     return Node(where, summed, counted.astype(np.int32), terms)

@@ -35,7 +35,7 @@ from whoosh import query as wq
 
 from . import limits
 from .memory import Recent
-from .nodes import EMPTY, NO_DOCS, Node, passing, union, without
+from .nodes import EMPTY, NO_DOCS, Node, passing, swept, union, without
 from .phrases import phrase_documents
 from .postings import Columns, among
 from .ranking import POOLED_FIELDS, pooled_idf
@@ -177,18 +177,23 @@ class Engine:
         the concepts' forms and feedback ask for the same terms again."""
         key = (fieldname, text)
         if key not in self._scores:
-            columns = self.columns
-            docs, tfs = self.postings(fieldname, text)
-            df = len(docs)
-            if columns.has_deletions and df:
-                keep = ~columns.deleted[docs]
-                docs, tfs = docs[keep], tfs[keep]
+            docs, tfs, df = self._live(fieldname, text)
             self._scores[key] = (None if not df else (
                 docs, self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)))
         scored = self._scores[key]
         if scored is None or boost == 1.0:
             return scored
         return scored[0], scored[1] * boost
+
+    def _live(self, fieldname: str, text) -> tuple[np.ndarray, np.ndarray, int]:
+        """A term's postings in live documents, and its document frequency
+        (deleted documents counted, as Whoosh counts)."""
+        docs, tfs = self.postings(fieldname, text)
+        df = len(docs)
+        if self.columns.has_deletions and df:
+            keep = ~self.columns.deleted[docs]
+            docs, tfs = docs[keep], tfs[keep]
+        return docs, tfs, df
 
     def _terms(self, terms: list[wq.Term]) -> Node:
         """The union of terms the columns hold: union of their nodes, summed straight
@@ -198,14 +203,9 @@ class Engine:
         live = [s for s in scored if s is not None and len(s[0])]
         if len(live) < 2 or sum(len(docs) for docs, _ in live) * 8 < self.size:
             return union([EMPTY if s is None else self._leaf(*s) for s in scored], self.size)
-        # union's sweep over the index, the sums in the same order.
-        docs = np.concatenate([docs for docs, _ in live])
-        present = np.bincount(docs, minlength=self.size)
-        where = np.flatnonzero(present)
-        summed = np.bincount(docs, weights=np.concatenate([s for _, s in live]),
-                             minlength=self.size)[where]
-        return Node(where, summed, present[where].astype(np.int32),
-                    sum(s is not None for s in scored))
+        return swept(np.concatenate([docs for docs, _ in live]),
+                     np.concatenate([s for _, s in live]), self.size,
+                     sum(s is not None for s in scored))
 
     @staticmethod
     def _leaf(docs: np.ndarray, scores: np.ndarray) -> Node:
@@ -240,9 +240,8 @@ class Engine:
         """The live documents with `words` side by side in `fieldname`, and a
         bound on how often: the count of the rarest word."""
         if len(words) == 1:  # the word's own counts: nothing to look up
-            docs, tfs = self.postings(fieldname, words[0])
-            keep = ~self.columns.deleted[docs] if self.columns.has_deletions else slice(None)
-            return docs[keep].astype(np.int64), tfs[keep].astype(np.float64)
+            docs, tfs, _ = self._live(fieldname, words[0])
+            return docs.astype(np.int64), tfs.astype(np.float64)
         docs = self._phrase(wq.Phrase(fieldname, list(words))).docs
         tfs = np.full(len(docs), np.iinfo(np.int64).max, dtype=np.int64)
         for word in words if len(docs) else ():
