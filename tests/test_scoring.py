@@ -26,7 +26,7 @@ from indexer.whoosh_engine.fastpaths import match_set
 from indexer.query.settings import DEFAULT
 from indexer.whoosh_engine.analysis import medical_analyzer
 from indexer.whoosh_engine.ranking import Sum, _per_document, build_query, feedback, weighting
-from indexer.whoosh_engine.nodes import union
+from indexer.whoosh_engine.nodes import EMPTY, Node, and_maybe, union
 from indexer.whoosh_engine.scoring import Engine
 from indexer.whoosh_engine.snippets import positive_terms
 from indexer.whoosh_engine.schema import TEXT_FIELDS
@@ -216,6 +216,28 @@ def test_a_union_of_many_terms_sums_as_the_union_of_their_nodes(idx):
     # The first is many postings: summed by a sweep over the index, not sorted.
     many = sum(len(engine._term(f, w)) for w in stems for f in TEXT_FIELDS)
     assert many * 8 >= engine.size
+
+
+def test_and_maybe_looks_up_few_documents_and_spreads_many_alike():
+    # A few required documents are looked up one by one in the optional
+    # side, many by spreading it over the index: the same sums either way.
+    rng = np.random.default_rng(7)
+
+    def node(n):
+        docs = np.sort(rng.choice(1000, n, replace=False))
+        return Node(docs, rng.random(n) * 3, rng.integers(1, 4, n).astype(np.int32), 2)
+
+    for required, optional in ((node(5), node(600)), (node(400), node(50))):
+        found = dict(zip(optional.docs.tolist(), zip(optional.scores, optional.counts)))
+        expected = [(s + found.get(d, (0.0, 0))[0], c + found.get(d, (0.0, 0))[1])
+                    for d, s, c in zip(required.docs.tolist(), required.scores, required.counts)]
+        looked_up = and_maybe(required, optional, 10**6)
+        spread = and_maybe(required, optional, 1000)
+        for combined in (looked_up, spread):
+            assert combined.docs is required.docs and combined.terms == 4
+            assert combined.scores.tolist() == [s for s, _ in expected]
+            assert combined.counts.tolist() == [c for _, c in expected]
+    assert len(and_maybe(node(3), EMPTY, 1000)) == 3
 
 
 def test_a_search_scores_each_term_once(idx, monkeypatch):

@@ -283,7 +283,7 @@ def _string_order(names: list) -> np.ndarray:
 def _top_codes(counts: np.ndarray, names: list, order: np.ndarray,
                limit: int = FACET_LIMIT) -> list:
     """What top() gives for {name: count}, from counts per code (code 0: no value)."""
-    codes = np.flatnonzero(counts)
+    codes = np.flatnonzero(counts != 0)
     codes = codes[codes != 0]
     if len(codes) > limit:
         # Only codes counting at least the limit-th largest count can place.

@@ -41,6 +41,32 @@ def without(node: Node, docs: np.ndarray) -> Node:
     return Node(node.docs[keep], node.scores[keep], node.counts[keep], node.terms)
 
 
+def and_maybe(required: Node, optional: Node, size: int) -> Node:
+    """`required` with `optional`'s scores and counts added where it matches
+    too (Whoosh's AndMaybe), over an index of `size` documents."""
+    if not len(required) or not len(optional):
+        return Node(required.docs, required.scores, required.counts,
+                    required.terms + optional.terms)
+    if len(required) * 16 > len(optional) + size // 8:
+        # Many to look up (the user's words in feedback's clause): spread
+        # the optional side over the index, where a binary search each
+        # costs more. Absent, it adds 0.0, as below.
+        spread = np.zeros(size)
+        spread[optional.docs] = optional.scores
+        scores = required.scores + spread[required.docs]
+        counted = np.zeros(size, dtype=np.int32)
+        counted[optional.docs] = optional.counts
+        counts = required.counts + counted[required.docs]
+    else:
+        at = np.searchsorted(optional.docs, required.docs)
+        at[at == len(optional.docs)] = 0
+        found = optional.docs[at] == required.docs
+        scores = required.scores + np.where(found, optional.scores[at], 0.0)
+        counts = required.counts + np.where(found, optional.counts[at], 0)
+    return Node(required.docs, scores, counts.astype(np.int32),
+                required.terms + optional.terms)
+
+
 def union(children: list[Node], size: int) -> Node:
     """The children's documents, each once, their scores and counts summed
     in the children's order (Whoosh's Or), over an index of `size` documents."""
@@ -73,7 +99,7 @@ def swept(docs: np.ndarray, scores: np.ndarray, size: int, terms: int,
     """union's sweep over the index: each document's `scores` summed in
     array order; its count is `counts` summed, or (leaves) how many hold it."""
     present = np.bincount(docs, minlength=size)
-    where = np.flatnonzero(present)
+    where = np.flatnonzero(present != 0)  # a boolean's: 3x faster than an integer array's
     summed = np.bincount(docs, weights=scores, minlength=size)[where]
     counted = (present[where] if counts is None
                else np.bincount(docs, weights=counts, minlength=size)[where])

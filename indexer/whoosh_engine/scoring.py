@@ -35,7 +35,7 @@ from whoosh import query as wq
 
 from . import limits
 from .memory import Recent
-from .nodes import EMPTY, NO_DOCS, Node, passing, swept, union, without
+from .nodes import EMPTY, NO_DOCS, Node, and_maybe, passing, swept, union, without
 from .phrases import phrase_documents
 from .postings import Columns, among
 from .ranking import POOLED_FIELDS, pooled_idf
@@ -145,7 +145,7 @@ class Engine:
         if kind is wq.And:
             return self._and(query)
         if kind is wq.AndMaybe:
-            return self._and_maybe(self.evaluate(query.a), self.evaluate(query.b))
+            return and_maybe(self.evaluate(query.a), self.evaluate(query.b), self.size)
         if kind is wq.AndNot:
             node = self.evaluate(query.a)
             return without(node, self.evaluate(query.b).docs) if len(node) else node
@@ -178,8 +178,10 @@ class Engine:
         key = (fieldname, text)
         if key not in self._scores:
             docs, tfs, df = self._live(fieldname, text)
-            self._scores[key] = (None if not df else (
-                docs, self._idf(fieldname, text, df) * self.saturation(fieldname, docs, tfs)))
+            if df:
+                scores = self.saturation(fieldname, docs, tfs)
+                scores *= self._idf(fieldname, text, df)
+            self._scores[key] = (docs, scores) if df else None
         scored = self._scores[key]
         if scored is None or boost == 1.0:
             return scored
@@ -214,9 +216,14 @@ class Engine:
 
     def saturation(self, fieldname: str, docs: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         """BM25's term-frequency part for counts `tfs` in `docs` (the score over the idf)."""
-        k1 = self.k1
+        # (tf * (k1 + 1)) / (tf + norm), in place: each new array of a common
+        # word's postings costs as much as the arithmetic on it.
         tf = tfs.astype(np.float64)
-        return (tf * (k1 + 1)) / (tf + self._norm(fieldname)[docs])
+        below = self._norm(fieldname)[docs]
+        below += tf
+        tf *= self.k1 + 1
+        tf /= below
+        return tf
 
     def _norm(self, fieldname: str) -> np.ndarray:
         """BM25's length normalisation k1 * (1 - b + b * length / average) of
@@ -293,19 +300,6 @@ class Engine:
                 node = without(node, self.evaluate(sub).docs)
         scores = node.scores * query.boost if query.boost != 1.0 else node.scores
         return Node(node.docs, scores, node.counts, terms)
-
-    @staticmethod
-    def _and_maybe(required: Node, optional: Node) -> Node:
-        if not len(required) or not len(optional):
-            return Node(required.docs, required.scores, required.counts,
-                        required.terms + optional.terms)
-        at = np.searchsorted(optional.docs, required.docs)
-        at[at == len(optional.docs)] = 0
-        found = optional.docs[at] == required.docs
-        scores = required.scores + np.where(found, optional.scores[at], 0.0)
-        counts = required.counts + np.where(found, optional.counts[at], 0)
-        return Node(required.docs, scores, counts.astype(np.int32),
-                    required.terms + optional.terms)
 
     def _phrase(self, query: wq.Phrase) -> Node:
         words = list(query.words)
