@@ -205,7 +205,8 @@ class Engine:
         live = [s for s in scored if s is not None and len(s[0])]
         if len(live) < 2 or sum(len(docs) for docs, _ in live) * 8 < self.size:
             return union([EMPTY if s is None else self._leaf(*s) for s in scored], self.size)
-        return swept(np.concatenate([docs for docs, _ in live]),
+        # As int64 (np.bincount's own type): the columns' int32 would be converted there again.
+        return swept(np.concatenate([docs for docs, _ in live], dtype=np.int64),
                      np.concatenate([s for _, s in live]), self.size,
                      sum(s is not None for s in scored))
 
