@@ -226,7 +226,7 @@ def test_feedback_needs_two_shared_words_to_add_a_document(tmp_path):
 
 
 def test_feedback_words_leave_out_numbers_and_short_tokens():
-    from indexer.whoosh_engine.ranking import _feedback_word
+    from indexer.whoosh_engine.feedback import _feedback_word
     assert [w for w in ["cholesterol", "num", "2", "l4", "ng", "ldl"] if _feedback_word(w)] == [
         "cholesterol", "ldl"]
 
@@ -253,7 +253,7 @@ def test_feedback_documents_tied_on_score_are_chosen_by_pmid(tmp_path):
 def test_only_documents_tied_on_score_have_their_pmid_read():
     import numpy as np
 
-    from indexer.whoosh_engine.ranking import _ties_by_pmid
+    from indexer.whoosh_engine.feedback import _ties_by_pmid
 
     class Searcher:
         read: list[int] = []

@@ -25,7 +25,8 @@ from indexer.whoosh_engine.facets import FacetTable, count_straightforward
 from indexer.whoosh_engine.fastpaths import match_set
 from indexer.query.settings import DEFAULT
 from indexer.whoosh_engine.analysis import medical_analyzer
-from indexer.whoosh_engine.ranking import Sum, _per_document, build_query, feedback, weighting
+from indexer.whoosh_engine.feedback import feedback
+from indexer.whoosh_engine.ranking import Sum, _per_document, build_query, weighting
 from indexer.whoosh_engine.nodes import EMPTY, Node, and_maybe, union
 from indexer.whoosh_engine.scoring import Engine
 from indexer.whoosh_engine.snippets import positive_terms

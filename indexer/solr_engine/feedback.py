@@ -1,6 +1,6 @@
 """Pseudo-relevance feedback on SolrCloud, as the Whoosh engine's (RM3-style).
 
-The Whoosh engine (whoosh_engine.ranking.feedback) takes the words of the
+The Whoosh engine (whoosh_engine.feedback.feedback) takes the words of the
 first pass's top documents, each weighed by the document's score above the
 cut and by its share of the document, times its idf, leaves out words in
 more than `prf_max_df` of the documents, and adds the best `prf_terms` to

@@ -32,14 +32,13 @@ from .embedding import Semantic
 from .facets import FacetTable
 from .generations import current_generation, open_generation, read_build_info
 from .memory import DEEPEST_KEPT, QUERIES_KEPT, PerGeneration, Ranked, Recent
-from .ranking import build_query, feedback, weighting
+from .feedback import feedback
+from .ranking import build_query, weighting
 from .schema import from_stored, stored_mesh
 from .nodes import Node, passing
 from .scoring import Engine
 from .snippets import first_words, positive_terms, snippet
 from .vocabulary import load_vocabulary
-
-FACET_LIMIT = 10
 
 
 class WhooshEngine:

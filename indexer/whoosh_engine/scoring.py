@@ -154,7 +154,7 @@ class Engine:
         if query is wq.NullQuery or kind is type(wq.NullQuery):
             return EMPTY
         docnums = getattr(query, "docnums", None)
-        if isinstance(docnums, frozenset):  # ranking.Documents: matches, scores 0
+        if isinstance(docnums, frozenset):  # feedback.Documents: matches, scores 0
             docs = np.array(sorted(docnums), dtype=np.int64)
             return Node(docs, np.zeros(len(docs)), np.zeros(len(docs), dtype=np.int32), 0)
         return self._by_whoosh(query)
