@@ -1,5 +1,6 @@
 """Medical query understanding on literal examples: synonyms, acronyms, spelling, quotes."""
 
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -229,6 +230,26 @@ def test_feedback_words_leave_out_numbers_and_short_tokens():
     from indexer.whoosh_engine.feedback import _feedback_word
     assert [w for w in ["cholesterol", "num", "2", "l4", "ng", "ldl"] if _feedback_word(w)] == [
         "cholesterol", "ldl"]
+
+
+def test_feedback_words_are_named_as_most_often_written_from_the_kept_analyses():
+    # The words analysed once per document (and kept) also say how each was
+    # written: the feedback note names a stem by its commonest written form.
+    from indexer.whoosh_engine.analysis import terms_at
+    from indexer.whoosh_engine.feedback import _surface_forms, _term_counts
+    docs = [{"title": "Studies of the SPINE", "abstract": "Two studies; one study. Spinal studies."},
+            {"title": "A study", "abstract": "Spine surgery studied in a study."},
+            {"title": "Nothing else", "abstract": ""}]
+    stems = [t for t, _, _ in terms_at("studies spine surgery tumour", mode="query")]
+    named = _surface_forms([_term_counts(d) for d in docs], stems)
+    assert named == ["studies", "spine", "surgery", stems[3]]
+    # As counting every written form in the texts again finds.
+    for stem, name in zip(stems, named):
+        written = Counter()
+        for d in docs:
+            text = " ".join(s for s in (d["title"], d["abstract"]) if s)
+            written.update(text[a:b].lower() for t, a, b in terms_at(text, mode="query") if t == stem)
+        assert name == (min(written.items(), key=lambda kv: (-kv[1], kv[0]))[0] if written else stem)
 
 
 def test_feedback_documents_tied_on_score_are_chosen_by_pmid(tmp_path):

@@ -7,10 +7,13 @@ the SolrCloud engine's twin is indexer.solr_engine.feedback.
 from __future__ import annotations
 
 import math
+import sys
+from bisect import bisect_left
 from collections import Counter
 from dataclasses import replace
 from itertools import groupby
 from operator import itemgetter
+from typing import NamedTuple
 
 import numpy as np
 from whoosh import matching
@@ -44,15 +47,11 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
     if not top:
         return built
     doc_weights = _doc_weights([score for score, _ in top], ranking)
-    stored = engine.searcher.stored_fields
     weights: dict[str, float] = {}
     for (_, docnum), doc_weight in zip(top, doc_weights):
         if doc_weight <= 0:
             continue
-        counted = engine.doc_terms.get(docnum)
-        if counted is None:
-            counted = engine.doc_terms.put(docnum, _term_counts(stored(docnum)))
-        words, length = counted
+        words, length, _ = _counted(engine, docnum)
         for term, count in words:
             weights[term] = weights.get(term, 0.0) + doc_weight * count / length
     docs = engine.live_count or 1
@@ -93,7 +92,7 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
         related = set(candidates[~among(candidates, engine.evaluate(user).docs)].tolist())
         if related:
             found = wq.Or([wq.AndMaybe(user, clause), wq.AndMaybe(Documents(related), clause)])
-            words = _surface_forms([stored(docnum) for _, docnum in top[:ranking.prf_docs]],
+            words = _surface_forms([_counted(engine, d) for _, d in top[:ranking.prf_docs]],
                                    [term for term, _ in chosen[:FEEDBACK_SHOWN]])
             note = Expansion("feedback", built.text, words)
             return replace(built, query=_combine(found, built.extras, False),
@@ -157,15 +156,19 @@ def _top_docnums(engine, query, count: int, restrict, words: list[str],
 FEEDBACK_SHOWN = 5
 
 
-def _surface_forms(docs: list[dict], stems: list[str]) -> list[str]:
+def _surface_forms(docs: list[Counted], stems: list[str]) -> list[str]:
     """Each stem as the word most often written for it in the feedback documents."""
-    wanted = set(stems)
     seen: dict[str, Counter] = {stem: Counter() for stem in stems}
-    for stored in docs:
-        text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
-        for term, start, end in terms_at(text, mode="query"):
-            if term in wanted:
-                seen[term][text[start:end].lower()] += 1
+    for counted in docs:
+        words = counted.words
+        for stem in stems:
+            at = bisect_left(words, stem, key=itemgetter(0))
+            if at < len(words) and words[at][0] == stem:
+                written = counted.written[at]
+                if isinstance(written, str):  # written one way: as often as the word
+                    seen[stem][written] += words[at][1]
+                else:
+                    seen[stem].update(dict(written))
     return [min(seen[s].items(), key=lambda kv: (-kv[1], kv[0]))[0] if seen[s] else s
             for s in stems]
 
@@ -218,16 +221,41 @@ def _doc_weights(scores: list[float], ranking: Ranking) -> list[float]:
     return [s - floor for s in used]
 
 
-def _term_counts(stored: dict) -> tuple[tuple[tuple[str, int], ...], int]:
-    """A feedback document's candidate words with their counts, in a fixed
-    order (the same sums to the last bit), and the length of its title and
-    abstract in words (RM3's P(w|D) is count / length): what feedback keeps
-    per document and generation, so a document's words are sorted and
-    filtered once, not at every search that uses it."""
+class Counted(NamedTuple):
+    """A feedback document's words, analysed once per generation (Engine.doc_terms)."""
+
+    # Candidate words with their counts, by word: a fixed order (the same
+    # sums to the last bit) that a word is looked up in by bisection.
+    words: tuple[tuple[str, int], ...]
+    length: int  # of title and abstract in words (RM3's P(w|D) is count / length)
+    # How each of `words` is written: one lowercase form, or (form, count) pairs.
+    written: tuple[str | tuple[tuple[str, int], ...], ...]
+
+
+def _counted(engine, docnum: int) -> Counted:
+    """A document's Counted, kept per generation: the same documents come
+    back at the top, search after search."""
+    counted = engine.doc_terms.get(docnum)
+    if counted is None:
+        counted = engine.doc_terms.put(docnum, _term_counts(engine.searcher.stored_fields(docnum)))
+    return counted
+
+
+def _term_counts(stored: dict) -> Counted:
+    """A document's Counted, from its stored title and abstract."""
     text = " ".join(s for s in (stored.get("title"), stored.get("abstract")) if s)
-    counts = Counter(term for term, _, _ in terms_at(text, mode="query"))
-    return (tuple((term, counts[term]) for term in sorted(counts) if _feedback_word(term)),
-            sum(counts.values()) or 1)
+    forms = Counter((term, text[start:end].lower())
+                    for term, start, end in terms_at(text, mode="query"))
+    counts: Counter = Counter()
+    written: dict[str, list] = {}
+    for (term, form), count in forms.items():
+        counts[term] += count
+        # Interned: a form is one string however many documents write it.
+        written.setdefault(term, []).append((sys.intern(form), count))
+    kept = [term for term in sorted(counts) if _feedback_word(term)]
+    return Counted(tuple((term, counts[term]) for term in kept), sum(counts.values()) or 1,
+                   tuple(written[t][0][0] if len(written[t]) == 1 else tuple(written[t])
+                         for t in kept))
 
 
 def _feedback_word(term: str) -> bool:
