@@ -173,3 +173,46 @@ def test_invisible_characters_inside_a_word_change_nothing(idx, word, chars, at)
     plain = idx.search(word)
     hidden = idx.search(word[:at] + chars + word[at:])
     assert [h.pmid for h in hidden.hits] == [h.pmid for h in plain.hits]
+
+
+PLAIN_WORDS = ["spine", "Spine", "SPINE", "the", "a", "and", "or", "not", "AND", "OR", "NOT",
+               "TO", "ANDNOT", "covid19", "L4", "l5", "T12", "2019", "studies", "study", "pain",
+               "back", "Pott", "MRI", "mri", "x", "of", "lumbar", "spondylodiscitis", "ct",
+               "abc123def", "vertebroplasty", "is"]
+
+
+def _parser_query(text, parser):
+    # What parse() gives plain words through Whoosh's parser (the reference).
+    return q.limits.check_cost(q.limits.bound(q._not_excludes(parser.parse(text))))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PLAIN_WORDS), min_size=1, max_size=6),
+       st.sampled_from([(None, None), ({"title": 2.0, "abstract": 1.0, "keywords": 0.5}, 0.5)]))
+def test_plain_words_are_parsed_as_the_parser_would(words, tuning):
+    # Plain words skip Whoosh's parser (its tagging was 5% of a first
+    # search): the same query, term for term, boost for boost, the same
+    # coordination; anything else is left to the parser.
+    boosts, coordination = tuning
+    parser = q._parser if boosts is None else q.parser_for(boosts, coordination)
+    text = " ".join(words)
+    try:
+        expected = _parser_query(text, parser)
+    except Exception:  # operators out of place ("ANDNOT ANDNOT"): refused, as by parse()
+        with pytest.raises(QueryError):
+            q.parse(text, parser)
+        return
+    got = q.parse(text, parser)
+    assert type(got) is type(expected) and repr(got) == repr(expected)
+    assert getattr(got, "scale", None) == getattr(expected, "scale", None)
+
+
+def test_most_searches_are_plain_words():
+    # The shortcut is taken for most of the benchmark's queries (and the
+    # test above holds it to the parser on such words).
+    texts = [query["q"] for query in json.loads((REPO / "bench" / "queries.json").read_text())]
+    plain = [t for t in texts if q._plain_query(q.rewrite(q.clean(t).strip()), q._parser)]
+    assert len(plain) > len(texts) / 2
+    for text in plain:
+        got, expected = q.parse(text), _parser_query(q.rewrite(q.clean(text).strip()), q._parser)
+        assert repr(got) == repr(expected) and got.scale == expected.scale

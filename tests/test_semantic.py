@@ -148,6 +148,25 @@ def tiny(tmp_path, own_cache):
     index.close()
 
 
+def test_what_each_score_is_made_of_is_made_when_a_hit_is_read():
+    # Parts are made for the hits a page shows, not for every reranked one:
+    # the same as making each at once, past `depth` the words alone.
+    from indexer.semantic.rerank import mix, reorder, words_only
+    rng = np.random.default_rng(3)
+    scores = np.sort(rng.random(12) * 10)[::-1]
+    cosines = rng.random(12) * 2 - 1
+    order, mixed, parts = reorder(scores, cosines, 0.4, depth=8)
+    _, _, lexical = mix(scores, cosines, 0.4, depth=8)
+    made = [{"words": round(float(w), 4)} if i >= 8 else
+            {"words": round(float(w), 4), "meaning": round(float(m - w), 4)}
+            for i, w, m in zip(order, lexical, mixed)]
+    assert len(parts) == 12 and list(parts) == made
+    assert parts[2:5] == made[2:5] and parts[-1] == made[-1] and parts[10:99] == made[10:]
+    assert words_only(scores)[:3] == [{"words": round(float(s), 4)} for s in scores[:3]]
+    with pytest.raises(IndexError):
+        parts[12]
+
+
 def test_the_rerank_puts_the_meaning_of_a_lay_query_first(tiny):
     # "high blood pressure": the blood-loss paper has all three words, the
     # hypertension paper only two; the rerank knows which one means it.

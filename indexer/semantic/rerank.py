@@ -12,6 +12,7 @@ still fall from the first hit to the last.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,21 +27,41 @@ def reranked(text: str) -> bool:
     return not _WEIGHED.search(text)
 
 
-def words_only(scores) -> list[dict[str, float]]:
+class Parts(Sequence):
+    """What each hit's score is made of ({"words": ...}, and "meaning" where
+    the rerank added to it), made when a hit is read: a search ranks a
+    hundred hits for its reranking and shows ten."""
+
+    def __init__(self, words, meaning=None):
+        self._words = np.asarray(words, dtype=np.float64)
+        self._meaning = meaning  # per hit, NaN where it was not reranked; None: none was
+
+    def __len__(self) -> int:
+        return len(self._words)
+
+    def __getitem__(self, at):
+        found = range(len(self._words))[at]
+        return [self._part(i) for i in found] if isinstance(found, range) else self._part(found)
+
+    def _part(self, i: int) -> dict[str, float]:
+        part = {"words": round(float(self._words[i]), 4)}
+        if self._meaning is not None and not np.isnan(self._meaning[i]):
+            part["meaning"] = round(float(self._meaning[i]), 4)
+        return part
+
+
+def words_only(scores) -> Parts:
     """What each score is made of when nothing was reranked: the words alone."""
-    return [{"words": round(float(s), 4)} for s in scores]
+    return Parts(scores)
 
 
 def reorder(scores, cosines, weight: float, depth: int, normalise: str = "max"
-            ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
+            ) -> tuple[np.ndarray, np.ndarray, Parts]:
     """`mix`, with what each mixed score is made of ({"words": ..., "meaning": ...},
     adding up to it; "words" alone past `depth`): (order, scores, parts)."""
     head = min(depth, len(scores))
     order, mixed, lexical = mix(scores, cosines, weight, depth, normalise)
-    parts = [{"words": round(float(w), 4)} if i >= head else
-             {"words": round(float(w), 4), "meaning": round(float(m - w), 4)}
-             for i, w, m in zip(order, lexical, mixed)]
-    return order, mixed, parts
+    return order, mixed, Parts(lexical, np.where(order < head, mixed - lexical, np.nan))
 
 
 def mix(scores: np.ndarray, cosines: np.ndarray, weight: float, depth: int,

@@ -128,6 +128,8 @@ def _make_parser(fieldboosts: dict | None = None,
     parser.remove_plugin_class(BoostPlugin)
     parser.add_plugin(BoostOperatorPlugin())
     parser.add_plugin(FuzzyPlugin())
+    # What _plain_query needs to build what this parser gives plain words.
+    parser.plain_words = (TEXT_FIELDS, dict(fieldboosts or FIELD_BOOSTS), coordination)
     return parser
 
 
@@ -154,15 +156,51 @@ def parse(text: str, parser: MultifieldParser | None = None) -> wq.Query:
     text = rewrite(_LONE_WILDCARD.sub(" ", clean(text)).strip())
     if not text:
         return wq.Every()
+    parser = parser or _parser
+    plain = _plain_query(text, parser)
+    if plain is not None:
+        return limits.check_cost(limits.bound(plain))
     check_nesting(text)
     try:
-        parsed = _not_excludes((parser or _parser).parse(text))
+        parsed = _not_excludes(parser.parse(text))
     except QueryError:
         raise
     except Exception as exc:  # Whoosh's parser raises assorted errors on odd input
         raise QueryError(f"could not understand the query: {exc}") from None
     # Wildcards and ranges expand to a bounded number of terms, in few patterns.
     return limits.check_cost(limits.bound(parsed))
+
+
+# Words of letters and digits between spaces, none of them an operator.
+_PLAIN = re.compile(r"[A-Za-z0-9 ]+")
+_OPERATORS = frozenset({"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE", "TO"})
+
+
+def _plain_query(text: str, parser: MultifieldParser) -> wq.Query | None:
+    """What `parser` makes of plain words, built without its tagging and
+    normalising (5% of a first search): each word's term in each field,
+    first seen first, OR-ed with the coordination bonus. None when `text` is
+    not plain words, or a word is not one term (a compound, a stop word
+    everywhere...): the parser decides those (tests/test_queries_fuzz.py)."""
+    if not _PLAIN.fullmatch(text):
+        return None
+    words = text.split()
+    if _OPERATORS.intersection(words):
+        return None
+    fieldnames, boosts, scale = parser.plain_words
+    found: dict[wq.Term, None] = {}
+    for word in words:
+        for fieldname in fieldnames:
+            term = parser.term_query(fieldname, word, parser.termclass,
+                                     boost=boosts.get(fieldname, 1.0))
+            if term is None:
+                continue
+            if type(term) is not wq.Term:
+                return None
+            found.setdefault(term)
+    if len(found) < 2:
+        return None
+    return wq.Or(list(found), scale=scale)
 
 
 def _not_excludes(query: wq.Query) -> wq.Query:
