@@ -21,7 +21,7 @@ from indexer.results import Hit
 from indexer.whoosh_engine import engine as whoosh_engine
 from webui import create_app
 from webui.params import SearchParams
-from webui.views import export_url, mesh_url, search_url
+from webui.views import article_url, export_url, mesh_url, search_url
 
 PAGES = [
     "/?q=vertebroplasty", "/?q=spine", "/?q=", "/?q=&sort=newest", "/?q=&sort=oldest&page=2",
@@ -92,6 +92,8 @@ def test_links_are_url_for_byte_for_byte(script_root, params, changes):
             assert mesh_url(params, keyword) == reference_search_url(params, mesh=keyword)
         for scope in ("page", "all"):
             assert export_url(params, "ris", scope) == reference_export_url(params, "ris", scope)
+        for pmid in ("31415926", "0", "12a", "١٢", "a/b c"):
+            assert article_url(pmid) == url_for("web.article", pmid=pmid)
 
 
 def test_hit_to_dict_is_asdict():
@@ -111,7 +113,8 @@ def straightforward_app(index_dir):
     app = create_app({"TESTING": True, "INDEX": str(index_dir)})
     app.jinja_env.globals.update(
         search_url=reference_search_url, export_url=reference_export_url,
-        mesh_url=lambda params, keyword: reference_search_url(params, mesh=keyword))
+        mesh_url=lambda params, keyword: reference_search_url(params, mesh=keyword),
+        article_url=lambda pmid: url_for("web.article", pmid=pmid))
     return app
 
 

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
@@ -502,6 +503,11 @@ def test_link_url_only_allows_http():
     assert present.link_url("https://example.org/x", "1") == "https://example.org/x"
     assert present.link_url("javascript:alert(1)", "12") == "https://www.ncbi.nlm.nih.gov/pubmed/12"
     assert present.link_url(None, "12") == "https://www.ncbi.nlm.nih.gov/pubmed/12"
+    # Taken at once when it starts http(s)://, else as urlsplit reads its scheme.
+    for url in ("HTTPS://example.org/x", " https://example.org", "http://a", "https:x",
+                "\thttp://a", "ftp://a", "", "http//a", "javascript:http://a"):
+        expected = url if urlsplit(url).scheme in ("http", "https") else present.pubmed_url("7")
+        assert present.link_url(url, "7") == (expected if url else present.pubmed_url("7"))
 
 
 def test_short_authors():

@@ -56,7 +56,8 @@ def short_authors(authors: list[str], shown: int = 3) -> str:
 
 def link_url(url: str | None, pmid: str) -> str:
     """An http(s) link for an article; the PubMed URL for anything else."""
-    if url and urlsplit(url).scheme in ("http", "https"):
+    if url and (url.startswith(("https://", "http://"))  # as urlsplit reads them, sooner
+                or urlsplit(url).scheme in ("http", "https")):
         return url
     return pubmed_url(pmid)
 

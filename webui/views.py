@@ -47,6 +47,19 @@ def mesh_url(params: SearchParams, keyword: str) -> str:
 
 
 @bp.app_template_global()
+def article_url(pmid: str) -> str:
+    """url_for("web.article", pmid=pmid), the path built once per request for
+    PMIDs (digits, which the URL keeps as they are): ten a results page."""
+    if not pmid.isascii() or not pmid.isdigit():
+        return url_for("web.article", pmid=pmid)
+    paths = g.setdefault("medsearch_paths", {})
+    prefix = paths.get("web.article")
+    if prefix is None:
+        prefix = paths["web.article"] = url_for("web.article", pmid="0")[:-1]
+    return prefix + pmid
+
+
+@bp.app_template_global()
 def export_url(params: SearchParams, format: str, scope: str = "page") -> str:
     """The download of this search's results (`scope` "page" or "all")."""
     args = params.args()
