@@ -324,3 +324,35 @@ def test_ctrl_c_stops_the_site_and_its_workers_cleanly(index_dir, tmp_path):
     assert "sharing one embedding model" in text  # the case that hung
     assert text.count("Worker exiting") == 2 and "Shutting down: Master" in text
     assert "SIGKILL" not in text and "out of memory" not in text, text
+
+
+def test_ctrl_c_while_the_worker_hands_a_request_to_a_thread_still_ends_it():
+    # The signal handler runs in the worker's main thread, which may be
+    # inside its thread pool's submit(), holding the pool's lock: a handler
+    # that shuts the pool down there (gthread's) waited for that lock
+    # forever, and the master killed the worker after graceful_timeout.
+    # The worker's handler only tells its event loop to stop.
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    from webui.worker import MedsearchWorker
+
+    def ctrl_c_inside_submit(handle_quit, worker, returned):
+        with worker.tpool._shutdown_lock:  # where submit() is when the signal lands
+            try:
+                handle_quit(worker, signal.SIGINT, None)
+            except SystemExit:
+                pass
+            returned.append(True)
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    worker = SimpleNamespace(alive=True, tpool=pool, cfg=SimpleNamespace(worker_int=lambda w: None))
+    returned = []
+    handler = threading.Thread(target=ctrl_c_inside_submit, daemon=True,
+                               args=(MedsearchWorker.handle_quit, worker, returned))
+    handler.start()
+    handler.join(timeout=10)
+    assert returned and not worker.alive  # gthread's own handler never returns here
+    pool.submit(int).result(timeout=5)  # the pool is left to the event loop to shut
+    pool.shutdown()

@@ -52,6 +52,17 @@ class MedsearchWorker(ThreadWorker):
         super().__init__(*args, **kwargs)
         self.reading_heads = deque()  # connections still sending a head, oldest first
 
+    def handle_quit(self, sig, frame):
+        # Ctrl-C (SIGINT) and the master's SIGQUIT: stop as on SIGTERM, from
+        # the event loop, which sees the flag within a second, answers the
+        # requests in flight and shuts the thread pool down. Only the flag is
+        # set here: the handler runs in the main thread wherever it is, and
+        # gthread's own (pool.shutdown() in the handler) waited forever for
+        # the pool's lock when that was inside submit() holding it (1 Ctrl-C
+        # in 6 landing among requests): the master then killed the worker.
+        self.alive = False
+        self.cfg.worker_int(self)
+
     def accept(self, listener):
         # The stock accept, plus OS-level timeouts: they bound the blocking
         # reads and writes of request threads, not the event loop's.
