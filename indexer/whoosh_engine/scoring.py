@@ -217,8 +217,8 @@ class Engine:
 
     def saturation(self, fieldname: str, docs: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         """BM25's term-frequency part for counts `tfs` in `docs` (the score over the idf)."""
-        # (tf * (k1 + 1)) / (tf + norm), in place: each new array of a common
-        # word's postings costs as much as the arithmetic on it.
+        # (tf * (k1 + 1)) / (tf + norm), in place: two passes fewer over a
+        # common word's postings, and the same bits.
         tf = tfs.astype(np.float64)
         below = self._norm(fieldname)[docs]
         below += tf
