@@ -52,10 +52,9 @@ def article_url(pmid: str) -> str:
     PMIDs (digits, which the URL keeps as they are): ten a results page."""
     if not pmid.isascii() or not pmid.isdigit():
         return url_for("web.article", pmid=pmid)
-    paths = g.setdefault("medsearch_paths", {})
-    prefix = paths.get("web.article")
+    prefix = g.get("medsearch_article_path")
     if prefix is None:
-        prefix = paths["web.article"] = url_for("web.article", pmid="0")[:-1]
+        prefix = g.medsearch_article_path = url_for("web.article", pmid="0")[:-1]
     return prefix + pmid
 
 

@@ -23,7 +23,7 @@ from ..query.expand import Expansion
 from ..query.settings import Ranking
 from .analysis import terms_at
 from .postings import among
-from .ranking import Built, Sum, _combine
+from .ranking import Built, Sum, with_extras
 from .schema import TEXT_FIELDS
 
 
@@ -95,13 +95,13 @@ def feedback(engine, built: Built, ranking: Ranking, restrict=None) -> Built:
             words = _surface_forms([_counted(engine, d) for _, d in top[:ranking.prf_docs]],
                                    [term for term, _ in chosen[:FEEDBACK_SHOWN]])
             note = Expansion("feedback", built.text, words)
-            return replace(built, query=_combine(found, built.extras, False),
+            return replace(built, query=with_extras(found, built.extras, False),
                            expansions=[*built.expansions, note])
     # Otherwise feedback reorders documents that match the user's own words;
     # it adds none, and gives nothing to those found only through a synonym
     # (which would let feedback terms lift them above the user's words).
     user = wq.AndMaybe(built.user or built.query, clause)
-    return replace(built, query=_combine(user, built.extras, built.structured))
+    return replace(built, query=with_extras(user, built.extras, built.structured))
 
 
 # Document frequencies are looked up for this many times `prf_terms` candidates.

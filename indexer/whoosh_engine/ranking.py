@@ -110,10 +110,11 @@ def build_query(text: str, ranking: Ranking, expander: Expander | None) -> Built
         for exp in found:
             weight = ranking.synonyms if exp.type == "synonym" else ranking.abbreviations
             extras.append(_any_of(exp.stems, boosts, weight, exp.size))
-    return Built(_combine(user, extras, structured), expansions, structured, user, extras, text)
+    return Built(with_extras(user, extras, structured), expansions, structured, user, extras, text)
 
 
-def _combine(user: wq.Query, extras: list[wq.Query], structured: bool) -> wq.Query:
+def with_extras(user: wq.Query, extras: list[wq.Query], structured: bool) -> wq.Query:
+    """The user's query with the proximity, concept and expansion clauses (and feedback's)."""
     # Plain words may widen the result list (a lay term finds the MeSH
     # term); a query with operators or quotes must still match as written,
     # so there the extras only reorder.

@@ -178,10 +178,11 @@ class Engine:
         key = (fieldname, text)
         if key not in self._scores:
             docs, tfs, df = self._live(fieldname, text)
+            self._scores[key] = None
             if df:
                 scores = self.saturation(fieldname, docs, tfs)
                 scores *= self._idf(fieldname, text, df)
-            self._scores[key] = (docs, scores) if df else None
+                self._scores[key] = (docs, scores)
         scored = self._scores[key]
         if scored is None or boost == 1.0:
             return scored
@@ -247,9 +248,9 @@ class Engine:
     def occurrences(self, fieldname: str, words: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """The live documents with `words` side by side in `fieldname`, and a
         bound on how often: the count of the rarest word."""
-        if len(words) == 1:  # the word's own counts: nothing to look up
+        if len(words) == 1:  # the word's own counts (saturation makes them float64)
             docs, tfs, _ = self._live(fieldname, words[0])
-            return docs.astype(np.int64), tfs.astype(np.float64)
+            return docs.astype(np.int64), tfs
         docs = self._phrase(wq.Phrase(fieldname, list(words))).docs
         tfs = np.full(len(docs), np.iinfo(np.int64).max, dtype=np.int64)
         for word in words if len(docs) else ():
