@@ -26,7 +26,7 @@ from webui.views import article_url, export_url, mesh_url, search_url
 PAGES = [
     "/?q=vertebroplasty", "/?q=spine", "/?q=", "/?q=&sort=newest", "/?q=&sort=oldest&page=2",
     "/?q=&page=2&per_page=2", "/?q=&journal=Spine", "/?q=&mesh=Vertebroplasty",
-    "/?q=spine&year_from=2011&year_to=2019", "/?q=&year_from=2015&year_to=2015",
+    "/?q=spine&year_from=2011&year_to=2019", "/?q=&year_from=2015&year_to=2015", "/?q=&year_from=2015",
     "/?q=vertebroplasy", "/?q=tuberclosis+spine", "/?q=zzzqqq", "/?q=spine&journal=Nowhere",
     "/?q=cement+%26+leakage%2Fpain+%22a%2Bb%22+%C3%BCber", "/?q=mesh:Humans&page=9",
     "/?q=PVP", "/?q=title:spine&per_page=3&sort=newest",
@@ -108,12 +108,34 @@ def test_hit_to_dict_is_asdict():
     assert hit.authors == ["A B", "C"] and hit.ranked_with["words"] == 1.2
 
 
+def reference_mesh_links(params, keywords):
+    """A hit's MeSH chips the plain way: each keyword's search, alone without params."""
+    if params is None:
+        return [(k, url_for("web.search", q="", mesh=k), False) for k in keywords]
+    return [(k, reference_search_url(params, mesh=k), params.mesh == k) for k in keywords]
+
+
+def reference_facet_links(params, name, counts):
+    """A facet's links the plain way: a filter's link removes it, another sets it."""
+    links = []
+    for value, count in counts:
+        if name == "year":
+            active = params.year_from == value and params.year_to == value
+            changes = {"year_from": None, "year_to": None} if active else {
+                "year_from": value, "year_to": value}
+        else:
+            active = getattr(params, name) == value
+            changes = {name: None if active else value}
+        links.append((value, count, reference_search_url(params, **changes), active))
+    return links
+
+
 def straightforward_app(index_dir):
     """The app rendering every link with url_for and every hit with asdict."""
     app = create_app({"TESTING": True, "INDEX": str(index_dir)})
     app.jinja_env.globals.update(
         search_url=reference_search_url, export_url=reference_export_url,
-        mesh_url=lambda params, keyword: reference_search_url(params, mesh=keyword),
+        mesh_links=reference_mesh_links, facet_links=reference_facet_links,
         article_url=lambda pmid: url_for("web.article", pmid=pmid))
     return app
 

@@ -47,6 +47,35 @@ def mesh_url(params: SearchParams, keyword: str) -> str:
 
 
 @bp.app_template_global()
+def mesh_links(params: SearchParams | None, keywords: list[str]) -> list[tuple[str, str, bool]]:
+    """(keyword, URL, whether it is this search's filter) for a hit's MeSH
+    chips; without `params` (an article page), searches of the keyword alone.
+    One call per hit rather than per chip: the template's own calls and
+    attribute lookups cost more than building the links."""
+    if params is None:
+        return [(k, url_for("web.search", q="", mesh=k), False) for k in keywords]
+    return [(k, mesh_url(params, k), params.mesh == k) for k in keywords]
+
+
+@bp.app_template_global()
+def facet_links(params: SearchParams, name: str, counts) -> list[tuple[object, int, str, bool]]:
+    """(value, count, URL, whether it is this search's filter) for a facet's
+    list; a filter's link removes it, any other value's sets it. A year sets
+    both ends of the range; a filter is one year when both ends are it."""
+    links = []
+    for value, count in counts:
+        if name == "year":
+            active = params.year_from == value and params.year_to == value
+            href = search_url(params, year_from=None if active else value,
+                              year_to=None if active else value)
+        else:
+            active = getattr(params, name) == value
+            href = search_url(params, **{name: None if active else value})
+        links.append((value, count, href, active))
+    return links
+
+
+@bp.app_template_global()
 def article_url(pmid: str) -> str:
     """url_for("web.article", pmid=pmid), the path built once per request for
     PMIDs (digits, which the URL keeps as they are): ten a results page."""
