@@ -180,30 +180,39 @@ def fmt(value, unit="", digits=1) -> str:
 def web_rows(w: dict, s: dict | None) -> list[tuple]:
     """The site's rows, each beside the in-process search of the same kind: a
     site that remembers searches beside the in-process rounds (which repeat the
-    warm-up's queries), a site that remembers none beside --no-query-memory."""
+    warm-up's queries), a site that remembers none beside --no-query-memory.
+    The in-process figures are those measured just before and after the
+    site's load (bench.web.in_process) when the run has them, else the
+    search step's."""
     if w.get("unavailable") or w.get("error"):
         return [("web", "n/a", w.get("unavailable") or w.get("error"), "–", "–")]
     rows = []
     for suffix, kind, api_key in (("", "asked again", "api"),
                                   (":never asked", "never asked", NEVER_ASKED)):
-        api = (s or {}).get(api_key)
         if f"page{suffix}" not in w:
             continue
+        api, when = _in_process(w.get("in_process" + suffix), (s or {}).get(api_key))
+        if w.get("in_process" + suffix):
+            both = w["in_process" + suffix]
+            rows.append((f"web, {kind}: in-process mean just before / after the site's load (ms)",
+                         f"{both['before']['mean']:.1f} / {both['after']['mean']:.1f}",
+                         "–", "–", "–"))
         for key, route in (("page", "/?q="), ("api", "/api/search")):
             x, where = w[key + suffix], f"web {route}, {kind}"
             rate = 1000 / api["mean"] if api else None
             rows.append((f"{where}: requests/s ({w['connections']} connections, "
                          f"{w['workers']} workers)", fmt(x["rps"]),
-                         "1000 / in-process mean (one core)", fmt(rate), ratio(x["rps"], rate)))
+                         f"1000 / in-process mean (one core){when}", fmt(rate),
+                         ratio(x["rps"], rate)))
             p99 = x["p99_ms"] if x["requests"] > x["non2xx"] else None
-            rows.append((f"{where}: p99 (ms)", fmt(p99), "in-process p99",
+            rows.append((f"{where}: p99 (ms)", fmt(p99), f"in-process p99{when}",
                          fmt(api and api["p99"]), ratio(p99, api and api["p99"])))
             rows.append((f"{where}: non-2xx responses / responses; timeouts and socket errors",
                          f"{x['non2xx']} / {x['requests']:,}; {x['socket_errors']}",
                          "–", "–", "–"))
             cpu = api.get("cpu", {}).get("mean") if api else None
             rows.append((f"{where}: workers' CPU per request (ms)",
-                         fmt(x["cpu_ms_per_request"]), "in-process CPU per query, mean",
+                         fmt(x["cpu_ms_per_request"]), f"in-process CPU per query, mean{when}",
                          fmt(cpu), ratio(x["cpu_ms_per_request"], cpu)))
             if x.get("cores_busy"):
                 rows.append((f"{where}: cores busy, all workers (each)",
@@ -216,6 +225,15 @@ def web_rows(w: dict, s: dict | None) -> list[tuple]:
                 rows.append((f"web, {kind}: {what} memory per worker after load (MB)",
                              ", ".join(f"{v:.0f}" for v in w[key + suffix]), "–", "–", "–"))
     return rows
+
+
+def _in_process(same_minutes: dict | None, search_step: dict | None) -> tuple[dict | None, str]:
+    """The in-process figures to set the site beside (as the search step
+    writes them: mean, p99, cpu.mean), and how the baseline is labelled."""
+    if same_minutes:
+        return ({"mean": same_minutes["mean"], "p99": same_minutes["p99"],
+                 "cpu": {"mean": same_minutes["cpu_mean"]}}, ", same minutes")
+    return search_step, ""
 
 
 def report(results: dict, meta: dict) -> str:

@@ -7,6 +7,7 @@ read, write, timeout). Bounded: fixed duration, fixed connections.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -147,11 +148,33 @@ def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
         with serving(repo, index, workers, remember) as (port, server):
             if port is None:
                 return {"error": f"the server did not come up (exit {server.poll()})"}
+            before = in_process(repo, index, remember)
             for name, route in ROUTES:
                 results[name + suffix] = _load(port, server, route, duration, connections)
                 log(f"    web {route}{suffix}: {results[name + suffix]}")
             results.update({key + suffix: value for key, value in _memory(server).items()})
+            results["in_process" + suffix] = bracket(before, in_process(repo, index, remember))
+            log(f"    in process{suffix}, before and after: {results['in_process' + suffix]}")
     return results
+
+
+def in_process(repo: Path, index: str, remember: bool) -> dict:
+    """One round of the in-process search (bench.searching api), run while the
+    site idles: its ceiling measured in the same minutes as the site's load,
+    which the machine's other load can make 1.5x slower or faster than the
+    search step's, minutes before."""
+    extra = [] if remember else ["--no-query-memory"]
+    out = subprocess.run([sys.executable, "-m", "bench.searching", "api", index,
+                          "--rounds", "1", *extra],
+                         cwd=repo, capture_output=True, text=True, check=True).stdout
+    found = json.loads(out)
+    return {"mean": found["mean"], "p99": found["p99"], "cpu_mean": found["cpu"]["mean"]}
+
+
+def bracket(before: dict, after: dict) -> dict:
+    """The in-process figures from before and after the site's load, and their mean."""
+    return {"before": before, "after": after,
+            **{key: (before[key] + after[key]) / 2 for key in before}}
 
 
 def _load(port: int, server, route: str, duration: int, connections: int) -> dict:
