@@ -32,7 +32,6 @@ def search_url(params: SearchParams, **changes) -> str:
     return url_with_query("web.search", params.args(**changes))
 
 
-@bp.app_template_global()
 def mesh_url(params: SearchParams, keyword: str) -> str:
     """search_url(params, mesh=keyword): a page's MeSH chips, about 80, share
     all but the keyword, the last of the URL's parameters (SearchParams' last
