@@ -164,10 +164,11 @@ def in_process(repo: Path, index: str, remember: bool) -> dict:
     which the machine's other load can make 1.5x slower or faster than the
     search step's, minutes before."""
     extra = [] if remember else ["--no-query-memory"]
-    out = subprocess.run([sys.executable, "-m", "bench.searching", "api", index,
-                          "--rounds", "1", *extra],
-                         cwd=repo, capture_output=True, text=True, check=True).stdout
-    found = json.loads(out)
+    done = subprocess.run([sys.executable, "-m", "bench.searching", "api", index,
+                           "--rounds", "1", *extra], cwd=repo, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"in-process search beside the site failed: {done.stderr[-3000:]}")
+    found = json.loads(done.stdout)
     return {"mean": found["mean"], "p99": found["p99"], "cpu_mean": found["cpu"]["mean"]}
 
 

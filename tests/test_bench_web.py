@@ -3,6 +3,8 @@ the same minutes (the figures themselves live in bench/RESULTS.md)."""
 
 from pathlib import Path
 
+import pytest
+
 from bench.run import NEVER_ASKED, web_rows
 from bench.web import bracket, in_process
 from test_query_memory import ARTICLES, build
@@ -47,3 +49,8 @@ def test_the_in_process_ceiling_is_timed_in_a_fresh_process(tmp_path):
     found = in_process(REPO, str(tmp_path / "index"), remember=False)
     assert set(found) == {"mean", "p99", "cpu_mean"}
     assert 0 < found["mean"] <= found["p99"] and found["cpu_mean"] > 0
+
+
+def test_a_failed_in_process_run_says_why(tmp_path):
+    with pytest.raises(SystemExit, match=r"(?s)in-process search beside the site failed: .*IndexMissing: no index at"):
+        in_process(REPO, str(tmp_path / "nothing here"), remember=True)
