@@ -52,5 +52,6 @@ def test_the_in_process_ceiling_is_timed_in_a_fresh_process(tmp_path):
 
 
 def test_a_failed_in_process_run_says_why(tmp_path):
-    with pytest.raises(SystemExit, match=r"(?s)in-process search beside the site failed: .*IndexMissing: no index at"):
+    failed = r"(?s)in-process search beside the site failed: .*IndexMissing: no index at"
+    with pytest.raises(SystemExit, match=failed):
         in_process(REPO, str(tmp_path / "nothing here"), remember=True)
