@@ -31,6 +31,8 @@ PAGES = [
     "/?q=cement+%26+leakage%2Fpain+%22a%2Bb%22+%C3%BCber", "/?q=mesh:Humans&page=9",
     "/?q=PVP", "/?q=title:spine&per_page=3&sort=newest",
 ]
+# Article pages list similar articles with their MeSH chips (hit entries without a search).
+ARTICLE_PAGES = ["/article/21349964", "/article/30000002"]
 
 
 def reference_args(params: SearchParams, **changes) -> dict:
@@ -144,7 +146,7 @@ def test_pages_and_answers_are_the_straightforward_bytes(index_dir, monkeypatch)
     monkeypatch.setattr(whoosh_engine, "time", SimpleNamespace(perf_counter=lambda: 0.0))
     shortcut = create_app({"TESTING": True, "INDEX": str(index_dir)}).test_client()
     answers = {}
-    for path in PAGES + [p.replace("/?", "/api/search?") for p in PAGES]:
+    for path in PAGES + [p.replace("/?", "/api/search?") for p in PAGES] + ARTICLE_PAGES:
         response = shortcut.get(path)
         answers[path] = (response.status_code, response.data)
     monkeypatch.setattr(Hit, "to_dict", asdict)
@@ -154,3 +156,5 @@ def test_pages_and_answers_are_the_straightforward_bytes(index_dir, monkeypatch)
         assert (response.status_code, response.data) == (status, data), path
     assert any(b'class="facet-list"' in data for _, data in answers.values())
     assert any(b"Try a broader search" in data for _, data in answers.values())
+    for path in ARTICLE_PAGES:  # similar articles, with their MeSH chips, are compared
+        assert b"mesh=" in answers[path][1].partition(b'<section class="similar"')[2], path
