@@ -191,12 +191,13 @@ def web_rows(w: dict, s: dict | None) -> list[tuple]:
                                   (":never asked", "never asked", NEVER_ASKED)):
         if f"page{suffix}" not in w:
             continue
-        api, when = _in_process(w.get("in_process" + suffix), (s or {}).get(api_key))
-        if w.get("in_process" + suffix):
-            both = w["in_process" + suffix]
+        same_minutes = w.get("in_process" + suffix)
+        api = same_minutes or (s or {}).get(api_key)
+        when = ", same minutes" if same_minutes else ""
+        if same_minutes:
             rows.append((f"web, {kind}: in-process mean just before / after the site's load (ms)",
-                         f"{both['before']['mean']:.1f} / {both['after']['mean']:.1f}",
-                         "–", "–", "–"))
+                         f"{same_minutes['before']['mean']:.1f} / "
+                         f"{same_minutes['after']['mean']:.1f}", "–", "–", "–"))
         for key, route in (("page", "/?q="), ("api", "/api/search")):
             x, where = w[key + suffix], f"web {route}, {kind}"
             rate = 1000 / api["mean"] if api else None
@@ -225,15 +226,6 @@ def web_rows(w: dict, s: dict | None) -> list[tuple]:
                 rows.append((f"web, {kind}: {what} memory per worker after load (MB)",
                              ", ".join(f"{v:.0f}" for v in w[key + suffix]), "–", "–", "–"))
     return rows
-
-
-def _in_process(same_minutes: dict | None, search_step: dict | None) -> tuple[dict | None, str]:
-    """The in-process figures to set the site beside (as the search step
-    writes them: mean, p99, cpu.mean), and how the baseline is labelled."""
-    if same_minutes:
-        return ({"mean": same_minutes["mean"], "p99": same_minutes["p99"],
-                 "cpu": {"mean": same_minutes["cpu_mean"]}}, ", same minutes")
-    return search_step, ""
 
 
 def report(results: dict, meta: dict) -> str:

@@ -173,9 +173,13 @@ def in_process(repo: Path, index: str, remember: bool) -> dict:
 
 
 def bracket(before: dict, after: dict) -> dict:
-    """The in-process figures from before and after the site's load, and their mean."""
-    return {"before": before, "after": after,
-            **{key: (before[key] + after[key]) / 2 for key in before}}
+    """The in-process figures from before and after the site's load, and their
+    means as the search step writes its figures (mean, p99, cpu.mean)."""
+    def mean(key):
+        return (before[key] + after[key]) / 2
+
+    return {"before": before, "after": after, "mean": mean("mean"), "p99": mean("p99"),
+            "cpu": {"mean": mean("cpu_mean")}}
 
 
 def _load(port: int, server, route: str, duration: int, connections: int) -> dict:

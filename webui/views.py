@@ -65,8 +65,8 @@ def facet_links(params: SearchParams, name: str, counts) -> list[tuple[object, i
     for value, count in counts:
         if name == "year":
             active = params.year_from == value and params.year_to == value
-            href = search_url(params, year_from=None if active else value,
-                              year_to=None if active else value)
+            year = None if active else value
+            href = search_url(params, year_from=year, year_to=year)
         else:
             active = getattr(params, name) == value
             href = search_url(params, **{name: None if active else value})
