@@ -123,6 +123,7 @@ def update_step(size: str, seeds: Path, root: str) -> dict:
 
 
 NEVER_ASKED = "api:queries never asked before"  # search_step's in-process run without memory
+NEVER_ASKED_VARIANT = ", never asked"  # a ranking variant's run without memory
 # ... and with no phrase read before: a concept never searched reads positions.
 PHRASES_UNREAD = "api:never asked, no phrase read before"
 
@@ -135,8 +136,10 @@ def search_step(size: str, root: str, rounds: int, variants: dict[str, list[str]
     # (what a search decided, per generation): also time each as if never asked.
     runs.append((NEVER_ASKED, "api", ["--no-query-memory"]))
     runs.append((PHRASES_UNREAD, "api", ["--no-query-memory", "--forget-phrases"]))
-    runs += [(f"api:{name}", "api", [arg for setting in settings for arg in ("--set", setting)])
-             for name, settings in variants.items()]
+    for name, settings in variants.items():
+        changed = [arg for setting in settings for arg in ("--set", setting)]
+        runs.append((f"api:{name}", "api", changed))
+        runs.append((f"api:{name}{NEVER_ASKED_VARIANT}", "api", ["--no-query-memory", *changed]))
     for key, engine, extra in runs:
         cmd = [PY, "-m", "bench.searching", engine, root, "--rounds", str(rounds), *extra]
         if engine == "fts5":
@@ -293,9 +296,12 @@ def report(results: dict, meta: dict) -> str:
                                  ratio(api[p], s[engine][p])))
             for key, other in s.items():
                 if key.startswith("api:"):  # a ranking variant (--variant), beside the product's
+                    base, title = api, "product ranking"
+                    if key.endswith(NEVER_ASKED_VARIANT) and NEVER_ASKED in s:
+                        base, title = s[NEVER_ASKED], "product ranking, never asked"
                     for p in ("p50", "p95", "p99"):
                         rows.append((f"search p{p[1:]} (ms), {key[4:]}", fmt(other[p]),
-                                     "product ranking", fmt(api[p]), ratio(other[p], api[p])))
+                                     title, fmt(base[p]), ratio(other[p], base[p])))
             for key, other in s.items():
                 if key == "api" or key.startswith("api:"):
                     label = "" if key == "api" else f", {key[4:]}"

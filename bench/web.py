@@ -73,9 +73,8 @@ WARM_MAX_SECONDS = 120
 # `--no-query-memory` figures measure): the workers fork from this process
 # and inherit the class setting. wrk cycles through the same 260 queries, so
 # a site that remembers answers nearly all of them from memory.
-FORGETFUL = ("import sys; from indexer.whoosh_engine.engine import WhooshEngine; "
-             "WhooshEngine.queries_kept = 0; from indexer.cli import main; "
-             "sys.exit(main(sys.argv[1:]))")
+FORGETFUL = ("import sys; from bench.searching import forget_queries; forget_queries(); "
+             "from indexer.cli import main; sys.exit(main(sys.argv[1:]))")
 ROUTES = (("page", "/"), ("api", "/api/search"))
 
 
@@ -162,14 +161,16 @@ def in_process(repo: Path, index: str, remember: bool) -> dict:
     """One round of the in-process search (bench.searching api), run while the
     site idles: its ceiling measured in the same minutes as the site's load,
     which the machine's other load can make 1.5x slower or faster than the
-    search step's, minutes before."""
+    search step's, minutes before. On one core, as each worker searches: the
+    embedding model on one thread (`--one-core`)."""
     extra = [] if remember else ["--no-query-memory"]
-    done = subprocess.run([sys.executable, "-m", "bench.searching", "api", index,
+    done = subprocess.run([sys.executable, "-m", "bench.searching", "api", index, "--one-core",
                            "--rounds", "1", *extra], cwd=repo, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"in-process search beside the site failed: {done.stderr[-3000:]}")
     found = json.loads(done.stdout)
-    return {"mean": found["mean"], "p99": found["p99"], "cpu_mean": found["cpu"]["mean"]}
+    return {"mean": found["mean"], "p99": found["p99"], "cpu_mean": found["cpu"]["mean"],
+            "model_threads": found["model_threads"]}
 
 
 def bracket(before: dict, after: dict) -> dict:

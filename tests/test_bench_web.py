@@ -1,12 +1,19 @@
 """The benchmark's site figures: set beside the in-process search measured in
 the same minutes (the figures themselves live in bench/RESULTS.md)."""
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from bench.run import NEVER_ASKED, web_rows
+from bench import searching
+from bench.run import NEVER_ASKED, report, web_rows
 from bench.web import bracket, in_process
+from indexer import open_index
+from indexer.semantic.model import Embedder
+from indexer.whoosh_engine import embedding
+from indexer.whoosh_engine.engine import WhooshEngine
 from test_query_memory import ARTICLES, build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,6 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 LOAD = {"rps": 100.0, "p99_ms": 250.0, "requests": 2000, "non2xx": 0, "socket_errors": 0,
         "cpu_ms_per_request": 18.0, "cores_busy": [0.98, 0.97]}
 SEARCH_STEP = {NEVER_ASKED: {"mean": 50.0, "p99": 90.0, "cpu": {"mean": 40.0}}}
+
+
+def burn(seconds: float) -> None:
+    """Use `seconds` of this thread's CPU."""
+    until = time.thread_time() + seconds
+    while time.thread_time() < until:
+        pass
 
 
 def row(rows, figure):
@@ -47,11 +61,59 @@ def test_without_same_minutes_figures_the_search_step_is_the_baseline():
 def test_the_in_process_ceiling_is_timed_in_a_fresh_process(tmp_path):
     build(tmp_path, ARTICLES)
     found = in_process(REPO, str(tmp_path / "index"), remember=False)
-    assert set(found) == {"mean", "p99", "cpu_mean"}
+    assert set(found) == {"mean", "p99", "cpu_mean", "model_threads"}
     assert 0 < found["mean"] <= found["p99"] and found["cpu_mean"] > 0
+    # One core, as a web worker searches: the model's runs on one thread.
+    assert found["model_threads"] == 1
+
+
+def test_cpu_per_query_counts_every_thread_of_the_process():
+    def run(_query):
+        # The embedding model's helper threads work while the calling one waits.
+        helper = threading.Thread(target=burn, args=(0.05,))
+        helper.start()
+        helper.join()
+
+    searching.CPU_TIMES.clear()
+    searching._timed(run, [{"q": "x"}], rounds=2)
+    assert len(searching.CPU_TIMES) == 2 and min(searching.CPU_TIMES) >= 50
 
 
 def test_a_failed_in_process_run_says_why(tmp_path):
     failed = r"(?s)in-process search beside the site failed: .*IndexMissing: no index at"
     with pytest.raises(SystemExit, match=failed):
         in_process(REPO, str(tmp_path / "nothing here"), remember=True)
+
+
+def test_a_never_asked_search_embeds_its_query_again(tmp_path, monkeypatch):
+    build(tmp_path, ARTICLES)
+    # forget_queries changes this process's settings: put them back afterwards.
+    monkeypatch.setattr(WhooshEngine, "queries_kept", WhooshEngine.queries_kept)
+    monkeypatch.setattr(embedding, "query_vector", embedding.query_vector)
+    embedded = []
+    embed = Embedder.query
+    monkeypatch.setattr(Embedder, "query", lambda self, text: embedded.append(text) or embed(self, text))
+    searching.forget_queries()
+    index = open_index(tmp_path / "index")
+    first = index.search("lumbar disc surgery")
+    again = index.search("lumbar disc surgery")
+    assert first.semantic_note == "" and again.semantic_note == ""  # the rerank ran both times
+    assert len(embedded) == 2 and embedded[0] == embedded[1]
+    assert [h.pmid for h in again.hits] == [h.pmid for h in first.hits]
+
+
+def test_a_ranking_variant_never_asked_is_set_beside_the_product_never_asked():
+    def timed(p50):
+        return {"p50": p50, "p95": 2 * p50, "p99": 3 * p50, "rss_mb": 600.0}
+
+    search = {"api": timed(1.0), "whoosh": timed(200.0), "fts5": timed(30.0),
+              NEVER_ASKED: timed(12.0), "api:reranker off": timed(0.8),
+              "api:reranker off, never asked": timed(6.0)}
+    meta = {"machine": {"cores": 2, "cpu": "x", "ram_gb": 8, "python": "3.11", "os": "Linux"},
+            "date": "2026-12-02", "command": "python -m bench", "seconds": 60, "commit": "abc",
+            "queries": 260}
+    lines = report({"100000": {"search": search}}, meta).splitlines()
+    assert "| 100,000 pages | search p50 (ms), reranker off, never asked | 6.0 " \
+           "| product ranking, never asked | 12.0 | 0.50× |" in lines
+    assert "| 100,000 pages | search p99 (ms), reranker off | 2.4 | product ranking | 3.0 " \
+           "| 0.80× |" in lines

@@ -56,7 +56,8 @@ class Embedder:
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the batch's longest
         self._tokenizer = tokenizer
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        self.threads = threads or min(2, os.cpu_count() or 1)  # one run's threads
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         try:
             self._session = onnxruntime.InferenceSession(
