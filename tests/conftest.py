@@ -119,3 +119,15 @@ def idx(index_dir):
     index = open_index(index_dir)
     yield index
     index.close()
+
+
+@pytest.fixture
+def forgetting(monkeypatch):
+    """For a test that runs bench.searching.forget_queries in this process:
+    the settings it changes (the engine's class, the embedding module) are
+    put back afterwards, so later tests search with memory again."""
+    from indexer.whoosh_engine import embedding
+    from indexer.whoosh_engine.engine import WhooshEngine
+
+    monkeypatch.setattr(WhooshEngine, "queries_kept", WhooshEngine.queries_kept)
+    monkeypatch.setattr(embedding, "query_vector", embedding.query_vector)

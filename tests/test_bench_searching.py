@@ -11,7 +11,8 @@ from test_query_memory import ARTICLES, build
 REPO = Path(__file__).resolve().parent.parent
 
 
-def test_a_never_asked_run_with_phrases_forgotten_finds_them_again_every_time(tmp_path):
+def test_a_never_asked_run_with_phrases_forgotten_finds_them_again_every_time(tmp_path,
+                                                                             forgetting):
     from bench.searching import api_runner
 
     build(tmp_path, ARTICLES)

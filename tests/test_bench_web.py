@@ -12,8 +12,6 @@ from bench.run import NEVER_ASKED, report, web_rows
 from bench.web import bracket, in_process
 from indexer import open_index
 from indexer.semantic.model import Embedder
-from indexer.whoosh_engine import embedding
-from indexer.whoosh_engine.engine import WhooshEngine
 from test_query_memory import ARTICLES, build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,11 +83,8 @@ def test_a_failed_in_process_run_says_why(tmp_path):
         in_process(REPO, str(tmp_path / "nothing here"), remember=True)
 
 
-def test_a_never_asked_search_embeds_its_query_again(tmp_path, monkeypatch):
+def test_a_never_asked_search_embeds_its_query_again(tmp_path, monkeypatch, forgetting):
     build(tmp_path, ARTICLES)
-    # forget_queries changes this process's settings: put them back afterwards.
-    monkeypatch.setattr(WhooshEngine, "queries_kept", WhooshEngine.queries_kept)
-    monkeypatch.setattr(embedding, "query_vector", embedding.query_vector)
     embedded = []
     embed = Embedder.query
     monkeypatch.setattr(Embedder, "query", lambda self, text: embedded.append(text) or embed(self, text))
