@@ -136,16 +136,6 @@ def api_runner(root: str, time_limit: float | None = None, settings: list[str] |
     return run
 
 
-def _model_threads() -> int | None:
-    """The threads the process's embedding model runs a query on (None: not installed)."""
-    from indexer.semantic.model import SemanticUnavailable, shared_embedder
-
-    try:
-        return shared_embedder().threads
-    except SemanticUnavailable:
-        return None
-
-
 # --- bare Whoosh ------------------------------------------------------------------
 
 def whoosh_runner(root: str):
@@ -302,7 +292,10 @@ def main(argv=None) -> int:
     out["errors"] = len(ERRORS)
     out["error_examples"] = ERRORS[:3]
     out["rss_mb"] = psutil.Process().memory_info().rss / 2**20
-    out["model_threads"] = _model_threads() if args.engine == "api" else None
+    # The threads the model ran queries on (None: it never ran, e.g. rerank off).
+    from indexer.semantic.model import loaded_threads
+
+    out["model_threads"] = loaded_threads()
     json.dump(out, sys.stdout)
     return 0
 

@@ -126,6 +126,14 @@ def shared_embedder(max_tokens: int = MAX_TOKENS, threads: int | None = None) ->
     return found
 
 
+def loaded_threads() -> int | None:
+    """The threads the process's embedder runs a query on, when one is loaded
+    (None: not loaded, or not installed); loads nothing itself."""
+    with _shared_lock:
+        loaded = [found for found in _shared.values() if isinstance(found, Embedder)]
+    return loaded[0].threads if loaded else None
+
+
 @lru_cache(maxsize=1024)  # people page through and refine: the same query again
 def query_vector(text: str) -> np.ndarray:
     """The unit vector of a query, by the process's embedder (SemanticUnavailable
