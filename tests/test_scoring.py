@@ -310,6 +310,23 @@ def test_top_orders_by_score_then_document_number(idx):
     assert [years[d] for d in docs] == sorted((years[d] for d in docs), reverse=True)
 
 
+@pytest.mark.parametrize("reverse", [True, False])
+def test_the_first_k_by_year_are_the_first_k_of_all_sorted(idx, reverse):
+    # Only those sorting at least as high as the k-th are sorted: years tie
+    # often, and the tied at the cut must still go by document number.
+    engine = Engine(Columns.load(idx.engine._generation), idx.engine._searcher())
+    rng = np.random.default_rng(3)
+    docs = np.sort(rng.choice(5000, 600, replace=False)).astype(np.int64)
+    node = Node(docs, rng.random(600), np.ones(600, dtype=np.int32), 1)
+    years = rng.integers(2015, 2020, 5000)  # 600 documents in 5 years
+    sign = -1 if reverse else 1
+    everything = sorted(docs.tolist(), key=lambda d: (sign * years[d], d))
+    for k in (1, 2, 3, 10, 121, 599, 600, None):
+        found, scores = engine.top(node, k, sort_keys=years, reverse=reverse)
+        assert found.tolist() == everything[:k]
+        assert scores.tolist() == [node.scores[docs.tolist().index(d)] for d in found]
+
+
 def test_snippets_mark_the_words_asked_for_not_the_excluded(idx):
     searcher = idx.engine._searcher()
     query = q.parse("cement NOT kyphoplasty")
@@ -431,3 +448,4 @@ def test_facet_values_saved_per_segment_count_as_the_index_does(corpus_dir, tmp_
     assert table.count(everything) == count_straightforward(reader, everything)
     assert table.count(everything[:3]) == count_straightforward(reader, everything[:3])
     idx.close()
+
