@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -88,24 +89,51 @@ def one_answer(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def test_a_worker_holding_more_connections_than_it_serves_closes_the_extra_ones(index_dir):
-    # One worker of 4 threads keeps 8 connections alive. Eight clients still
-    # sending their heads (held for 10 s) plus a ninth: its answer closes.
+def test_a_worker_with_every_thread_taken_sends_clients_back_to_the_queue(index_dir):
+    # One worker of 4 threads. One client alone is kept alive; eight asking
+    # at once keep every thread taken, and the answers given then close, so
+    # that each client's next request waits in the listening socket's queue
+    # (for the first worker with a free thread), not behind this worker's.
     request = b"GET /api/search?q=spine&per_page=1 HTTP/1.1\r\nHost: x\r\n\r\n"
     with running_site(index_dir, workers=1) as url:
         with socket.create_connection(address(url), timeout=20) as calm:
-            for _ in range(2):  # kept alive: the same connection answers twice
+            for _ in range(3):  # kept alive: the same connection answers each
                 calm.sendall(request)
                 status, headers = status_and_headers(one_answer(calm))
                 assert (status, headers.get("Connection", "keep-alive")) == (
                     "HTTP/1.1 200 OK", "keep-alive")
-        with slow_header_clients(*address(url), 8):
-            with socket.create_connection(address(url), timeout=20) as ninth:
-                ninth.sendall(request)
-                answer = one_answer(ninth)
-                assert ninth.recv(65536) == b""  # then closed
-        status, headers = status_and_headers(answer)
-        assert (status, headers["Connection"]) == ("HTTP/1.1 200 OK", "close")
+        closed, failed = [], []
+
+        def client():
+            try:
+                ask_twenty_times()
+            except Exception as exc:  # a thread's failure is asserted below
+                failed.append(repr(exc))
+
+        def ask_twenty_times():
+            sock = socket.create_connection(address(url), timeout=20)
+            try:
+                for _ in range(20):
+                    sock.sendall(request)
+                    status, headers = status_and_headers(one_answer(sock))
+                    assert status == "HTTP/1.1 200 OK"
+                    if headers.get("Connection") == "close":
+                        assert sock.recv(65536) == b""  # and closed it is
+                        closed.append(1)
+                        sock.close()
+                        sock = socket.create_connection(address(url), timeout=20)
+            finally:
+                sock.close()
+
+        clients = [threading.Thread(target=client) for _ in range(8)]
+        for thread in clients:
+            thread.start()
+        for thread in clients:
+            thread.join(120)
+        assert failed == []
+        # About 105 of the 160 answers close here; none did when a worker
+        # closed only past 8 connections.
+        assert len(closed) >= 16
 
 
 # --- slow clients ----------------------------------------------------------------------------------

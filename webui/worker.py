@@ -39,9 +39,6 @@ from . import SECURITY_HEADERS
 HEAD_TIMEOUT = 10.0  # seconds for a whole request head, from its first byte
 MAX_HEAD = 64 * 1024  # bytes; gunicorn's own limits answer 414/431 below this
 SOCKET_TIMEOUT = 10  # seconds one read or write may stall once in a thread
-# Connections a worker keeps alive per request thread; past that it closes
-# each after its answer (see MedsearchWorker.handle_request).
-CONNECTIONS_PER_THREAD = 2
 _HEAD_END = b"\r\n\r\n"
 
 
@@ -51,6 +48,7 @@ class MedsearchWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.reading_heads = deque()  # connections still sending a head, oldest first
+        self.in_threads = 0  # requests handed to the threads and not yet finished
 
     def handle_quit(self, sig, frame):
         # Ctrl-C (SIGINT) and the master's SIGQUIT: stop as on SIGTERM, from
@@ -81,14 +79,14 @@ class MedsearchWorker(ThreadWorker):
     def enqueue_req(self, conn):
         """To a thread if the request head has arrived, else wait for it here."""
         if self.cfg.is_ssl:
-            return super().enqueue_req(conn)
+            return self._to_thread(conn)
         if conn.parser is None:
             conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
         buffered = conn.parser.unreader.take_buffered()
         if _HEAD_END in buffered:
             conn.parser.unreader.unread(buffered)
             conn.data_ready = True  # the thread must not wait for data again
-            return super().enqueue_req(conn)
+            return self._to_thread(conn)
         conn.head = bytearray(buffered)
         conn.head_deadline = time.monotonic() + HEAD_TIMEOUT
         conn.sock.setblocking(False)
@@ -97,6 +95,23 @@ class MedsearchWorker(ThreadWorker):
         # A kept-alive connection is here because it is readable: no need to
         # wait for the poller to say so again.
         self._read_head(conn, conn.sock)
+
+    def _to_thread(self, conn):
+        self.in_threads += 1
+        if self.in_threads >= self.cfg.threads:
+            self.set_accept_enabled(False)
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn, fs):
+        self.in_threads -= 1
+        super().finish_request(conn, fs)
+
+    def set_accept_enabled(self, enabled):
+        # A new connection only while a thread is free: the others wait in
+        # the listening socket's queue, first come first served, for the
+        # first worker with a free thread (gunicorn's loop asks again after
+        # every event).
+        super().set_accept_enabled(enabled and self.in_threads < self.cfg.threads)
 
     def _read_head(self, conn, _sock):
         try:
@@ -147,12 +162,11 @@ class MedsearchWorker(ThreadWorker):
         # No route reads a body: close after answering instead of draining it.
         if _declares_body(req):
             req.must_close = True
-        # A kept-alive client stays with the worker that accepted it, and one
-        # worker can accept most of a burst (18 of 20 under load, while the
-        # other idled): past what its threads can serve, closing after the
-        # answer sends the client back to the listening socket, where a free
-        # worker takes it.
-        elif self.nr_conns > self.cfg.threads * CONNECTIONS_PER_THREAD:
+        # A kept-alive client stays with the worker that accepted it, and
+        # waits for that worker's threads even when another worker's are
+        # free: while every thread here is taken, closing after the answer
+        # sends the client back to the listening socket's queue.
+        elif self.in_threads >= self.cfg.threads:
             req.must_close = True
         return super().handle_request(req, conn)
 
