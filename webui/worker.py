@@ -15,6 +15,12 @@ thread, a read or write that stalls for SOCKET_TIMEOUT seconds ends the
 connection, so a client that reads its answer very slowly cannot hold a
 thread for long either.
 
+Under load, requests queue once, for all workers: a worker takes a new
+connection only while one of its request threads is free, and while all
+are taken it closes each connection after its answer, so the client's next
+request waits in the listening socket's queue for whichever worker frees a
+thread first, not behind the worker that happened to accept it.
+
 gunicorn's own error answers (400, 414, 431, ... written before the app
 sees the request) get the site's security headers like every other answer.
 
@@ -166,6 +172,8 @@ class MedsearchWorker(ThreadWorker):
         # waits for that worker's threads even when another worker's are
         # free: while every thread here is taken, closing after the answer
         # sends the client back to the listening socket's queue.
+        # (Read in a request thread, counted in the event loop's: a count a
+        # moment old only decides whether this one answer closes.)
         elif self.in_threads >= self.cfg.threads:
             req.must_close = True
         return super().handle_request(req, conn)
