@@ -89,16 +89,20 @@ def ranking_with(settings: list[str]):
     return replace(DEFAULT, **changes)
 
 
-def forget_queries() -> None:
+def forget_queries(change=setattr) -> None:
     """Every search in this process costs what a query never asked before
     costs: no search is remembered (the engine's memory of what it decided)
     and no query's embedding either (the model's memory of query vectors,
-    which made a "never asked" search skip the semantic rerank's embedding)."""
+    which made a "never asked" search skip the semantic rerank's embedding).
+
+    `change(owner, name, value)` sets each: a test passes pytest's
+    monkeypatch.setattr, which puts them back afterwards."""
     from indexer.whoosh_engine import embedding
     from indexer.whoosh_engine.engine import WhooshEngine
 
-    WhooshEngine.queries_kept = 0
-    embedding.query_vector = getattr(embedding.query_vector, "__wrapped__", embedding.query_vector)
+    change(WhooshEngine, "queries_kept", 0)
+    change(embedding, "query_vector",
+           getattr(embedding.query_vector, "__wrapped__", embedding.query_vector))
 
 
 def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None,

@@ -123,11 +123,9 @@ def idx(index_dir):
 
 @pytest.fixture
 def forgetting(monkeypatch):
-    """For a test that runs bench.searching.forget_queries in this process:
-    the settings it changes (the engine's class, the embedding module) are
-    put back afterwards, so later tests search with memory again."""
-    from indexer.whoosh_engine import embedding
-    from indexer.whoosh_engine.engine import WhooshEngine
+    """This process's searches forgotten, as bench.searching.forget_queries
+    forgets them (a test may call it again), and remembered again after the
+    test: monkeypatch puts back what it changed."""
+    from bench.searching import forget_queries
 
-    monkeypatch.setattr(WhooshEngine, "queries_kept", WhooshEngine.queries_kept)
-    monkeypatch.setattr(embedding, "query_vector", embedding.query_vector)
+    forget_queries(monkeypatch.setattr)
