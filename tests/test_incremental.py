@@ -31,7 +31,7 @@ from indexer.whoosh_engine.vocabulary import VOCABULARY_FILE, read_counts
 from indexer.whoosh_engine.update import update
 from whoosh import index as whoosh_index
 
-from test_scoring import positions_of
+from test_scoring import assert_saved_parts_are_computed_ones, positions_of
 
 ABBREVIATIONS = [
     "magnetic resonance imaging (MRI) showed it",
@@ -81,6 +81,8 @@ def assert_columns_read_afresh(generation: Path, positions: bool = True) -> None
             assert np.array_equal(saved.lengths[field], fresh.lengths[field])
         assert (saved.doc_count_all, saved.field_length, saved.has_deletions) == (
             fresh.doc_count_all, fresh.field_length, fresh.has_deletions)
+        # Each posting's term-frequency part, for this generation's lengths.
+        assert_saved_parts_are_computed_ones(saved, searcher=None)
         if kept is columns_module.TEXT:
             assert (saved.positions is not None) == positions
         if saved.positions is not None:

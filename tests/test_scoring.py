@@ -28,6 +28,7 @@ from indexer.whoosh_engine.analysis import medical_analyzer
 from indexer.whoosh_engine.feedback import feedback
 from indexer.whoosh_engine.ranking import Sum, _per_document, build_query, weighting
 from indexer.whoosh_engine.nodes import EMPTY, Node, and_maybe, union
+from indexer.whoosh_engine.impacts import field_of_terms
 from indexer.whoosh_engine.scoring import Engine
 from indexer.whoosh_engine.snippets import positive_terms
 from indexer.whoosh_engine.schema import TEXT_FIELDS
@@ -354,6 +355,56 @@ def test_columns_hold_whooshs_postings_and_statistics(idx):
     assert columns.postings("abstract", "nosuchword")[0].size == 0
 
 
+def assert_saved_parts_are_computed_ones(columns, searcher):
+    """Each posting's saved term-frequency part is, to the bit, what a search
+    with the product's settings computes from the posting (.impacts)."""
+    assert columns.impacts is not None and len(columns.impacts) == len(columns.docs)
+    engine = Engine(columns, searcher, k1=DEFAULT.k1, b=DEFAULT.b)
+    assert set(engine._impacts) == set(columns.fields)
+    field_of = field_of_terms(columns.keys, columns.key_starts, columns.fields)
+    assert (field_of >= 0).all()
+    for term, field in enumerate(field_of.tolist()):
+        start, end = int(columns.starts[term]), int(columns.starts[term + 1])
+        docs, tfs = columns.postings_at(start, end)
+        computed = engine.saturation(columns.fields[field], docs, tfs)
+        assert columns.impacts[start:end].tobytes() == computed.tobytes()
+
+
+def test_the_builds_term_frequency_parts_are_a_searchs_own(idx):
+    searcher = idx.engine._searcher()
+    for columns in (Columns.load(idx.engine._generation),
+                    Columns.load_names(idx.engine._generation)):
+        assert_saved_parts_are_computed_ones(columns, searcher)
+
+
+@pytest.mark.parametrize("text", QUERIES + NAME_QUERIES)
+def test_a_search_reading_the_saved_parts_scores_as_one_computing_them(idx, text):
+    searcher = idx.engine._searcher()
+    ranking = replace(DEFAULT, concepts=0.0)
+
+    def scored(saved: bool):
+        columns = Columns.load(idx.engine._generation)
+        names = Columns.load_names(idx.engine._generation)
+        if not saved:
+            columns.impacts = names.impacts = None
+        engine = Engine(columns, searcher, idf=DEFAULT.idf, names=names)
+        assert bool(engine._impacts) == saved
+        built = build_query(text, ranking, idx.engine._expander)
+        node = engine.evaluate(feedback(engine, built, ranking, None).query)
+        return node.docs.tolist(), node.scores.tobytes()
+
+    assert scored(True) == scored(False)
+
+
+def test_other_bm25_settings_compute_their_parts(idx):
+    columns = Columns.load(idx.engine._generation)
+    searcher = idx.engine._searcher()
+    assert Engine(columns, searcher, k1=2.0)._impacts == {}
+    # A field's own b: that field's parts are computed, the others' read.
+    assert set(Engine(columns, searcher, field_b={"title": 0.9})._impacts) == {
+        "abstract", "keywords"}
+
+
 def positions_of(columns, fieldname: str, btext: bytes) -> list[list[int]]:
     """Each posting's positions as the columns hold them (.positions)."""
     start, end = columns.span(fieldname, btext)
@@ -421,6 +472,8 @@ def test_several_segments_and_deletions(idx, tmp_path):
         assert len(reader.leaf_readers()) == 3 and reader.has_deletions()
         names = Columns.load_names(folder)
         assert names.deleted.sum() == 1
+        for kept in (columns, names):
+            assert_saved_parts_are_computed_ones(kept, searcher)
         for engine in (Engine(columns, searcher, idf=DEFAULT.idf),
                        Engine(columns, searcher, idf=DEFAULT.idf, names=names)):
             for text in QUERIES + NAME_QUERIES:

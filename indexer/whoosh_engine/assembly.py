@@ -18,7 +18,10 @@ from whoosh.index import TOC
 
 from .columns import (SETS, TEXT, VERSION, ColumnSet, arrays_of, assemble, load_segment,
                       save_segment, segment_columns)
+from ..query.settings import DEFAULT
+from . import impacts
 from .generations import per_segment, save_new
+from .postings import Columns
 from .schema import TEXT_FIELDS
 
 FROM_SEGMENTS = "from_segments"  # in columns-stats.json
@@ -208,6 +211,7 @@ def write_columns(folder: str | Path, previous: str | Path | None = None) -> Non
         # postings (those _read wrote before keeping them could miss a few):
         # only such columns are taken whole by the next update.
         arrays["stats"][FROM_SEGMENTS] = True
+        arrays["impacts"], arrays["stats"]["impacts"] = product_impacts(Columns(arrays))
         for name, value in arrays.items():
             if name != "stats":
                 # np.save writes through an existing name's hard link: replace instead.
@@ -216,6 +220,13 @@ def write_columns(folder: str | Path, previous: str | Path | None = None) -> Non
         # Written last: its presence says the arrays are complete.
         (folder / f"{kept.prefix}stats.json").write_text(json.dumps(arrays["stats"]))
         del arrays
+
+
+def product_impacts(columns: Columns) -> tuple[np.ndarray, dict]:
+    """Every posting's BM25 term-frequency part with the product's k1 and b
+    (.impacts), and those settings."""
+    b = {f: dict(DEFAULT.field_b).get(f, DEFAULT.b) for f in columns.fields}
+    return impacts.per_posting(columns, DEFAULT.k1, b), impacts.settings(DEFAULT.k1, b)
 
 
 def _previous_part(previous: Path, ids: list[str], kept: ColumnSet = TEXT

@@ -38,6 +38,10 @@ class Columns:
         # begin (.positions); None in columns written without them.
         self.positions = arrays.get("positions")
         self.pos_starts = arrays.get("pos_starts")
+        # Each posting's BM25 term-frequency part (.impacts) and the settings
+        # it was computed with; None in columns written without them.
+        self.impacts = arrays.get("impacts")
+        self.impact_settings = stats.get("impacts")
 
     @classmethod
     def load(cls, folder: str | Path) -> Columns:
@@ -64,7 +68,8 @@ class Columns:
         # every index into a numpy memmap runs memmap.__getitem__ in Python,
         # which was 5-10% of a search at 100,000 pages.
         names = ("hashes", "starts", "docs", "tfs", "keys", "key_starts", "lengths",
-                 "deleted") + (("positions", "pos_starts") if stats.get("positions") else ())
+                 "deleted") + (("positions", "pos_starts") if stats.get("positions") else ()) + (
+                 ("impacts",) if stats.get("impacts") else ())
         arrays = {name: np.asarray(np.load(folder / f"{kept.prefix}{name}.npy", mmap_mode="r"))
                   for name in names}
         arrays["stats"] = stats
@@ -134,6 +139,14 @@ class Columns:
 
     def avg_length(self, fieldname: str) -> float:
         return self.field_length.get(fieldname, 0) / (self.doc_count_all or 1)
+
+    def impacts_for(self, fieldname: str, k1: float, b: float) -> np.ndarray | None:
+        """The postings' saved term-frequency parts if a field's were computed
+        with `k1` and `b` (then its postings' slices are right), else None."""
+        saved = self.impact_settings
+        if saved is None or saved["k1"] != k1 or saved["b"].get(fieldname) != b:
+            return None
+        return self.impacts
 
 
 def among(docs: np.ndarray, ascending: np.ndarray) -> np.ndarray:

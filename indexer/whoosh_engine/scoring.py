@@ -33,7 +33,7 @@ import math
 import numpy as np
 from whoosh import query as wq
 
-from . import limits
+from . import impacts, limits
 from .memory import Recent
 from .nodes import EMPTY, NO_DOCS, Node, and_maybe, passing, swept, union, without
 from .phrases import phrase_documents
@@ -73,6 +73,10 @@ class Engine:
         self.k1 = k1
         self._b = {f: (field_b or {}).get(f, b) for f in self.fields}
         self._avg = {f: kept.avg_length(f) or 1 for f, kept in self._holding.items()}
+        # The build's term-frequency parts, per field, where they were
+        # computed with these settings (the product's); else computed here.
+        self._impacts = {f: parts for f, kept in self._holding.items()
+                         if (parts := kept.impacts_for(f, k1, self._b[f])) is not None}
         self._norms = norms if norms is not None else {}
         # Documents not deleted (feedback's idf counts these, as Whoosh's reader does).
         self.live_count = self.size - int(np.count_nonzero(columns.deleted))
@@ -177,26 +181,35 @@ class Engine:
         the concepts' forms and feedback ask for the same terms again."""
         key = (fieldname, text)
         if key not in self._scores:
-            docs, tfs, df = self._live(fieldname, text)
+            docs, tfs, df, parts = self._live(fieldname, text)
             self._scores[key] = None
             if df:
-                scores = self.saturation(fieldname, docs, tfs)
-                scores *= self._idf(fieldname, text, df)
+                idf = self._idf(fieldname, text, df)
+                if parts is None:
+                    scores = self.saturation(fieldname, docs, tfs)
+                    scores *= idf
+                else:
+                    scores = parts * idf
                 self._scores[key] = (docs, scores)
         scored = self._scores[key]
         if scored is None or boost == 1.0:
             return scored
         return scored[0], scored[1] * boost
 
-    def _live(self, fieldname: str, text) -> tuple[np.ndarray, np.ndarray, int]:
-        """A term's postings in live documents, and its document frequency
-        (deleted documents counted, as Whoosh counts)."""
-        docs, tfs = self.postings(fieldname, text)
-        df = len(docs)
-        if self.columns.has_deletions and df:
+    def _live(self, fieldname: str, text
+              ) -> tuple[np.ndarray, np.ndarray, int, np.ndarray | None]:
+        """A term's postings in live documents, its document frequency
+        (deleted documents counted, as Whoosh counts), and their saved
+        term-frequency parts (None where not saved for these settings)."""
+        start, end = self._span(fieldname, text)
+        docs, tfs = self._holding[fieldname].postings_at(start, end)
+        saved = self._impacts.get(fieldname)
+        parts = None if saved is None or start == end else saved[start:end]
+        if self.columns.has_deletions and end > start:
             keep = ~self.columns.deleted.take(docs)  # int32 numbers: see saturation
             docs, tfs = docs[keep], tfs[keep]
-        return docs, tfs, df
+            parts = None if parts is None else parts[keep]
+        return docs, tfs, end - start, parts
 
     def _terms(self, terms: list[wq.Term]) -> Node:
         """The union of terms the columns hold: union of their nodes, summed straight
@@ -218,16 +231,9 @@ class Engine:
 
     def saturation(self, fieldname: str, docs: np.ndarray, tfs: np.ndarray) -> np.ndarray:
         """BM25's term-frequency part for counts `tfs` in `docs` (the score over the idf)."""
-        # (tf * (k1 + 1)) / (tf + norm), in place: two passes fewer over a
-        # common word's postings, and the same bits.
-        tf = tfs.astype(np.float64)
         # take(), not [docs]: indexing by the columns' int32 numbers converts
         # them first, and was twice as slow over feedback's 150,000 postings.
-        below = self._norm(fieldname).take(docs)
-        below += tf
-        tf *= self.k1 + 1
-        tf /= below
-        return tf
+        return impacts.saturate(tfs, self._norm(fieldname).take(docs), self.k1)
 
     def _norm(self, fieldname: str) -> np.ndarray:
         """BM25's length normalisation k1 * (1 - b + b * length / average) of
@@ -239,8 +245,8 @@ class Engine:
         if norm is None:
             if len(self._norms) >= NORMS_KEPT:
                 self._norms.clear()  # settings tried one after another (tools/tune_*)
-            lengths = self._holding[fieldname].lengths[fieldname].astype(np.float64)
-            norm = self._norms[key] = k1 * ((1 - b) + b * lengths / self._avg[fieldname])
+            norm = self._norms[key] = impacts.length_norms(
+                self._holding[fieldname].lengths[fieldname], k1, b, self._avg[fieldname])
         return norm
 
     def idf_of(self, df: int) -> float:
@@ -251,7 +257,7 @@ class Engine:
         """The live documents with `words` side by side in `fieldname`, and a
         bound on how often: the count of the rarest word."""
         if len(words) == 1:  # the word's own counts (saturation makes them float64)
-            docs, tfs, _ = self._live(fieldname, words[0])
+            docs, tfs, _, _ = self._live(fieldname, words[0])
             return docs.astype(np.int64), tfs
         docs = self._phrase(wq.Phrase(fieldname, list(words))).docs
         tfs = np.full(len(docs), np.iinfo(np.int64).max, dtype=np.int64)
