@@ -16,10 +16,10 @@ import numpy as np
 from whoosh.filedb.filestore import FileStorage
 from whoosh.index import TOC
 
-from .columns import (SETS, TEXT, VERSION, ColumnSet, arrays_of, assemble, load_segment,
-                      save_segment, segment_columns)
 from ..query.settings import DEFAULT
 from . import impacts
+from .columns import (SETS, TEXT, VERSION, ColumnSet, arrays_of, assemble, load_segment,
+                      save_segment, segment_columns)
 from .generations import per_segment, save_new
 from .postings import Columns
 from .schema import TEXT_FIELDS
