@@ -211,22 +211,25 @@ def write_columns(folder: str | Path, previous: str | Path | None = None) -> Non
         # postings (those _read wrote before keeping them could miss a few):
         # only such columns are taken whole by the next update.
         arrays["stats"][FROM_SEGMENTS] = True
-        arrays["impacts"], arrays["stats"]["impacts"] = product_impacts(Columns(arrays))
         for name, value in arrays.items():
             if name != "stats":
                 # np.save writes through an existing name's hard link: replace instead.
                 save_new(folder / f"{kept.prefix}{name}.npy",
                          lambda handle, v=value: np.save(handle, v))
+        arrays["stats"]["impacts"] = write_product_impacts(
+            folder / f"{kept.prefix}impacts.npy", Columns(arrays))
         # Written last: its presence says the arrays are complete.
         (folder / f"{kept.prefix}stats.json").write_text(json.dumps(arrays["stats"]))
         del arrays
 
 
-def product_impacts(columns: Columns) -> tuple[np.ndarray, dict]:
-    """Every posting's BM25 term-frequency part with the product's k1 and b
-    (.impacts), and those settings."""
+def write_product_impacts(path: Path, columns: Columns) -> dict:
+    """Write every posting's BM25 term-frequency part with the product's k1
+    and b (.impacts) to `path`; those settings, for the columns' stats."""
+    k1 = DEFAULT.k1
     b = {f: dict(DEFAULT.field_b).get(f, DEFAULT.b) for f in columns.fields}
-    return impacts.per_posting(columns, DEFAULT.k1, b), impacts.settings(DEFAULT.k1, b)
+    save_new(path, lambda handle: impacts.write(handle, columns, k1, b))
+    return impacts.settings(k1, b)
 
 
 def _previous_part(previous: Path, ids: list[str], kept: ColumnSet = TEXT

@@ -13,6 +13,9 @@ run `saturate` on the same float64 values: the same bits.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import BinaryIO
+
 import numpy as np
 
 # Postings computed at a time when the build writes them: bounds its memory.
@@ -56,21 +59,29 @@ def field_of_terms(keys: np.ndarray, key_starts: np.ndarray,
     return found
 
 
-def per_posting(columns, k1: float, b: dict[str, float]) -> np.ndarray:
+def write(handle: BinaryIO, columns, k1: float, b: dict[str, float]) -> None:
     """Every posting's term-frequency part over `columns` (a .postings.Columns),
-    deleted documents' too, with `k1` and each field's `b`."""
+    deleted documents' too, with `k1` and each field's `b`, as a .npy file
+    written a chunk at a time: a build holds one chunk, not 8 bytes for every
+    posting (124 MB at 100,000 pages)."""
+    np.lib.format.write_array_header_1_0(handle, {
+        "descr": np.lib.format.dtype_to_descr(np.dtype(np.float64)),
+        "fortran_order": False, "shape": (len(columns.docs),)})
+    for parts in _chunks(columns, k1, b):
+        handle.write(parts.tobytes())
+
+
+def _chunks(columns, k1: float, b: dict[str, float]) -> Iterator[np.ndarray]:
     fields = columns.fields
     norms = [length_norms(columns.lengths[f], k1, b[f], columns.avg_length(f) or 1)
              for f in fields]
     per_term = field_of_terms(columns.keys, columns.key_starts, fields)
     field_at = np.repeat(per_term, np.diff(columns.starts))
-    out = np.empty(len(columns.docs), dtype=np.float64)
-    for start in range(0, len(out), CHUNK):
-        end = min(start + CHUNK, len(out))
+    for start in range(0, len(columns.docs), CHUNK):
+        end = min(start + CHUNK, len(columns.docs))
         docs, field = columns.docs[start:end], field_at[start:end]
         below = np.zeros(end - start)
         for i, norm in enumerate(norms):
             here = field == i
             below[here] = norm.take(docs[here])
-        out[start:end] = saturate(columns.tfs[start:end], below, k1)
-    return out
+        yield saturate(columns.tfs[start:end], below, k1)
