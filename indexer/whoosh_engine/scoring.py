@@ -3,8 +3,9 @@
 Whoosh walks a tree of matchers one document at a time and scores each
 posting with a Python call. The `Engine` here evaluates the same query tree
 over the generation's columns (.columns, read by .postings): each term's postings are
-scored in one vectorized step with Whoosh's BM25F formula and statistics,
-and each node of the tree combines its children's (documents, scores)
+scored in one vectorized step with Whoosh's BM25F formula and statistics
+(the term-frequency part read from the build's .impacts where it was
+written for these settings), and each node of the tree combines its children's (documents, scores)
 arrays the way Whoosh's matcher for that node combines them:
 
 - Or sums the scores of its children over the union of their documents and,
