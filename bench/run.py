@@ -186,7 +186,9 @@ def web_rows(w: dict, s: dict | None) -> list[tuple]:
     warm-up's queries), a site that remembers none beside --no-query-memory.
     The in-process figures are those measured just before and after the
     site's load (bench.web.in_process) when the run has them, else the
-    search step's."""
+    search step's. A run that has them also sets each route beside the same
+    route answered by the app in process (its page or JSON included): what
+    the serving itself gains on two cores, like for like."""
     if w.get("unavailable") or w.get("error"):
         return [("web", "n/a", w.get("unavailable") or w.get("error"), "–", "–")]
     rows = []
@@ -208,6 +210,16 @@ def web_rows(w: dict, s: dict | None) -> list[tuple]:
                          f"{w['workers']} workers)", fmt(x["rps"]),
                          f"1000 / in-process mean (one core){when}", fmt(rate),
                          ratio(x["rps"], rate)))
+            app = (w.get("app_in_process" + suffix) or {}).get(key)
+            if app:  # like for like: the same route's page or JSON, in process
+                app_rate = 1000 / app["mean"]
+                rows.append((f"{where}: requests/s beside the same route in process",
+                             fmt(x["rps"]), f"1000 / the app's in-process mean for {route} "
+                             f"(one core){when}", fmt(app_rate), ratio(x["rps"], app_rate)))
+                rows.append((f"{where}: workers' CPU per request beside the same route in process",
+                             fmt(x["cpu_ms_per_request"]), f"the app's in-process CPU per {route} "
+                             f"request, mean{when}", fmt(app["cpu"]["mean"]),
+                             ratio(x["cpu_ms_per_request"], app["cpu"]["mean"])))
             p99 = x["p99_ms"] if x["requests"] > x["non2xx"] else None
             rows.append((f"{where}: p99 (ms)", fmt(p99), f"in-process p99{when}",
                          fmt(api and api["p99"]), ratio(p99, api and api["p99"])))

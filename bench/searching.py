@@ -1,8 +1,10 @@
-"""Search latency: medsearch's API, a bare Whoosh searcher, SQLite FTS5.
+"""Search latency: medsearch's API, a bare Whoosh searcher, SQLite FTS5, and
+the web app's routes called in process (no HTTP server).
 
 Run in a fresh process per engine so that memory figures are its own:
 
     python -m bench.searching api|whoosh|fts5 INDEX_ROOT [--rounds N] [--fts DB]
+    python -m bench.searching app INDEX_ROOT --route /   # a results page
 
 prints one JSON object: latencies in ms per query (warm), RSS, counts.
 """
@@ -105,10 +107,9 @@ def forget_queries(change=setattr) -> None:
            getattr(embedding.query_vector, "__wrapped__", embedding.query_vector))
 
 
-def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None,
-               remember: bool = True, forget_phrases: bool = False, one_core: bool = False):
-    from indexer import QueryError, open_index
-
+def _as_a_worker(remember: bool, one_core: bool) -> None:
+    """This process searches as a web worker does (`one_core`), and `remember`
+    False: every query costs what it costs the first time it is asked."""
     if one_core:
         # As `medsearch serve` loads the model before forking its workers:
         # one thread per run. By default a run takes two, and the second
@@ -117,11 +118,18 @@ def api_runner(root: str, time_limit: float | None = None, settings: list[str] |
         from indexer.semantic.model import load_before_fork
 
         load_before_fork()
+    if not remember:
+        forget_queries()
+
+
+def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None,
+               remember: bool = True, forget_phrases: bool = False, one_core: bool = False):
+    from indexer import QueryError, open_index
+
+    _as_a_worker(remember, one_core)
     index = open_index(root)
     if time_limit is not None:
         index.time_limit = time_limit
-    if not remember:  # every query costs what it costs the first time it is asked
-        forget_queries()
     ranking = ranking_with(settings or [])
 
     def run(q: dict):
@@ -136,6 +144,34 @@ def api_runner(root: str, time_limit: float | None = None, settings: list[str] |
             return None
         # What the results page shows: hits with snippets, facets, suggestion.
         return res.to_dict()
+
+    return run
+
+
+def app_runner(root: str, route: str, remember: bool = True, one_core: bool = False):
+    """Each query through the web app's `route` in process: the WSGI call a
+    worker makes, without gunicorn or HTTP. A results page renders its
+    template, the API writes its JSON: what the site does per request, on
+    one core. The site's rate over this one's is what serving adds or gains."""
+    from urllib.parse import urlencode
+
+    from werkzeug.test import EnvironBuilder
+
+    from webui import create_app
+
+    _as_a_worker(remember, one_core)
+    app = create_app({"INDEX": root})
+    environs: dict[str, dict] = {}  # built once per query, outside the timed calls
+
+    def respond(status, headers, exc_info=None):
+        if not status.startswith("2"):
+            ERRORS.append(f"{route}: {status}")
+
+    def run(q: dict):
+        query = urlencode({"q": q["q"], **{k: v for k, v in q.items() if k != "q"}})
+        if query not in environs:
+            environs[query] = EnvironBuilder(path=route, query_string=query).get_environ()
+        return b"".join(app(dict(environs[query]), respond))
 
     return run
 
@@ -247,22 +283,24 @@ def fts_runner(db: str):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("engine", choices=["api", "whoosh", "fts5"])
+    parser.add_argument("engine", choices=["api", "app", "whoosh", "fts5"])
     parser.add_argument("root")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fts", help="the FTS5 database (built first when --build-fts)")
     parser.add_argument("--build-fts", action="store_true")
     parser.add_argument("--profile", help="write a pyinstrument profile (HTML/text) here")
     parser.add_argument("--no-query-memory", action="store_true",
-                        help="api: searches are not remembered (the cost of a query never "
+                        help="api, app: searches are not remembered (the cost of a query never "
                              "asked before; the timed rounds otherwise repeat the warm-up's)")
     parser.add_argument("--forget-phrases", action="store_true",
                         help="api: the documents of phrases read before are forgotten before "
                              "each search (a concept or quoted phrase never searched before "
                              "reads positions; the warm-up would otherwise have read them)")
     parser.add_argument("--one-core", action="store_true",
-                        help="api: the embedding model runs on one thread, as in each web "
+                        help="api, app: the embedding model runs on one thread, as in each web "
                              "worker (by default it takes two cores' threads for a query)")
+    parser.add_argument("--route", default="/api/search",
+                        help="app: the route each query is sent to (\"/\" for a results page)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="api: a Ranking setting changed from the product's (repeatable), "
                              "e.g. --set semantic=1.0 for a reranker-on row")
@@ -273,6 +311,8 @@ def main(argv=None) -> int:
         out["fts_build"] = build_fts(args.root, args.fts)
     run = {"api": lambda: api_runner(args.root, 600 if args.profile else None, args.set,
                                       not args.no_query_memory, args.forget_phrases, args.one_core),
+           "app": lambda: app_runner(args.root, args.route, not args.no_query_memory,
+                                     args.one_core),
            "whoosh": lambda: whoosh_runner(args.root),
            "fts5": lambda: fts_runner(args.fts)}[args.engine]()
     if args.profile:

@@ -1,6 +1,7 @@
 """The benchmark's site figures: set beside the in-process search measured in
 the same minutes (the figures themselves live in bench/RESULTS.md)."""
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -48,6 +49,28 @@ def test_the_site_is_set_beside_the_in_process_search_of_the_same_minutes():
                )[1] == "10.0 / 14.0"
 
 
+def test_the_site_is_also_set_beside_its_own_routes_answered_in_process():
+    site = {"workers": 2, "connections": 20, "page:never asked": LOAD, "api:never asked": LOAD,
+            "in_process:never asked": bracket({"mean": 10.0, "p99": 20.0, "cpu_mean": 9.0},
+                                              {"mean": 14.0, "p99": 30.0, "cpu_mean": 11.0}),
+            "app_in_process:never asked": {
+                "page": bracket({"mean": 15.0, "p99": 30.0, "cpu_mean": 14.0},
+                                {"mean": 17.0, "p99": 34.0, "cpu_mean": 16.0}),
+                "api": bracket({"mean": 12.0, "p99": 24.0, "cpu_mean": 11.0},
+                               {"mean": 13.0, "p99": 26.0, "cpu_mean": 12.0})}}
+    rows = web_rows(site, SEARCH_STEP)
+    assert row(rows, "web /?q=, never asked: requests/s beside the same route in process") == (
+        "web /?q=, never asked: requests/s beside the same route in process", "100.0",
+        "1000 / the app's in-process mean for /?q= (one core), same minutes", "62.5", "1.60×")
+    assert row(rows, "web /api/search, never asked: workers' CPU per request beside the same "
+               "route in process")[1:] == (
+        "18.0", "the app's in-process CPU per /api/search request, mean, same minutes", "11.5",
+        "1.57×")
+    # The search alone stays the first baseline.
+    assert row(rows, "web /?q=, never asked: requests/s (20 connections, 2 workers)")[3:] == (
+        "83.3", "1.20×")
+
+
 def test_without_same_minutes_figures_the_search_step_is_the_baseline():
     site = {"workers": 2, "connections": 20, "page:never asked": LOAD, "api:never asked": LOAD}
     rows = web_rows(site, SEARCH_STEP)
@@ -63,6 +86,25 @@ def test_the_in_process_ceiling_is_timed_in_a_fresh_process(tmp_path):
     assert 0 < found["mean"] <= found["p99"] and found["cpu_mean"] > 0
     # One core, as a web worker searches: the model's runs on one thread.
     assert found["model_threads"] == 1
+
+
+def test_a_route_is_timed_in_process_through_the_app(tmp_path):
+    build(tmp_path, ARTICLES)
+    found = in_process(REPO, str(tmp_path / "index"), remember=False, route="/")
+    assert set(found) == {"mean", "p99", "cpu_mean", "model_threads"}
+    assert 0 < found["mean"] <= found["p99"] and found["model_threads"] == 1
+
+
+def test_the_app_runner_answers_as_the_site_does(tmp_path, monkeypatch):
+    build(tmp_path, ARTICLES)
+    monkeypatch.setattr(searching, "ERRORS", [])
+    page = searching.app_runner(str(tmp_path / "index"), "/")({"q": "vertebroplasty"})
+    assert b'<ol class="hits"' in page and b'id="hit-50000002"' in page
+    answer = searching.app_runner(str(tmp_path / "index"), "/api/search")
+    assert json.loads(answer({"q": "vertebroplasty", "per_page": 1}))["hits"][0]["pmid"] == "50000002"
+    assert searching.ERRORS == []
+    answer({"q": "vertebroplasty", "sort": "sideways"})  # a 400 is counted, not timed as an answer
+    assert searching.ERRORS == ["/api/search: 400 BAD REQUEST"]
 
 
 def test_cpu_per_query_counts_every_thread_of_the_process():
