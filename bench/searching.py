@@ -1,10 +1,9 @@
-"""Search latency: medsearch's API, a bare Whoosh searcher, SQLite FTS5, and
-the web app's routes called in process (no HTTP server).
+"""Search latency: medsearch's API, a bare Whoosh searcher, SQLite FTS5; and
+the API beside the web app's routes answered in process (`app`).
 
 Run in a fresh process per engine so that memory figures are its own:
 
-    python -m bench.searching api|whoosh|fts5 INDEX_ROOT [--rounds N] [--fts DB]
-    python -m bench.searching app INDEX_ROOT --route /   # a results page
+    python -m bench.searching api|app|whoosh|fts5 INDEX_ROOT [--rounds N] [--fts DB]
 
 prints one JSON object: latencies in ms per query (warm), RSS, counts.
 """
@@ -48,17 +47,30 @@ CPU_TIMES: list[float] = []
 
 
 def _timed(run, queries, rounds: int) -> list[float]:
+    (latencies, cpu), = _timed_in_turns({"": run}, queries, rounds).values()
+    CPU_TIMES.extend(cpu)
+    return latencies
+
+
+def _timed_in_turns(runs: dict, queries, rounds: int) -> dict[str, tuple[list, list]]:
+    """Each run's (latencies, CPU times) in ms, the runs taking turns query by
+    query: in one process and the same seconds, so the machine's other load
+    falls on each alike."""
     for q in queries:  # warm: caches, searchers, the OS page cache
-        run(q)
-    times = []
+        for run in runs.values():
+            run(q)
+    timed = {name: ([], []) for name in runs}
+    names = list(runs)
     gc.collect()
     for _ in range(rounds):
-        for q in queries:
-            started, cpu = time.perf_counter(), time.process_time()
-            run(q)
-            times.append((time.perf_counter() - started) * 1000)
-            CPU_TIMES.append((time.process_time() - cpu) * 1000)
-    return times
+        for i, q in enumerate(queries):
+            # A query's first run meets its postings colder than the next: the first changes.
+            for name in names[i % len(names):] + names[:i % len(names)]:
+                started, cpu = time.perf_counter(), time.process_time()
+                runs[name](q)
+                timed[name][0].append((time.perf_counter() - started) * 1000)
+                timed[name][1].append((time.process_time() - cpu) * 1000)
+    return timed
 
 
 # --- medsearch ------------------------------------------------------------------
@@ -124,13 +136,17 @@ def _as_a_worker(remember: bool, one_core: bool) -> None:
 
 def api_runner(root: str, time_limit: float | None = None, settings: list[str] | None = None,
                remember: bool = True, forget_phrases: bool = False, one_core: bool = False):
-    from indexer import QueryError, open_index
+    from indexer import open_index
 
     _as_a_worker(remember, one_core)
     index = open_index(root)
     if time_limit is not None:
         index.time_limit = time_limit
-    ranking = ranking_with(settings or [])
+    return _searches(index, ranking_with(settings or []), forget_phrases)
+
+
+def _searches(index, ranking=None, forget_phrases: bool = False):
+    from indexer import QueryError
 
     def run(q: dict):
         args = {k: v for k, v in q.items() if k != "q"}
@@ -148,19 +164,29 @@ def api_runner(root: str, time_limit: float | None = None, settings: list[str] |
     return run
 
 
-def app_runner(root: str, route: str, remember: bool = True, one_core: bool = False):
-    """Each query through the web app's `route` in process: the WSGI call a
-    worker makes, without gunicorn or HTTP. A results page renders its
-    template, the API writes its JSON: what the site does per request, on
-    one core. The site's rate over this one's is what serving adds or gains."""
+def app_runners(root: str, remember: bool = True, one_core: bool = False) -> dict:
+    """The search alone ("search", as `api` times it) and each route the site
+    is loaded on (bench.web.ROUTES) answered by the web app in process: the
+    WSGI call a worker makes, its template or JSON included, without
+    gunicorn or HTTP. On one index, so that the routes' searches cost what
+    the search alone does."""
+    from bench.web import ROUTES
+    from webui import create_app, get_index
+
+    _as_a_worker(remember, one_core)
+    app = create_app({"INDEX": root})
+    with app.app_context():
+        runs = {"search": _searches(get_index())}
+    runs.update({route: _answers(app, route) for _, route in ROUTES})
+    return runs
+
+
+def _answers(app, route: str):
+    """run(q): the body `app` answers q with at `route`; a status other than 2xx is an error."""
     from urllib.parse import urlencode
 
     from werkzeug.test import EnvironBuilder
 
-    from webui import create_app
-
-    _as_a_worker(remember, one_core)
-    app = create_app({"INDEX": root})
     environs: dict[str, dict] = {}  # built once per query, outside the timed calls
 
     def respond(status, headers, exc_info=None):
@@ -299,8 +325,6 @@ def main(argv=None) -> int:
     parser.add_argument("--one-core", action="store_true",
                         help="api, app: the embedding model runs on one thread, as in each web "
                              "worker (by default it takes two cores' threads for a query)")
-    parser.add_argument("--route", default="/api/search",
-                        help="app: the route each query is sent to (\"/\" for a results page)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="api: a Ranking setting changed from the product's (repeatable), "
                              "e.g. --set semantic=1.0 for a reranker-on row")
@@ -309,10 +333,17 @@ def main(argv=None) -> int:
     out: dict = {"engine": args.engine, "queries": len(queries)}
     if args.engine == "fts5" and args.build_fts:
         out["fts_build"] = build_fts(args.root, args.fts)
+    if args.engine == "app":
+        # The search's figures as `api` writes them, and each route's beside them.
+        timed = _timed_in_turns(app_runners(args.root, not args.no_query_memory, args.one_core),
+                                queries, args.rounds)
+        latencies, cpu = timed.pop("search")
+        CPU_TIMES.extend(cpu)
+        out["routes"] = {route: {**summary(times), "cpu": summary(cpus)}
+                         for route, (times, cpus) in timed.items()}
+        return _write(out, latencies)
     run = {"api": lambda: api_runner(args.root, 600 if args.profile else None, args.set,
                                       not args.no_query_memory, args.forget_phrases, args.one_core),
-           "app": lambda: app_runner(args.root, args.route, not args.no_query_memory,
-                                     args.one_core),
            "whoosh": lambda: whoosh_runner(args.root),
            "fts5": lambda: fts_runner(args.fts)}[args.engine]()
     if args.profile:
@@ -327,12 +358,16 @@ def main(argv=None) -> int:
         profiler.stop()
         Path(args.profile).write_text(profiler.output_text(unicode=True, show_all=False))
         return 0
-    latencies = _timed(run, queries, args.rounds)
+    return _write(out, _timed(run, queries, args.rounds))
+
+
+def _write(out: dict, latencies: list[float]) -> int:
+    """Print `out` with the timed figures as JSON."""
     out.update(summary(latencies))
     # CPU time is what a busy machine does not inflate (other processes' load
     # stretches wall time): the figures to compare across runs on a shared machine.
     out["cpu"] = summary(CPU_TIMES)
-    out["per_query"] = latencies[-len(queries):]
+    out["per_query"] = latencies[-out["queries"]:]
     out["errors"] = len(ERRORS)
     out["error_examples"] = ERRORS[:3]
     out["rss_mb"] = psutil.Process().memory_info().rss / 2**20

@@ -147,45 +147,41 @@ def run_web(repo: Path, index: str, duration: int = 20, connections: int = 20,
         with serving(repo, index, workers, remember) as (port, server):
             if port is None:
                 return {"error": f"the server did not come up (exit {server.poll()})"}
-            before = _baselines(repo, index, remember)
+            before = in_process(repo, index, remember)
             for name, route in ROUTES:
                 results[name + suffix] = _load(port, server, route, duration, connections)
                 log(f"    web {route}{suffix}: {results[name + suffix]}")
             results.update({key + suffix: value for key, value in _memory(server).items()})
-            after = _baselines(repo, index, remember)
-            results["in_process" + suffix] = bracket(before[None], after[None])
+            after = in_process(repo, index, remember)
+            results["in_process" + suffix] = bracket(before, after)
             results["app_in_process" + suffix] = {
-                name: bracket(before[route], after[route]) for name, route in ROUTES}
+                name: bracket(before["routes"][name], after["routes"][name]) for name, _ in ROUTES}
             log(f"    in process{suffix}, before and after: {results['in_process' + suffix]}; "
                 f"the app's routes: {results['app_in_process' + suffix]}")
     return results
 
 
-def _baselines(repo: Path, index: str, remember: bool) -> dict:
-    """In process, one round each: the search (key None) and each route through the app."""
-    return {route: in_process(repo, index, remember, route)
-            for route in (None, *(route for _, route in ROUTES))}
-
-
-def in_process(repo: Path, index: str, remember: bool, route: str | None = None) -> dict:
-    """One round of the in-process search (bench.searching api), or with
-    `route` of the web app answering it (bench.searching app: the search
-    plus the page or JSON, no HTTP server), run while the site idles: its
-    ceiling measured in the same minutes as the site's load, which the
-    machine's other load can make 1.5x slower or faster than the search
-    step's, minutes before. On one core, as each worker searches: the
-    embedding model on one thread (`--one-core`)."""
+def in_process(repo: Path, index: str, remember: bool) -> dict:
+    """One round of the in-process search, and of each route answered by the
+    web app in process (`routes`: the search plus the page or JSON, no HTTP
+    server), taking turns query by query (bench.searching app), run while
+    the site idles: the site's ceiling measured in the same minutes as its
+    load, which the machine's other load can make 1.5x slower or faster than
+    the search step's, minutes before. On one core, as each worker searches:
+    the embedding model on one thread (`--one-core`)."""
     extra = [] if remember else ["--no-query-memory"]
-    engine = ["api"] if route is None else ["app", "--route", route]
-    done = subprocess.run([sys.executable, "-m", "bench.searching", *engine, index, "--one-core",
+    done = subprocess.run([sys.executable, "-m", "bench.searching", "app", index, "--one-core",
                            "--rounds", "1", *extra], cwd=repo, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"in-process search beside the site failed: {done.stderr[-3000:]}")
     found = json.loads(done.stdout)
-    if route is not None and found["errors"]:
-        raise SystemExit(f"{route} in process did not answer 2xx: {found['error_examples']}")
-    return {"mean": found["mean"], "p99": found["p99"], "cpu_mean": found["cpu"]["mean"],
-            "model_threads": found["model_threads"]}
+    routes = {name: found["routes"][route] for name, route in ROUTES}
+    return {**_figures(found), "model_threads": found["model_threads"],
+            "routes": {name: _figures(figures) for name, figures in routes.items()}}
+
+
+def _figures(found: dict) -> dict:
+    return {"mean": found["mean"], "p99": found["p99"], "cpu_mean": found["cpu"]["mean"]}
 
 
 def bracket(before: dict, after: dict) -> dict:

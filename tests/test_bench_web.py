@@ -82,29 +82,46 @@ def test_without_same_minutes_figures_the_search_step_is_the_baseline():
 def test_the_in_process_ceiling_is_timed_in_a_fresh_process(tmp_path):
     build(tmp_path, ARTICLES)
     found = in_process(REPO, str(tmp_path / "index"), remember=False)
-    assert set(found) == {"mean", "p99", "cpu_mean", "model_threads"}
+    assert set(found) == {"mean", "p99", "cpu_mean", "model_threads", "routes"}
     assert 0 < found["mean"] <= found["p99"] and found["cpu_mean"] > 0
+    # Each route the site is loaded on, answered by the app in the same process.
+    assert set(found["routes"]) == {"page", "api"}
+    for figures in found["routes"].values():
+        assert set(figures) == {"mean", "p99", "cpu_mean"}
+        assert 0 < figures["mean"] <= figures["p99"] and figures["cpu_mean"] > 0
     # One core, as a web worker searches: the model's runs on one thread.
     assert found["model_threads"] == 1
 
 
-def test_a_route_is_timed_in_process_through_the_app(tmp_path):
-    build(tmp_path, ARTICLES)
-    found = in_process(REPO, str(tmp_path / "index"), remember=False, route="/")
-    assert set(found) == {"mean", "p99", "cpu_mean", "model_threads"}
-    assert 0 < found["mean"] <= found["p99"] and found["model_threads"] == 1
-
-
-def test_the_app_runner_answers_as_the_site_does(tmp_path, monkeypatch):
+def test_the_app_answers_as_the_site_does_beside_the_search(tmp_path, monkeypatch):
     build(tmp_path, ARTICLES)
     monkeypatch.setattr(searching, "ERRORS", [])
-    page = searching.app_runner(str(tmp_path / "index"), "/")({"q": "vertebroplasty"})
+    runs = searching.app_runners(str(tmp_path / "index"))
+    assert list(runs) == ["search", "/", "/api/search"]
+    assert runs["search"]({"q": "vertebroplasty"})["hits"][0]["pmid"] == "50000002"
+    page = runs["/"]({"q": "vertebroplasty"})
     assert b'<ol class="hits"' in page and b'id="hit-50000002"' in page
-    answer = searching.app_runner(str(tmp_path / "index"), "/api/search")
-    assert json.loads(answer({"q": "vertebroplasty", "per_page": 1}))["hits"][0]["pmid"] == "50000002"
+    answer = json.loads(runs["/api/search"]({"q": "vertebroplasty", "per_page": 1}))
+    assert [hit["pmid"] for hit in answer["hits"]] == ["50000002"]
     assert searching.ERRORS == []
-    answer({"q": "vertebroplasty", "sort": "sideways"})  # a 400 is counted, not timed as an answer
+    runs["/api/search"]({"q": "vertebroplasty", "sort": "sideways"})  # a 400 is counted
     assert searching.ERRORS == ["/api/search: 400 BAD REQUEST"]
+
+
+def test_runs_timed_in_turns_each_get_their_own_figures():
+    calls = []
+
+    def run_for(name, seconds):
+        return lambda q: calls.append((name, q["q"])) or burn(seconds)
+
+    queries = [{"q": "a"}, {"q": "b"}, {"q": "c"}]
+    timed = searching._timed_in_turns(
+        {"cheap": run_for("cheap", 0.002), "costly": run_for("costly", 0.02)}, queries, rounds=1)
+    assert [len(timed[name][0]) for name in ("cheap", "costly")] == [3, 3]
+    assert min(timed["costly"][1]) >= 20 > max(timed["cheap"][1])
+    # After the warm pass, query by query, each run in turn, the first one changing.
+    assert calls[6:] == [("cheap", "a"), ("costly", "a"), ("costly", "b"), ("cheap", "b"),
+                         ("cheap", "c"), ("costly", "c")]
 
 
 def test_cpu_per_query_counts_every_thread_of_the_process():
